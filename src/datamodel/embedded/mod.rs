@@ -1,0 +1,1 @@
+//! Embedded TR-181 backend (placeholder until it lands).

@@ -1,0 +1,13 @@
+//! icwmp: a TR-069 (CWMP) client daemon.
+//!
+//! Layers, from bytes to threads:
+//! - pure core (no sockets, threads, files or clock): [`soap`], [`time`], [`fault`],
+//!   [`datamodel::ParamPath`];
+//! - data model behind one trait: [`datamodel`];
+//! - I/O edges and the daemon's main loop come on top.
+
+pub mod datamodel;
+pub mod fault;
+pub mod soap;
+pub mod store;
+pub mod time;

@@ -1,0 +1,13 @@
+//! SOAP codec: bytes of an envelope to typed messages and back. Pure: no I/O, no clock.
+//!
+//! `decode` is liberal (any prefixes, reordered or missing optional children, wrong array
+//! counts, empty `<Notification/>`); `encode` is strict (exact arrayType counts, `xsi:type` on
+//! every Value, UTC `Z` times, never a cwmp-1-3/1-4 namespace).
+
+mod decode;
+mod encode;
+mod types;
+
+pub use decode::decode;
+pub use encode::{encode_request, encode_response, HeaderOpts};
+pub use types::*;

@@ -7,7 +7,11 @@
 //! - I/O edges and the daemon's main loop come on top.
 
 pub mod datamodel;
+pub mod events;
 pub mod fault;
+pub mod logging;
+pub mod schedule;
+pub mod session;
 pub mod soap;
 pub mod store;
 pub mod time;

@@ -1,0 +1,210 @@
+//! Composing the Inform: DeviceId, events and the ParameterList (digest section 5.3).
+
+use crate::datamodel::{DataModel, ParamValue};
+use crate::events::PendingEvent;
+use crate::soap::{DeviceId, Inform};
+
+/// Parameters every Device:2 Inform carries (those the data model has).
+pub const FORCED_INFORM: [&str; 7] = [
+    "Device.RootDataModelVersion",
+    "Device.DeviceInfo.HardwareVersion",
+    "Device.DeviceInfo.SoftwareVersion",
+    "Device.DeviceInfo.ProvisioningCode",
+    "Device.ManagementServer.ParameterKey",
+    "Device.ManagementServer.ConnectionRequestURL",
+    "Device.ManagementServer.AliasBasedAddressing",
+];
+
+/// An InformParameter entry: a parameter (or partial path) to add when one of its events is
+/// being delivered (empty list: every event but `4 VALUE CHANGE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InformParameter {
+    /// Parameter name or partial path.
+    pub name: String,
+    /// Event codes (`2 PERIODIC`...) that trigger it.
+    pub events: Vec<String>,
+}
+
+impl InformParameter {
+    fn applies(&self, events: &[PendingEvent]) -> bool {
+        if self.events.is_empty() {
+            return events
+                .iter()
+                .any(|e| e.code != crate::events::EventCode::ValueChange);
+        }
+        events
+            .iter()
+            .any(|e| self.events.iter().any(|c| c.trim() == e.code.to_string()))
+    }
+}
+
+/// Reads the DeviceId from the data model (empty strings where it has no value).
+pub fn device_id(dm: &mut dyn DataModel) -> DeviceId {
+    let mut get = |name: &str| {
+        dm.get_values(name)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map(|p| p.value)
+            .unwrap_or_default()
+    };
+    DeviceId {
+        manufacturer: get("Device.DeviceInfo.Manufacturer"),
+        oui: get("Device.DeviceInfo.ManufacturerOUI"),
+        product_class: get("Device.DeviceInfo.ProductClass"),
+        serial_number: get("Device.DeviceInfo.SerialNumber"),
+    }
+}
+
+/// Reads the enabled rows of `Device.ManagementServer.InformParameter.{i}.` from the data model.
+pub fn inform_parameter_table(dm: &mut dyn DataModel) -> Vec<InformParameter> {
+    let Ok(values) = dm.get_values("Device.ManagementServer.InformParameter.") else {
+        return Vec::new();
+    };
+    let mut rows: std::collections::BTreeMap<String, (bool, String, String)> = Default::default();
+    for v in values {
+        let Some(rest) = v.name.strip_prefix("Device.ManagementServer.InformParameter.") else {
+            continue;
+        };
+        let Some((inst, leaf)) = rest.split_once('.') else {
+            continue;
+        };
+        let row = rows.entry(inst.to_string()).or_default();
+        match leaf {
+            "Enable" => row.0 = v.value == "true" || v.value == "1",
+            "ParameterName" => row.1 = v.value,
+            "EventList" => row.2 = v.value,
+            _ => {}
+        }
+    }
+    rows.into_values()
+        .filter(|(enabled, name, _)| *enabled && !name.is_empty())
+        .map(|(_, name, events)| InformParameter {
+            name,
+            events: events
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        })
+        .collect()
+}
+
+/// Builds the Inform for `events`, adding the forced parameters, `extra_forced` names
+/// (`forced_inform_json`), the InformParameter entries that apply, and `changed` values
+/// (value-change notifications). Names are never listed twice; unknown ones are skipped.
+pub fn build(
+    dm: &mut dyn DataModel,
+    events: &[PendingEvent],
+    extra_forced: &[String],
+    inform_params: &[InformParameter],
+    changed: &[ParamValue],
+    now: i64,
+    retry_count: u32,
+) -> Inform {
+    let mut params: Vec<ParamValue> = Vec::new();
+    let mut push = |params: &mut Vec<ParamValue>, v: ParamValue| {
+        if !params.iter().any(|p| p.name == v.name) {
+            params.push(v);
+        }
+    };
+    let names = FORCED_INFORM
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra_forced.iter().cloned())
+        .chain(
+            inform_params
+                .iter()
+                .filter(|p| p.applies(events))
+                .map(|p| p.name.clone()),
+        );
+    for name in names {
+        match dm.get_values(&name) {
+            Ok(values) => values.into_iter().for_each(|v| push(&mut params, v)),
+            Err(f) => log::debug!("inform parameter {name} skipped: {f}"),
+        }
+    }
+    for v in changed {
+        push(&mut params, v.clone());
+    }
+    Inform {
+        device_id: device_id(dm),
+        events: events.iter().map(PendingEvent::to_struct).collect(),
+        current_time: now,
+        retry_count,
+        parameters: params,
+    }
+}
+
+/// Parses `cpe.forced_inform_json`: either a path to a JSON file or inline JSON, of the form
+/// `{"forced_inform": ["Device.DeviceInfo.UpTime", ...]}`. Problems are logged and give `[]`.
+pub fn parse_forced_inform_json(setting: &str) -> Vec<String> {
+    let setting = setting.trim();
+    if setting.is_empty() {
+        return Vec::new();
+    }
+    let text = if setting.starts_with('{') {
+        setting.to_string()
+    } else {
+        match std::fs::read_to_string(setting) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("forced_inform_json {setting}: {e}");
+                return Vec::new();
+            }
+        }
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v["forced_inform"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str())
+            .filter(|s| !s.ends_with('.'))
+            .map(String::from)
+            .collect(),
+        Err(e) => {
+            log::warn!("forced_inform_json {setting}: invalid JSON: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventCode;
+
+    fn ev(code: EventCode) -> PendingEvent {
+        PendingEvent {
+            code,
+            command_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn inform_parameter_event_matching() {
+        let any = InformParameter {
+            name: "x".into(),
+            events: vec![],
+        };
+        assert!(any.applies(&[ev(EventCode::Periodic)]));
+        assert!(!any.applies(&[ev(EventCode::ValueChange)]));
+        let periodic = InformParameter {
+            name: "x".into(),
+            events: vec!["2 PERIODIC".into()],
+        };
+        assert!(periodic.applies(&[ev(EventCode::Boot), ev(EventCode::Periodic)]));
+        assert!(!periodic.applies(&[ev(EventCode::Boot)]));
+    }
+
+    #[test]
+    fn forced_inform_json_inline_and_bad() {
+        assert_eq!(
+            parse_forced_inform_json(r#"{"forced_inform":["Device.DeviceInfo.UpTime","Device.X."]}"#),
+            ["Device.DeviceInfo.UpTime"]
+        );
+        assert!(parse_forced_inform_json("{nope").is_empty());
+        assert!(parse_forced_inform_json("/nonexistent/file.json").is_empty());
+    }
+}

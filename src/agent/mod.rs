@@ -1,0 +1,277 @@
+//! The daemon's main loop: one thread owns all agent state (config, data model, events,
+//! timers) and is fed by the other threads over crossbeam channels.
+//!
+//! Sessions with the ACS run on this thread with blocking HTTP; a connection request or signal
+//! arriving meanwhile waits in its channel and is served right after.
+
+pub mod inform;
+mod run;
+pub mod state;
+mod system;
+
+use crate::config::Config;
+use crate::conn_req::{ConnReqEvent, ConnReqServer};
+use crate::datamodel::DataModel;
+use crate::events::EventCode;
+use crate::notify::NotifyAttributes;
+use crate::schedule;
+use crossbeam_channel::{select, Receiver};
+use state::AgentState;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+pub use system::{block_signals, spawn_signal_thread, Signal};
+
+/// How the daemon was started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The UCI config file.
+    pub config_path: PathBuf,
+    /// Where persistent state lives.
+    pub state_dir: PathBuf,
+    /// `-b`: report `1 BOOT` (the init script always passes it).
+    pub boot_event: bool,
+    /// `-g`: send GetRPCMethods to the ACS in the first session.
+    pub get_rpc_methods: bool,
+    /// The command line, for re-executing ourselves on a soft reboot.
+    pub argv: Vec<String>,
+}
+
+/// Counters reported by `status`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Sessions that ended well.
+    pub success: u64,
+    /// Sessions that failed.
+    pub failure: u64,
+    /// Start of the last session (Unix time).
+    pub last_start: Option<i64>,
+    /// End of the last session.
+    pub last_end: Option<i64>,
+    /// Whether the last session succeeded.
+    pub last_ok: Option<bool>,
+}
+
+/// What must happen once the current session is over.
+#[derive(Debug, Default)]
+struct EndOfSession {
+    reboot: Option<String>,
+    factory_reset: bool,
+    reload_config: bool,
+}
+
+/// The agent: all state the main loop owns.
+pub struct Agent {
+    opts: Options,
+    config: Config,
+    dm: Box<dyn DataModel>,
+    attrs: NotifyAttributes,
+    state: AgentState,
+    started_unix: i64,
+    /// Consecutive failed sessions (RetryCount).
+    retry_count: u32,
+    /// No session before this instant (retry backoff).
+    retry_at: Option<Instant>,
+    next_periodic: Option<i64>,
+    /// GetRPCMethods still to be sent to the ACS.
+    want_get_rpc_methods: bool,
+    /// Fall back to cwmp-1-0 after an 8006.
+    ns_fallback: bool,
+    end: EndOfSession,
+    conn_req: Option<ConnReqServer>,
+    cr_rx: Receiver<ConnReqEvent>,
+    sig_rx: Receiver<Signal>,
+    /// Session counters.
+    pub stats: Stats,
+}
+
+impl Agent {
+    /// Sets the agent up from a loaded config and data model; raises BOOTSTRAP and BOOT as the
+    /// start-up conditions ask and persists them before anything else happens.
+    pub fn new(
+        opts: Options,
+        config: Config,
+        dm: Box<dyn DataModel>,
+        sig_rx: Receiver<Signal>,
+    ) -> Agent {
+        let state = AgentState::load(&opts.state_dir);
+        let attrs = NotifyAttributes::load(&opts.state_dir.join("notifications.json"));
+        let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
+        let conn_req = run::start_conn_req(&config, cr_tx);
+        let mut agent = Agent {
+            want_get_rpc_methods: opts.get_rpc_methods || config.acs.get_rpc_methods,
+            opts,
+            config,
+            dm,
+            attrs,
+            state,
+            started_unix: crate::time::now_unix(),
+            retry_count: 0,
+            retry_at: None,
+            next_periodic: None,
+            ns_fallback: false,
+            end: EndOfSession::default(),
+            conn_req,
+            cr_rx,
+            sig_rx,
+            stats: Stats::default(),
+        };
+        agent.check_bootstrap();
+        if agent.opts.boot_event {
+            agent.state.events.add(EventCode::Boot, "");
+        }
+        agent.state.save();
+        agent.plan_periodic();
+        agent
+    }
+
+    /// The URL sessions go to (`dhcp_url` when DHCP discovery is on and gave one).
+    fn acs_url(&self) -> &str {
+        let acs = &self.config.acs;
+        if acs.dhcp_discovery && !acs.dhcp_url.is_empty() {
+            &acs.dhcp_url
+        } else {
+            &acs.url
+        }
+    }
+
+    /// First contact, or a new ACS URL: raise `0 BOOTSTRAP` (which drops every other pending
+    /// event, ScheduleInform included) and remember the URL it is for.
+    fn check_bootstrap(&mut self) {
+        let url = self.acs_url().to_string();
+        if !url.is_empty() && url != self.state.bootstrapped_url {
+            log::info!("new ACS URL {url}: raising 0 BOOTSTRAP");
+            self.state.events.add(EventCode::Bootstrap, "");
+            self.state.scheduled.clear();
+            self.state.bootstrapped_url = url;
+            self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
+            self.retry_at = None;
+        }
+    }
+
+    fn plan_periodic(&mut self) {
+        let acs = &self.config.acs;
+        self.next_periodic = acs.periodic_inform_enable.then(|| {
+            let reference = crate::time::parse_datetime(&acs.periodic_inform_time)
+                .filter(|t| *t > -62135596800);
+            schedule::next_periodic(
+                crate::time::now_unix(),
+                acs.periodic_inform_interval,
+                reference,
+                self.started_unix,
+            )
+        });
+    }
+
+    /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
+    fn raise(&mut self, code: EventCode, key: &str) {
+        if self.state.events.add(code.clone(), key) && code.kept_across_reboot() {
+            self.state.save();
+        }
+        self.retry_at = None;
+    }
+
+    /// Fires the wall-clock timers that are due.
+    fn fire_timers(&mut self) {
+        let now = crate::time::now_unix();
+        if self.next_periodic.is_some_and(|t| t <= now) {
+            self.raise(EventCode::Periodic, "");
+            self.plan_periodic();
+        }
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.state.scheduled.drain(..).partition(|s| s.due <= now);
+        self.state.scheduled = later;
+        if !due.is_empty() {
+            self.state.events.add(EventCode::Scheduled, "");
+            for s in due {
+                let m = EventCode::Method("ScheduleInform".into());
+                self.state.events.add(m, &s.command_key);
+            }
+            self.state.save();
+            self.retry_at = None;
+        }
+    }
+
+    /// How long the loop may sleep before a timer is due.
+    fn next_wakeup(&self) -> Duration {
+        let now = crate::time::now_unix();
+        let mut wall: Option<i64> = self.next_periodic;
+        for s in &self.state.scheduled {
+            wall = Some(wall.map_or(s.due, |w| w.min(s.due)));
+        }
+        let mut d = wall.map_or(Duration::from_secs(3600), |t| {
+            Duration::from_secs((t - now).max(0) as u64)
+        });
+        if let Some(r) = self.retry_at {
+            d = d.min(r.saturating_duration_since(Instant::now()));
+        }
+        d
+    }
+
+    fn session_wanted(&self) -> bool {
+        !self.state.events.is_empty()
+            && self.config.cpe.enable
+            && !self.acs_url().is_empty()
+            && self.retry_at.is_none_or(|t| t <= Instant::now())
+    }
+
+    /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).
+    pub fn run(&mut self) -> i32 {
+        log::info!(
+            "icwmpd {} started; ACS {}",
+            env!("CARGO_PKG_VERSION"),
+            self.acs_url()
+        );
+        loop {
+            self.fire_timers();
+            if self.session_wanted() {
+                self.run_session();
+                continue;
+            }
+            let wait = self.next_wakeup();
+            select! {
+                recv(self.cr_rx) -> ev => match ev {
+                    Ok(ConnReqEvent::Accepted { peer }) => {
+                        log::info!("connection request from {peer}");
+                        self.raise(EventCode::ConnectionRequest, "");
+                    }
+                    Err(_) => {
+                        log::error!("connection-request thread is gone");
+                        self.cr_rx = crossbeam_channel::never();
+                    }
+                },
+                recv(self.sig_rx) -> sig => match sig {
+                    Ok(Signal::Reload) => self.reload(),
+                    Ok(Signal::Terminate) | Err(_) => {
+                        log::info!("exiting");
+                        return 0;
+                    }
+                },
+                default(wait) => {}
+            }
+        }
+    }
+
+    /// Re-reads the config (SIGHUP, or a session that changed it). A broken file keeps the
+    /// old config running.
+    fn reload(&mut self) {
+        match Config::load(&self.opts.config_path) {
+            Ok((config, warnings)) => {
+                for w in warnings {
+                    log::warn!("{w}");
+                }
+                self.config = config;
+                log::info!("config reloaded");
+            }
+            Err(e) => {
+                log::error!("config not reloaded: {e}");
+                return;
+            }
+        }
+        if let Some(cr) = &self.conn_req {
+            cr.update(run::conn_req_settings(&self.config));
+        }
+        self.check_bootstrap();
+        self.state.save();
+        self.plan_periodic();
+    }
+}

@@ -1,0 +1,294 @@
+//! Driving one session: the sans-IO [`Session`] fed by the HTTP client and the RPC handlers,
+//! then the end-of-session actions.
+
+use super::{inform, system, Agent};
+use crate::config::Config;
+use crate::conn_req::{ConnReqEvent, ConnReqServer, ConnReqSettings};
+use crate::events::EventCode;
+use crate::http::{AcsClient, HttpOptions};
+use crate::rpc::{self, Action, RpcContext};
+use crate::session::{Delivered, Output, Session, SessionOpts};
+use crate::soap::{CpeRequest, CwmpNs, HeaderOpts};
+use crossbeam_channel::Sender;
+use std::time::{Duration, Instant};
+
+/// The connection-request server settings from the config.
+pub(super) fn conn_req_settings(config: &Config) -> ConnReqSettings {
+    let cpe = &config.cpe;
+    ConnReqSettings {
+        username: cpe.userid.clone(),
+        password: cpe.passwd.clone(),
+        path: cpe.path.clone(),
+        allowed_sources: cpe.cr_allowed_sources.clone(),
+        nonce_lifetime: Duration::from_secs(cpe.session_timeout.max(10) as u64),
+        ..ConnReqSettings::default()
+    }
+}
+
+/// Starts the connection-request server on `cpe.port`; logs and goes on without it when the
+/// port cannot be bound.
+pub(super) fn start_conn_req(config: &Config, tx: Sender<ConnReqEvent>) -> Option<ConnReqServer> {
+    let addr = format!("[::]:{}", config.cpe.port);
+    let fallback = format!("0.0.0.0:{}", config.cpe.port);
+    let settings = conn_req_settings(config);
+    match ConnReqServer::spawn(&addr, settings.clone(), tx.clone())
+        .or_else(|_| ConnReqServer::spawn(&fallback, settings, tx))
+    {
+        Ok(s) => {
+            log::info!("connection requests on port {}", config.cpe.port);
+            Some(s)
+        }
+        Err(e) => {
+            log::error!("connection-request server not started: {e}");
+            None
+        }
+    }
+}
+
+impl Agent {
+    fn http_options(&self) -> HttpOptions {
+        let acs = &self.config.acs;
+        HttpOptions {
+            url: self.acs_url().to_string(),
+            username: acs.userid.clone(),
+            password: acs.passwd.clone(),
+            ca_path: (!acs.ssl_capath.is_empty()).then(|| acs.ssl_capath.clone().into()),
+            ca_file: (!acs.ssl_cafile.is_empty()).then(|| acs.ssl_cafile.clone().into()),
+            client_cert: (!acs.ssl_clientcert.is_empty()).then(|| acs.ssl_clientcert.clone().into()),
+            client_key: (!acs.ssl_clientkey.is_empty()).then(|| acs.ssl_clientkey.clone().into()),
+            insecure: acs.insecure_enable,
+            compression: acs.compression.into(),
+            ..HttpOptions::default()
+        }
+    }
+
+    fn session_opts(&self) -> SessionOpts {
+        let amd = self.config.cpe.amd_version;
+        let ns = match amd {
+            _ if self.ns_fallback => CwmpNs::V1_0,
+            1 => CwmpNs::V1_0,
+            2 => CwmpNs::V1_1,
+            _ => CwmpNs::V1_2,
+        };
+        SessionOpts {
+            ns,
+            inform_header: HeaderOpts {
+                session_timeout: (amd >= 4).then_some(self.config.cpe.session_timeout),
+                supported_versions: (amd >= 5).then(|| "1.0,1.1,1.2,1.3,1.4".to_string()),
+            },
+            id_prefix: std::process::id().to_string(),
+        }
+    }
+
+    /// Runs one whole session with the ACS, then the end-of-session work.
+    pub(super) fn run_session(&mut self) {
+        let now = crate::time::now_unix();
+        self.stats.last_start = Some(now);
+        let sent: Vec<_> = self
+            .state
+            .events
+            .events()
+            .iter()
+            .take(crate::events::MAX_EVENTS)
+            .cloned()
+            .collect();
+        let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
+        let mut params: Vec<inform::InformParameter> = self
+            .config
+            .inform_parameters
+            .iter()
+            .filter(|p| p.enable)
+            .map(|p| inform::InformParameter {
+                name: p.parameter_name.clone(),
+                events: p.events_list.clone(),
+            })
+            .collect();
+        params.extend(inform::inform_parameter_table(self.dm.as_mut()));
+        let msg = inform::build(
+            self.dm.as_mut(),
+            &sent,
+            &forced,
+            &params,
+            &[],
+            now,
+            self.retry_count,
+        );
+        let mut requests = Vec::new();
+        if self.want_get_rpc_methods {
+            requests.push(CpeRequest::GetRpcMethods);
+        }
+        let codes: Vec<String> = sent.iter().map(|e| e.code.to_string()).collect();
+        log::info!("session start: events [{}], retry {}", codes.join(", "), self.retry_count);
+
+        let result = match AcsClient::new(self.http_options()) {
+            Ok(mut client) => {
+                let mut session = Session::new(msg, requests, self.session_opts());
+                let r = self.drive(&mut session, &mut client, &sent);
+                client.end_session();
+                r
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        self.stats.last_end = Some(crate::time::now_unix());
+        self.stats.last_ok = Some(result.is_ok());
+        match result {
+            Ok(()) => {
+                log::info!("session ended successfully");
+                self.stats.success += 1;
+                self.retry_count = 0;
+                self.retry_at = None;
+            }
+            Err(e) => {
+                self.stats.failure += 1;
+                self.retry_count = self.retry_count.saturating_add(1);
+                self.state.events.session_failed();
+                self.state.save();
+                let acs = &self.config.acs;
+                let wait = crate::schedule::retry_wait(
+                    self.retry_count,
+                    acs.retry_min_wait_interval,
+                    acs.retry_interval_multiplier,
+                    system::random_u32(),
+                );
+                log::warn!("session failed: {e}; retry {} in {wait} s", self.retry_count);
+                self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
+            }
+        }
+        self.end_of_session();
+    }
+
+    /// Feeds the session until it is done; `Err` carries the failure reason.
+    fn drive(
+        &mut self,
+        session: &mut Session,
+        client: &mut AcsClient,
+        sent: &[crate::events::PendingEvent],
+    ) -> Result<(), String> {
+        loop {
+            let Some(out) = session.poll() else {
+                return Err("session stalled".into());
+            };
+            match out {
+                Output::Post(body) => {
+                    log::debug!("MESSAGE OUT >>>> {} bytes", body.len());
+                    match client.post(&body) {
+                        Ok(reply) => session.handle_reply(reply.status, &reply.body),
+                        Err(e) => session.handle_transport_error(e.to_string()),
+                    }
+                }
+                Output::Request(req) => {
+                    log::info!("ACS request {}", req.method_name());
+                    let resp = self.handle_rpc(&req);
+                    session.answer(resp);
+                }
+                Output::Delivered(Delivered::Inform { use_version, ns }) => {
+                    log::debug!("InformResponse ({ns:?}, UseCWMPVersion {use_version:?})");
+                    self.state.events.inform_delivered(sent);
+                    self.state.save();
+                }
+                Output::Delivered(Delivered::CpeRequest { .. }) => {
+                    self.want_get_rpc_methods = false;
+                }
+                Output::Delivered(Delivered::CpeRequestFaulted { code, .. }) => {
+                    log::warn!("ACS faulted our request: {code}");
+                    self.want_get_rpc_methods = false;
+                }
+                Output::Done(r) => {
+                    if let Err(crate::session::SessionError::InformFault(code, _)) = &r {
+                        if *code == crate::fault::FaultCode::ACS_VERSION_INCOMPATIBLE {
+                            self.ns_fallback = true;
+                        }
+                    }
+                    return r.map_err(|e| e.to_string());
+                }
+            }
+        }
+    }
+
+    fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
+        let forced: Vec<String> = inform::FORCED_INFORM.iter().map(|s| s.to_string()).collect();
+        let mut ctx = RpcContext {
+            dm: self.dm.as_mut(),
+            attrs: &mut self.attrs,
+            amd_version: self.config.cpe.amd_version,
+            now: crate::time::now_unix(),
+            forced_inform: &forced,
+            queued_schedule_informs: self.state.scheduled.len(),
+        };
+        let (resp, actions) = rpc::handle(req, &mut ctx);
+        for a in actions {
+            self.apply_action(a);
+        }
+        resp
+    }
+
+    /// Persists what an RPC changed, or notes what must happen after the session.
+    fn apply_action(&mut self, action: Action) {
+        match action {
+            Action::SetParameterKey(key) => {
+                let change = [("cpe".to_string(), "ParameterKey".to_string(), key)];
+                if let Err(e) = crate::config::set_options(&self.opts.config_path, &change) {
+                    log::error!("cannot store ParameterKey: {e}");
+                }
+            }
+            Action::Reboot { command_key } => self.end.reboot = Some(command_key),
+            Action::FactoryReset => self.end.factory_reset = true,
+            Action::ScheduleInform {
+                delay_seconds,
+                command_key,
+            } => {
+                self.state.scheduled.push(super::state::ScheduledInform {
+                    due: crate::time::now_unix() + delay_seconds as i64,
+                    command_key,
+                });
+                self.state.save();
+            }
+            Action::AttributesChanged => {
+                if let Err(e) = self.attrs.save() {
+                    log::error!("cannot store notification attributes: {e}");
+                }
+            }
+            Action::ConfigChanged => self.end.reload_config = true,
+            other => log::warn!("action not supported yet: {other:?}"),
+        }
+    }
+
+    /// After a session: apply deferred changes, then reboot or factory-reset if asked.
+    fn end_of_session(&mut self) {
+        self.dm.end_of_session();
+        let end = std::mem::take(&mut self.end);
+        if end.reload_config {
+            self.reload();
+        }
+        if end.factory_reset {
+            self.factory_reset();
+        } else if let Some(key) = end.reboot {
+            self.state
+                .events
+                .add(EventCode::Method("Reboot".into()), &key);
+            self.state.save();
+            self.reboot();
+        }
+    }
+
+    fn reboot(&mut self) {
+        let cmd = self.config.cpe.reboot_command.clone();
+        log::info!("rebooting");
+        self.conn_req = None;
+        system::reboot(&cmd, &self.opts.argv);
+    }
+
+    fn factory_reset(&mut self) {
+        let cmd = self.config.cpe.factory_reset_command.clone();
+        log::info!("factory reset");
+        self.conn_req = None;
+        if cmd.is_empty() {
+            system::clear_state_dir(&self.opts.state_dir);
+            let change = [("cpe".into(), "ParameterKey".into(), String::new())];
+            if let Err(e) = crate::config::set_options(&self.opts.config_path, &change) {
+                log::error!("cannot clear ParameterKey: {e}");
+            }
+        }
+        system::factory_reset(&cmd, &self.opts.argv);
+    }
+}

@@ -1,0 +1,152 @@
+//! Process-level edges: signals, re-executing ourselves, running the configured reboot and
+//! factory-reset commands, randomness.
+
+use crossbeam_channel::{Receiver, Sender};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// A signal the main loop acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGHUP: re-read the config.
+    Reload,
+    /// SIGTERM or SIGINT: exit.
+    Terminate,
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset only write into the local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+/// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread and every thread it starts later, so
+/// that only the signal thread (which waits for them) receives them. Call first in `main`.
+pub fn block_signals() {
+    let set = signal_set();
+    // SAFETY: pthread_sigmask with a valid set; the old mask is not needed.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Starts the thread that turns signals into [`Signal`] messages.
+pub fn spawn_signal_thread() -> std::io::Result<Receiver<Signal>> {
+    let (tx, rx): (Sender<Signal>, Receiver<Signal>) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let set = signal_set();
+            let mut sig: libc::c_int = 0;
+            // SAFETY: sigwait on a valid set, writing into a local.
+            let rc = unsafe { libc::sigwait(&set, &mut sig) };
+            if rc != 0 {
+                continue;
+            }
+            let msg = if sig == libc::SIGHUP {
+                Signal::Reload
+            } else {
+                Signal::Terminate
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        })?;
+    Ok(rx)
+}
+
+/// A child process must not inherit our blocked signal mask.
+fn unblock_in_child(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls (pthread_sigmask) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let set = signal_set();
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
+/// Runs `cmd` through `/bin/sh -c`; true when it exited with status 0.
+pub fn run_shell(cmd: &str) -> bool {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(cmd);
+    unblock_in_child(&mut c);
+    match c.status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            log::error!("cannot run '{cmd}': {e}");
+            false
+        }
+    }
+}
+
+/// Replaces the process with a fresh copy of itself, adding `-b` so it reports `1 BOOT`: the
+/// embedded data model's "reboot", which never reboots the host.
+fn reexec(argv: &[String]) {
+    let mut args: Vec<String> = argv.iter().skip(1).cloned().collect();
+    if !args.iter().any(|a| a == "-b" || a == "--boot-event") {
+        args.insert(0, "-b".into());
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let err = Command::new(exe).args(&args).exec();
+    log::error!("cannot re-execute icwmpd: {err}");
+    std::process::exit(1);
+}
+
+/// Reboots: the configured command, or a re-exec of the daemon when none is set.
+pub fn reboot(command: &str, argv: &[String]) {
+    if command.trim().is_empty() {
+        reexec(argv);
+    } else if !run_shell(command) {
+        log::error!("reboot command failed: {command}");
+    }
+}
+
+/// Factory reset: the configured command, or (embedded) a re-exec after the caller cleared the
+/// state directory.
+pub fn factory_reset(command: &str, argv: &[String]) {
+    if command.trim().is_empty() {
+        reexec(argv);
+    } else if !run_shell(command) {
+        log::error!("factory reset command failed: {command}");
+    }
+}
+
+/// Removes every file of the state directory (embedded factory reset).
+pub fn clear_state_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        if let Err(err) = r {
+            log::error!("factory reset: cannot remove {}: {err}", p.display());
+        }
+    }
+}
+
+/// A random number from OpenSSL (retry jitter).
+pub fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if openssl::rand::rand_bytes(&mut b).is_err() {
+        // No entropy source: fall back to the clock's nanoseconds; jitter only.
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    }
+    u32::from_ne_bytes(b)
+}

@@ -1,0 +1,153 @@
+//! `icwmpd -c <command>`: the C icwmp's debug CLI, served by the same RPC handlers as the ACS
+//! so validation and faults are identical. Output: `Path => value`, errors `Fault 9005: ...`.
+
+use crate::config::Config;
+use crate::datamodel::{DataModel, SetValue};
+use crate::fault::Fault;
+use crate::notify::NotifyAttributes;
+use crate::rpc::{self, Action, RpcContext};
+use crate::soap::{AcsRequest, CpeResponse, SetAttribute};
+use std::path::Path;
+
+/// Runs one CLI command; returns the process exit code (0 ok, 1 fault, 2 usage).
+pub fn run(
+    args: &[String],
+    mut dm: Box<dyn DataModel>,
+    state_dir: &Path,
+    config_path: &Path,
+    config: &Config,
+) -> u8 {
+    let Some((cmd, rest)) = args.split_first() else {
+        eprintln!("icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif)");
+        return 2;
+    };
+    let arg = |i: usize| rest.get(i).cloned().unwrap_or_default();
+    let req = match (cmd.as_str(), rest.len()) {
+        ("get", 1) => AcsRequest::GetParameterValues { names: vec![arg(0)] },
+        ("get_names", 1 | 2) => AcsRequest::GetParameterNames {
+            path: arg(0),
+            next_level: matches!(arg(1).as_str(), "1" | "true"),
+        },
+        ("set", 2 | 3) => AcsRequest::SetParameterValues {
+            values: vec![SetValue {
+                name: arg(0),
+                value: arg(1),
+                type_hint: None,
+            }],
+            parameter_key: arg(2),
+        },
+        ("add", 1 | 2) => AcsRequest::AddObject {
+            object_name: arg(0),
+            parameter_key: arg(1),
+        },
+        ("del", 1 | 2) => AcsRequest::DeleteObject {
+            object_name: arg(0),
+            parameter_key: arg(1),
+        },
+        ("get_notif", 1) => AcsRequest::GetParameterAttributes { names: vec![arg(0)] },
+        ("set_notif", 2) => match arg(1).parse::<u8>() {
+            Ok(n) => AcsRequest::SetParameterAttributes {
+                attributes: vec![SetAttribute {
+                    name: arg(0),
+                    notification_change: true,
+                    notification: n,
+                    access_list_change: false,
+                    access_list: vec![],
+                }],
+            },
+            Err(_) => {
+                println!("{}", Fault::invalid_args("notification must be 0-6"));
+                return 1;
+            }
+        },
+        _ => {
+            eprintln!("icwmpd -c: unknown command or wrong arguments: {}", args.join(" "));
+            return 2;
+        }
+    };
+    let mut attrs = NotifyAttributes::load(&state_dir.join("notifications.json"));
+    let forced: Vec<String> = crate::agent::inform::FORCED_INFORM
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut ctx = RpcContext {
+        dm: dm.as_mut(),
+        attrs: &mut attrs,
+        amd_version: config.cpe.amd_version,
+        now: crate::time::now_unix(),
+        forced_inform: &forced,
+        queued_schedule_informs: 0,
+    };
+    let (resp, actions) = rpc::handle(&req, &mut ctx);
+    for a in actions {
+        match a {
+            Action::SetParameterKey(key) => {
+                let change = [("cpe".into(), "ParameterKey".into(), key)];
+                if let Err(e) = crate::config::set_options(config_path, &change) {
+                    eprintln!("icwmpd -c: cannot store ParameterKey: {e}");
+                }
+            }
+            Action::AttributesChanged => {
+                if let Err(e) = attrs.save() {
+                    eprintln!("icwmpd -c: cannot store notifications: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+    dm.end_of_session();
+    print_response(&resp, &req)
+}
+
+fn print_response(resp: &CpeResponse, req: &AcsRequest) -> u8 {
+    match resp {
+        CpeResponse::Fault(f) => {
+            println!("{f}");
+            for p in &f.param_faults {
+                println!("  {} => Fault {}: {}", p.name, p.code, p.message);
+            }
+            return 1;
+        }
+        CpeResponse::GetParameterValues { values } => {
+            for v in values {
+                println!("{} => {}", v.name, v.value);
+            }
+        }
+        CpeResponse::GetParameterNames { names } => {
+            for n in names {
+                println!("{} => {}", n.name, u8::from(n.writable));
+            }
+        }
+        CpeResponse::GetParameterAttributes { attributes } => {
+            for a in attributes {
+                println!("{} => {}", a.name, a.notification);
+            }
+        }
+        CpeResponse::AddObject { instance, .. } => {
+            if let AcsRequest::AddObject { object_name, .. } = req {
+                println!("{object_name}{instance}. => added");
+            }
+        }
+        CpeResponse::DeleteObject { .. } => {
+            if let AcsRequest::DeleteObject { object_name, .. } = req {
+                println!("{object_name} => deleted");
+            }
+        }
+        CpeResponse::SetParameterValues { .. } => {
+            if let AcsRequest::SetParameterValues { values, .. } = req {
+                for v in values {
+                    println!("{} => {}", v.name, v.value);
+                }
+            }
+        }
+        CpeResponse::SetParameterAttributes => {
+            if let AcsRequest::SetParameterAttributes { attributes } = req {
+                for a in attributes {
+                    println!("{} => {}", a.name, a.notification);
+                }
+            }
+        }
+        _ => {}
+    }
+    0
+}

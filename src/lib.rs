@@ -8,6 +8,8 @@
 
 pub mod datamodel;
 pub mod fault;
+pub mod notify;
+pub mod rpc;
 pub mod soap;
 pub mod store;
 pub mod time;

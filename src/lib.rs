@@ -10,6 +10,8 @@ pub mod datamodel;
 pub mod events;
 pub mod fault;
 pub mod logging;
+pub mod notify;
+pub mod rpc;
 pub mod schedule;
 pub mod session;
 pub mod soap;

@@ -6,6 +6,7 @@
 //! - data model behind one trait: [`datamodel`];
 //! - I/O edges and the daemon's main loop come on top.
 
+pub mod config;
 pub mod datamodel;
 pub mod events;
 pub mod fault;

@@ -60,7 +60,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let y: i64 = dp.next()?.parse().ok()?;
     let mo: u32 = dp.next()?.parse().ok()?;
     let d: u32 = dp.next()?.parse().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || rest.len() < 8 {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !rest.is_char_boundary(8) {
         return None;
     }
     let (clock, zone) = rest.split_at(8);

@@ -4,5 +4,7 @@
 //! [`NotifyAttributes`] and persists it after every change.
 
 mod attrs;
+mod changes;
 
 pub use attrs::{is_active, is_forced_active, policy, AttrEntry, NotifyAttributes, FILE_NAME};
+pub use changes::ChangeTracker;

@@ -4,10 +4,13 @@
 //! - pure core (no sockets, threads, files or clock): [`soap`], [`time`], [`fault`],
 //!   [`datamodel::ParamPath`];
 //! - data model behind one trait: [`datamodel`];
-//! - I/O edges and the daemon's main loop come on top.
+//! - I/O edges: [`http`] (ACS client), [`conn_req`] (connection-request server); the
+//!   daemon's main loop comes on top.
 
+pub mod conn_req;
 pub mod datamodel;
 pub mod fault;
+pub mod http;
 pub mod soap;
 pub mod store;
 pub mod time;

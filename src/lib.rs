@@ -7,6 +7,8 @@
 //! - I/O edges: [`http`] (ACS client), [`conn_req`] (connection-request server); the
 //!   daemon's main loop comes on top.
 
+pub mod agent;
+pub mod cli;
 pub mod config;
 pub mod conn_req;
 pub mod datamodel;

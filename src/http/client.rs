@@ -55,7 +55,7 @@ impl AcsClient {
             .http_status_as_error(false)
             .timeout_global(Some(opts.timeout))
             .user_agent(opts.user_agent.as_str())
-            .tls_config(tls::tls_config(&opts)?)
+            .tls_config(tls::tls_config(&opts, base.is_https())?)
             .build();
         let agent = config.new_agent();
         Ok(AcsClient {

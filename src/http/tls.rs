@@ -90,8 +90,17 @@ fn load_client_cert(cert: &Path, key: &Path) -> Result<ClientCert, HttpError> {
     Ok(ClientCert::new_with_certs(&chain, key))
 }
 
-/// Builds ureq's TLS configuration from the options.
-pub(crate) fn tls_config(opts: &HttpOptions) -> Result<TlsConfig, HttpError> {
+/// Builds ureq's TLS configuration from the options. For a plain `http://` ACS no certificate
+/// is loaded: parsing a whole CA directory costs tens of milliseconds and about a megabyte that
+/// a router would carry for nothing (a redirect from http to https then fails verification,
+/// which is the safe way to fail).
+pub(crate) fn tls_config(opts: &HttpOptions, https: bool) -> Result<TlsConfig, HttpError> {
+    if !https {
+        return Ok(TlsConfig::builder()
+            .provider(TlsProvider::NativeTls)
+            .root_certs(RootCerts::from(Vec::<Certificate<'static>>::new()))
+            .build());
+    }
     let client_cert = match (&opts.client_cert, &opts.client_key) {
         (Some(c), Some(k)) => Some(load_client_cert(c, k)?),
         (Some(c), None) => Some(load_client_cert(c, c)?), // key in the same PEM file

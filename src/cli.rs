@@ -18,12 +18,16 @@ pub fn run(
     config: &Config,
 ) -> u8 {
     let Some((cmd, rest)) = args.split_first() else {
-        eprintln!("icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif)");
+        eprintln!(
+            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif)"
+        );
         return 2;
     };
     let arg = |i: usize| rest.get(i).cloned().unwrap_or_default();
     let req = match (cmd.as_str(), rest.len()) {
-        ("get", 1) => AcsRequest::GetParameterValues { names: vec![arg(0)] },
+        ("get", 1) => AcsRequest::GetParameterValues {
+            names: vec![arg(0)],
+        },
         ("get_names", 1 | 2) => AcsRequest::GetParameterNames {
             path: arg(0),
             next_level: matches!(arg(1).as_str(), "1" | "true"),
@@ -44,7 +48,9 @@ pub fn run(
             object_name: arg(0),
             parameter_key: arg(1),
         },
-        ("get_notif", 1) => AcsRequest::GetParameterAttributes { names: vec![arg(0)] },
+        ("get_notif", 1) => AcsRequest::GetParameterAttributes {
+            names: vec![arg(0)],
+        },
         ("set_notif", 2) => match arg(1).parse::<u8>() {
             Ok(n) => AcsRequest::SetParameterAttributes {
                 attributes: vec![SetAttribute {
@@ -61,11 +67,14 @@ pub fn run(
             }
         },
         _ => {
-            eprintln!("icwmpd -c: unknown command or wrong arguments: {}", args.join(" "));
+            eprintln!(
+                "icwmpd -c: unknown command or wrong arguments: {}",
+                args.join(" ")
+            );
             return 2;
         }
     };
-    let mut attrs = NotifyAttributes::load(&state_dir.join("notifications.json"));
+    let mut attrs = NotifyAttributes::load(state_dir);
     let forced: Vec<String> = crate::agent::inform::FORCED_INFORM
         .iter()
         .map(|s| s.to_string())
@@ -88,7 +97,7 @@ pub fn run(
                 }
             }
             Action::AttributesChanged => {
-                if let Err(e) = attrs.save() {
+                if let Err(e) = attrs.save(state_dir) {
                     eprintln!("icwmpd -c: cannot store notifications: {e}");
                 }
             }
@@ -102,7 +111,11 @@ pub fn run(
 fn print_response(resp: &CpeResponse, req: &AcsRequest) -> u8 {
     match resp {
         CpeResponse::Fault(f) => {
-            println!("{f}");
+            // The C icwmp's format on stdout; the specific reason on stderr.
+            println!("Fault {}: {}", f.code, f.code.default_string());
+            if f.message != f.code.default_string() {
+                eprintln!("{}", f.message);
+            }
             for p in &f.param_faults {
                 println!("  {} => Fault {}: {}", p.name, p.code, p.message);
             }

@@ -212,9 +212,6 @@ mod tests {
             Fault::new(FaultCode::INVALID_PARAMETER_NAME).to_string(),
             "Fault 9005: Invalid parameter name"
         );
-        assert_eq!(
-            FaultCode(9032).default_string().contains("already exists"),
-            true
-        );
+        assert!(FaultCode(9032).default_string().contains("already exists"));
     }
 }

@@ -4,12 +4,20 @@
 //! - pure core (no sockets, threads, files or clock): [`soap`], [`time`], [`fault`],
 //!   [`datamodel::ParamPath`];
 //! - data model behind one trait: [`datamodel`];
-//! - I/O edges and the daemon's main loop come on top.
+//! - I/O edges: [`http`] (ACS client), [`conn_req`] (connection-request server); the
+//!   daemon's main loop comes on top.
 
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod conn_req;
 pub mod datamodel;
 pub mod events;
 pub mod fault;
+pub mod http;
 pub mod logging;
+pub mod notify;
+pub mod rpc;
 pub mod schedule;
 pub mod session;
 pub mod soap;

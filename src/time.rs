@@ -6,7 +6,7 @@
 pub const UNKNOWN_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -60,7 +60,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let y: i64 = dp.next()?.parse().ok()?;
     let mo: u32 = dp.next()?.parse().ok()?;
     let d: u32 = dp.next()?.parse().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || rest.len() < 8 {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !rest.is_char_boundary(8) {
         return None;
     }
     let (clock, zone) = rest.split_at(8);

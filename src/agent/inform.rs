@@ -62,7 +62,10 @@ pub fn inform_parameter_table(dm: &mut dyn DataModel) -> Vec<InformParameter> {
     };
     let mut rows: std::collections::BTreeMap<String, (bool, String, String)> = Default::default();
     for v in values {
-        let Some(rest) = v.name.strip_prefix("Device.ManagementServer.InformParameter.") else {
+        let Some(rest) = v
+            .name
+            .strip_prefix("Device.ManagementServer.InformParameter.")
+        else {
             continue;
         };
         let Some((inst, leaf)) = rest.split_once('.') else {
@@ -103,7 +106,7 @@ pub fn build(
     retry_count: u32,
 ) -> Inform {
     let mut params: Vec<ParamValue> = Vec::new();
-    let mut push = |params: &mut Vec<ParamValue>, v: ParamValue| {
+    let push = |params: &mut Vec<ParamValue>, v: ParamValue| {
         if !params.iter().any(|p| p.name == v.name) {
             params.push(v);
         }
@@ -201,7 +204,9 @@ mod tests {
     #[test]
     fn forced_inform_json_inline_and_bad() {
         assert_eq!(
-            parse_forced_inform_json(r#"{"forced_inform":["Device.DeviceInfo.UpTime","Device.X."]}"#),
+            parse_forced_inform_json(
+                r#"{"forced_inform":["Device.DeviceInfo.UpTime","Device.X."]}"#
+            ),
             ["Device.DeviceInfo.UpTime"]
         );
         assert!(parse_forced_inform_json("{nope").is_empty());

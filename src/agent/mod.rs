@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::conn_req::{ConnReqEvent, ConnReqServer};
 use crate::datamodel::DataModel;
 use crate::events::EventCode;
-use crate::notify::NotifyAttributes;
+use crate::notify::{ChangeTracker, NotifyAttributes};
 use crate::schedule;
 use crossbeam_channel::{select, Receiver};
 use state::AgentState;
@@ -57,6 +57,7 @@ struct EndOfSession {
     reboot: Option<String>,
     factory_reset: bool,
     reload_config: bool,
+    rebase_notify: bool,
 }
 
 /// The agent: all state the main loop owns.
@@ -77,7 +78,18 @@ pub struct Agent {
     /// Fall back to cwmp-1-0 after an 8006.
     ns_fallback: bool,
     end: EndOfSession,
+    /// Value-change detection of notified parameters.
+    changes: ChangeTracker,
+    /// Next poll of notified parameters (Unix time).
+    next_notify_poll: Option<i64>,
+    /// An active notification held back by DefaultActiveNotificationThrottle until then.
+    value_change_at: Option<i64>,
+    /// End of the last successful session (Unix time), for the throttle.
+    last_success_end: i64,
     conn_req: Option<ConnReqServer>,
+    /// The HTTP client, kept across sessions (certificates are loaded once); dropped when the
+    /// config changes.
+    client: Option<crate::http::AcsClient>,
     cr_rx: Receiver<ConnReqEvent>,
     sig_rx: Receiver<Signal>,
     /// Session counters.
@@ -94,7 +106,7 @@ impl Agent {
         sig_rx: Receiver<Signal>,
     ) -> Agent {
         let state = AgentState::load(&opts.state_dir);
-        let attrs = NotifyAttributes::load(&opts.state_dir.join("notifications.json"));
+        let attrs = NotifyAttributes::load(&opts.state_dir);
         let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
         let conn_req = run::start_conn_req(&config, cr_tx);
         let mut agent = Agent {
@@ -110,7 +122,12 @@ impl Agent {
             next_periodic: None,
             ns_fallback: false,
             end: EndOfSession::default(),
+            changes: ChangeTracker::new(),
+            next_notify_poll: None,
+            value_change_at: None,
+            last_success_end: 0,
             conn_req,
+            client: None,
             cr_rx,
             sig_rx,
             stats: Stats::default(),
@@ -121,17 +138,14 @@ impl Agent {
         }
         agent.state.save();
         agent.plan_periodic();
+        let current = agent.attrs.notified(agent.dm.as_mut());
+        agent.changes.rebase(current);
         agent
     }
 
     /// The URL sessions go to (`dhcp_url` when DHCP discovery is on and gave one).
     fn acs_url(&self) -> &str {
-        let acs = &self.config.acs;
-        if acs.dhcp_discovery && !acs.dhcp_url.is_empty() {
-            &acs.dhcp_url
-        } else {
-            &acs.url
-        }
+        self.config.acs.effective_url()
     }
 
     /// First contact, or a new ACS URL: raise `0 BOOTSTRAP` (which drops every other pending
@@ -151,8 +165,8 @@ impl Agent {
     fn plan_periodic(&mut self) {
         let acs = &self.config.acs;
         self.next_periodic = acs.periodic_inform_enable.then(|| {
-            let reference = crate::time::parse_datetime(&acs.periodic_inform_time)
-                .filter(|t| *t > -62135596800);
+            // The Unknown Time (year 1) means "no phase": pick our own.
+            let reference = acs.periodic_inform_time.filter(|t| *t > -62135596800);
             schedule::next_periodic(
                 crate::time::now_unix(),
                 acs.periodic_inform_interval,
@@ -173,6 +187,7 @@ impl Agent {
     /// Fires the wall-clock timers that are due.
     fn fire_timers(&mut self) {
         let now = crate::time::now_unix();
+        self.poll_notifications(now);
         if self.next_periodic.is_some_and(|t| t <= now) {
             self.raise(EventCode::Periodic, "");
             self.plan_periodic();
@@ -191,10 +206,44 @@ impl Agent {
         }
     }
 
+    /// Polls the notified parameters (every `periodic_notify_interval` seconds while
+    /// `periodic_notify_enable` is on); an active change opens a session, after the
+    /// DefaultActiveNotificationThrottle when one is set.
+    fn poll_notifications(&mut self, now: i64) {
+        let cpe = &self.config.cpe;
+        if !cpe.periodic_notify_enable {
+            self.next_notify_poll = None;
+            return;
+        }
+        let interval = cpe.periodic_notify_interval.max(1) as i64;
+        if self.next_notify_poll.is_none_or(|t| t <= now) {
+            self.next_notify_poll = Some(now + interval);
+            let current = self.attrs.notified(self.dm.as_mut());
+            if self.changes.poll(current) {
+                let not_before = self.last_success_end + cpe.active_notif_throttle as i64;
+                if now >= not_before {
+                    self.raise(EventCode::ValueChange, "");
+                } else {
+                    self.value_change_at = Some(not_before);
+                }
+            }
+        }
+        if self.value_change_at.is_some_and(|t| t <= now) {
+            self.value_change_at = None;
+            self.raise(EventCode::ValueChange, "");
+        }
+    }
+
     /// How long the loop may sleep before a timer is due.
     fn next_wakeup(&self) -> Duration {
         let now = crate::time::now_unix();
         let mut wall: Option<i64> = self.next_periodic;
+        for t in [self.next_notify_poll, self.value_change_at]
+            .into_iter()
+            .flatten()
+        {
+            wall = Some(wall.map_or(t, |w| w.min(t)));
+        }
         for s in &self.state.scheduled {
             wall = Some(wall.map_or(s.due, |w| w.min(s.due)));
         }
@@ -260,6 +309,7 @@ impl Agent {
                     log::warn!("{w}");
                 }
                 self.config = config;
+                self.client = None;
                 log::info!("config reloaded");
             }
             Err(e) => {

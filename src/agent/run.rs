@@ -3,7 +3,7 @@
 
 use super::{inform, system, Agent};
 use crate::config::Config;
-use crate::conn_req::{ConnReqEvent, ConnReqServer, ConnReqSettings};
+use crate::conn_req::{Bind, ConnReqEvent, ConnReqServer, CrSettings};
 use crate::events::EventCode;
 use crate::http::{AcsClient, HttpOptions};
 use crate::rpc::{self, Action, RpcContext};
@@ -13,27 +13,33 @@ use crossbeam_channel::Sender;
 use std::time::{Duration, Instant};
 
 /// The connection-request server settings from the config.
-pub(super) fn conn_req_settings(config: &Config) -> ConnReqSettings {
+pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
     let cpe = &config.cpe;
-    ConnReqSettings {
+    let allow = cpe
+        .cr_allowed_sources
+        .iter()
+        .filter_map(|a| match a.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                log::warn!("cpe.cr_allowed_sources: '{a}' is not an IP address, ignored");
+                None
+            }
+        })
+        .collect();
+    CrSettings {
         username: cpe.userid.clone(),
         password: cpe.passwd.clone(),
         path: cpe.path.clone(),
-        allowed_sources: cpe.cr_allowed_sources.clone(),
+        allow,
         nonce_lifetime: Duration::from_secs(cpe.session_timeout.max(10) as u64),
-        ..ConnReqSettings::default()
+        ..CrSettings::default()
     }
 }
 
 /// Starts the connection-request server on `cpe.port`; logs and goes on without it when the
 /// port cannot be bound.
 pub(super) fn start_conn_req(config: &Config, tx: Sender<ConnReqEvent>) -> Option<ConnReqServer> {
-    let addr = format!("[::]:{}", config.cpe.port);
-    let fallback = format!("0.0.0.0:{}", config.cpe.port);
-    let settings = conn_req_settings(config);
-    match ConnReqServer::spawn(&addr, settings.clone(), tx.clone())
-        .or_else(|_| ConnReqServer::spawn(&fallback, settings, tx))
-    {
+    match ConnReqServer::spawn(Bind::Any(config.cpe.port), conn_req_settings(config), tx) {
         Ok(s) => {
             log::info!("connection requests on port {}", config.cpe.port);
             Some(s)
@@ -49,16 +55,20 @@ impl Agent {
     fn http_options(&self) -> HttpOptions {
         let acs = &self.config.acs;
         HttpOptions {
-            url: self.acs_url().to_string(),
             username: acs.userid.clone(),
             password: acs.passwd.clone(),
             ca_path: (!acs.ssl_capath.is_empty()).then(|| acs.ssl_capath.clone().into()),
             ca_file: (!acs.ssl_cafile.is_empty()).then(|| acs.ssl_cafile.clone().into()),
-            client_cert: (!acs.ssl_clientcert.is_empty()).then(|| acs.ssl_clientcert.clone().into()),
+            client_cert: (!acs.ssl_clientcert.is_empty())
+                .then(|| acs.ssl_clientcert.clone().into()),
             client_key: (!acs.ssl_clientkey.is_empty()).then(|| acs.ssl_clientkey.clone().into()),
             insecure: acs.insecure_enable,
-            compression: acs.compression.into(),
-            ..HttpOptions::default()
+            compression: match acs.compression {
+                crate::config::Compression::None => crate::http::Compression::None,
+                crate::config::Compression::Gzip => crate::http::Compression::Gzip,
+                crate::config::Compression::Deflate => crate::http::Compression::Deflate,
+            },
+            ..HttpOptions::new(self.acs_url())
         }
     }
 
@@ -84,6 +94,13 @@ impl Agent {
     pub(super) fn run_session(&mut self) {
         let now = crate::time::now_unix();
         self.stats.last_start = Some(now);
+        // Changes found now ride in this Inform (with 4 VALUE CHANGE) whatever opened it.
+        let current = self.attrs.notified(self.dm.as_mut());
+        self.changes.poll(current);
+        let changed = self.changes.pending();
+        if !changed.is_empty() {
+            self.state.events.add(EventCode::ValueChange, "");
+        }
         let sent: Vec<_> = self
             .state
             .events
@@ -109,7 +126,7 @@ impl Agent {
             &sent,
             &forced,
             &params,
-            &[],
+            &changed,
             now,
             self.retry_count,
         );
@@ -118,13 +135,26 @@ impl Agent {
             requests.push(CpeRequest::GetRpcMethods);
         }
         let codes: Vec<String> = sent.iter().map(|e| e.code.to_string()).collect();
-        log::info!("session start: events [{}], retry {}", codes.join(", "), self.retry_count);
+        log::info!(
+            "session start: events [{}], retry {}",
+            codes.join(", "),
+            self.retry_count
+        );
 
-        let result = match AcsClient::new(self.http_options()) {
+        let result = match self.client.take() {
+            Some(c) => Ok(c),
+            None => AcsClient::new(self.http_options()),
+        };
+        let result = match result {
             Ok(mut client) => {
                 let mut session = Session::new(msg, requests, self.session_opts());
-                let r = self.drive(&mut session, &mut client, &sent);
+                let r = self.drive(&mut session, &mut client, &sent, &changed);
                 client.end_session();
+                // A reload during the session (ACS URL changed by SPV) already dropped the
+                // old client; keep this one only if nothing changed.
+                if !self.end.reload_config {
+                    self.client = Some(client);
+                }
                 r
             }
             Err(e) => Err(e.to_string()),
@@ -135,6 +165,7 @@ impl Agent {
             Ok(()) => {
                 log::info!("session ended successfully");
                 self.stats.success += 1;
+                self.last_success_end = crate::time::now_unix();
                 self.retry_count = 0;
                 self.retry_at = None;
             }
@@ -150,7 +181,10 @@ impl Agent {
                     acs.retry_interval_multiplier,
                     system::random_u32(),
                 );
-                log::warn!("session failed: {e}; retry {} in {wait} s", self.retry_count);
+                log::warn!(
+                    "session failed: {e}; retry {} in {wait} s",
+                    self.retry_count
+                );
                 self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
             }
         }
@@ -163,6 +197,7 @@ impl Agent {
         session: &mut Session,
         client: &mut AcsClient,
         sent: &[crate::events::PendingEvent],
+        changed: &[crate::datamodel::ParamValue],
     ) -> Result<(), String> {
         loop {
             let Some(out) = session.poll() else {
@@ -185,6 +220,7 @@ impl Agent {
                     log::debug!("InformResponse ({ns:?}, UseCWMPVersion {use_version:?})");
                     self.state.events.inform_delivered(sent);
                     self.state.save();
+                    self.changes.delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { .. }) => {
                     self.want_get_rpc_methods = false;
@@ -206,7 +242,10 @@ impl Agent {
     }
 
     fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
-        let forced: Vec<String> = inform::FORCED_INFORM.iter().map(|s| s.to_string()).collect();
+        let forced: Vec<String> = inform::FORCED_INFORM
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut ctx = RpcContext {
             dm: self.dm.as_mut(),
             attrs: &mut self.attrs,
@@ -226,6 +265,7 @@ impl Agent {
     fn apply_action(&mut self, action: Action) {
         match action {
             Action::SetParameterKey(key) => {
+                self.end.rebase_notify = true;
                 let change = [("cpe".to_string(), "ParameterKey".to_string(), key)];
                 if let Err(e) = crate::config::set_options(&self.opts.config_path, &change) {
                     log::error!("cannot store ParameterKey: {e}");
@@ -234,17 +274,16 @@ impl Agent {
             Action::Reboot { command_key } => self.end.reboot = Some(command_key),
             Action::FactoryReset => self.end.factory_reset = true,
             Action::ScheduleInform {
-                delay_seconds,
-                command_key,
+                due, command_key, ..
             } => {
-                self.state.scheduled.push(super::state::ScheduledInform {
-                    due: crate::time::now_unix() + delay_seconds as i64,
-                    command_key,
-                });
+                self.state
+                    .scheduled
+                    .push(super::state::ScheduledInform { due, command_key });
                 self.state.save();
             }
             Action::AttributesChanged => {
-                if let Err(e) = self.attrs.save() {
+                self.end.rebase_notify = true;
+                if let Err(e) = self.attrs.save(&self.opts.state_dir) {
                     log::error!("cannot store notification attributes: {e}");
                 }
             }
@@ -257,6 +296,11 @@ impl Agent {
     fn end_of_session(&mut self) {
         self.dm.end_of_session();
         let end = std::mem::take(&mut self.end);
+        if end.rebase_notify {
+            // What the ACS changed itself is not reported back to it (digest 8.2).
+            let current = self.attrs.notified(self.dm.as_mut());
+            self.changes.rebase(current);
+        }
         if end.reload_config {
             self.reload();
         }

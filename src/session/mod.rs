@@ -193,6 +193,8 @@ impl Session {
         }
         let empty = status == 204 || body.iter().all(u8::is_ascii_whitespace);
         if empty {
+            // HoldRequests holds for one message only; an empty reply carries none.
+            self.hold_requests = false;
             return self.on_empty_reply();
         }
         match soap::decode(body) {

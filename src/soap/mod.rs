@@ -5,8 +5,16 @@
 //! every Value, UTC `Z` times, never a cwmp-1-3/1-4 namespace).
 
 mod decode;
+mod decode_rpc;
 mod encode;
+mod encode_resp;
 mod types;
+mod xml;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub mod xsd_check;
 
 pub use decode::decode;
 pub use encode::{encode_request, encode_response, HeaderOpts};

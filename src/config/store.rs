@@ -1,0 +1,186 @@
+//! [`ConfigStore`] over a UCI file: what `Device.ManagementServer.*` and DeviceInfo
+//! overrides read and write in the daemon.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use super::uci::Document;
+use crate::datamodel::ConfigStore;
+
+/// What identifies one version of the file on disk (mtime, size, inode).
+type Stamp = (SystemTime, u64, u64);
+
+/// A [`ConfigStore`] backed by a UCI file (normally `/etc/config/cwmp`).
+///
+/// `get` re-reads the file when its mtime, size or inode changed (so edits by `uci` or
+/// other tools are seen); `set` goes through [`super::set_options`] (atomic rewrite).
+#[derive(Debug)]
+pub struct UciConfigStore {
+    path: PathBuf,
+    // Interior mutability: `get` takes `&self`; a Mutex keeps the store `Sync`.
+    cache: Mutex<Option<(Stamp, Document)>>,
+}
+
+impl UciConfigStore {
+    /// A store over the file at `path` (it need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> UciConfigStore {
+        UciConfigStore {
+            path: path.into(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The file this store reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.modified().ok()?, m.len(), m.ino()))
+    }
+
+    /// Runs `f` on the current document (re-read if the file changed); `None` when the
+    /// file is missing or unreadable (logged).
+    fn with_doc<T>(&self, f: impl FnOnce(&Document) -> Option<T>) -> Option<T> {
+        // A poisoned lock only means another thread panicked mid-update: the cache is
+        // then rebuilt from the file.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(stamp) = self.stamp() else {
+            *cache = None;
+            return None;
+        };
+        if cache.as_ref().map(|(s, _)| *s) != Some(stamp) {
+            let name = self.path.display().to_string();
+            let doc = match std::fs::read_to_string(&self.path) {
+                Ok(text) => Document::parse(&text, &name),
+                Err(e) => {
+                    log::warn!("cannot read {name}: {e}");
+                    *cache = None;
+                    return None;
+                }
+            };
+            match doc {
+                Ok(doc) => *cache = Some((stamp, doc)),
+                Err(e) => {
+                    log::warn!("{e}");
+                    *cache = None;
+                    return None;
+                }
+            }
+        }
+        cache.as_ref().and_then(|(_, d)| f(d))
+    }
+}
+
+impl ConfigStore for UciConfigStore {
+    /// The option's value; the section is found by name, else the last one of that type.
+    /// List options are returned comma-joined.
+    fn get(&self, section: &str, option: &str) -> Option<String> {
+        self.with_doc(|doc| {
+            let name = super::find_section(doc, section)?;
+            doc.get(&name, option).map(|v| v.joined(","))
+        })
+    }
+
+    fn set(&mut self, changes: &[(String, String, String)]) -> Result<(), String> {
+        let r = super::set_options(&self.path, changes).map_err(|e| e.to_string());
+        // Drop the cache even on error: the file may or may not have changed.
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("icwmp-cfgstore-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("cwmp")
+    }
+
+    #[test]
+    fn gets_by_name_and_type_and_sees_external_edits() {
+        let path = tmp("get");
+        std::fs::write(
+            &path,
+            "config acs 'acs'\n\toption url 'http://a/'\nconfig cpe\n\toption port '7547'\n\tlist x 'a'\n\tlist x 'b'\n",
+        )
+        .unwrap();
+        let store = UciConfigStore::new(&path);
+        assert_eq!(store.get("acs", "url").as_deref(), Some("http://a/"));
+        assert_eq!(store.get("cpe", "port").as_deref(), Some("7547"));
+        assert_eq!(store.get("cpe", "x").as_deref(), Some("a,b"));
+        assert_eq!(store.get("cpe", "missing"), None);
+        assert_eq!(store.get("nosuch", "url"), None);
+        // A different size guarantees a new stamp even with a coarse mtime.
+        std::fs::write(
+            &path,
+            "config acs 'acs'\n\toption url 'http://changed.example/'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            store.get("acs", "url").as_deref(),
+            Some("http://changed.example/")
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(store.get("acs", "url"), None);
+    }
+
+    #[test]
+    fn set_writes_atomically_and_keeps_the_rest() {
+        let path = tmp("set");
+        std::fs::write(
+            &path,
+            "# comment\nconfig acs 'acs'\n\toption url 'http://a/'\n\nconfig inform_parameter\n\toption parameter_name 'Device.X'\n\nconfig cpe 'cpe'\n\toption port '7547'\n",
+        )
+        .unwrap();
+        let mut store = UciConfigStore::new(&path);
+        assert_eq!(store.get("cpe", "port").as_deref(), Some("7547"));
+        store
+            .set(&[
+                ("cpe".into(), "ParameterKey".into(), "it's".into()),
+                ("acs".into(), "url".into(), "http://b/".into()),
+                ("lwn".into(), "hostname".into(), "h".into()),
+            ])
+            .unwrap();
+        assert_eq!(store.get("cpe", "ParameterKey").as_deref(), Some("it's"));
+        assert_eq!(store.get("acs", "url").as_deref(), Some("http://b/"));
+        assert_eq!(store.get("lwn", "hostname").as_deref(), Some("h"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "\nconfig acs 'acs'\n\toption url 'http://b/'\n\nconfig inform_parameter\n\toption parameter_name 'Device.X'\n\nconfig cpe 'cpe'\n\toption port '7547'\n\toption ParameterKey 'it'\\''s'\n\nconfig lwn 'lwn'\n\toption hostname 'h'\n\n"
+        );
+        assert!(!path.with_file_name("cwmp.tmp").exists());
+        let (cfg, _) = Config::load(&path).unwrap();
+        assert_eq!(cfg.cpe.parameter_key, "it's");
+        assert_eq!(cfg.inform_parameters[0].parameter_name, "Device.X");
+    }
+
+    #[test]
+    fn set_rejects_bad_option_names_and_broken_files() {
+        let path = tmp("bad");
+        let mut store = UciConfigStore::new(&path);
+        // Missing file: created by set.
+        store
+            .set(&[("cpe".into(), "port".into(), "7548".into())])
+            .unwrap();
+        assert_eq!(store.get("cpe", "port").as_deref(), Some("7548"));
+        let e = store.set(&[("cpe".into(), "bad-name".into(), "1".into())]);
+        assert!(e.unwrap_err().contains("invalid option name 'bad-name'"));
+        std::fs::write(&path, "config cpe 'cpe'\n\toption port '7547\n").unwrap();
+        let e = store
+            .set(&[("cpe".into(), "port".into(), "1".into())])
+            .unwrap_err();
+        assert!(e.contains(":2: unterminated quote in option 'port'"), "{e}");
+        assert_eq!(store.get("cpe", "port"), None);
+    }
+}

@@ -1,0 +1,153 @@
+use super::*;
+use crate::http::digest::{parse_challenges, ClientDigest};
+use crossbeam_channel::{unbounded, Receiver};
+use std::io::Read;
+use std::net::TcpStream;
+
+fn settings() -> CrSettings {
+    CrSettings {
+        username: "cr".into(),
+        password: "secret".into(),
+        path: "/cr".into(),
+        ..CrSettings::default()
+    }
+}
+
+fn start(s: CrSettings) -> (ConnReqServer, Receiver<ConnReqEvent>) {
+    let (tx, rx) = unbounded();
+    let srv = ConnReqServer::spawn(Bind::Addr("127.0.0.1:0".parse().unwrap()), s, tx).unwrap();
+    (srv, rx)
+}
+
+/// Sends one raw request and returns the whole answer (the server closes the connection).
+fn raw(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: cpe\r\nConnection: close\r\n");
+    if let Some(a) = auth {
+        r.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    r.push_str("\r\n");
+    c.write_all(r.as_bytes()).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+#[test]
+fn full_digest_exchange_over_raw_socket() {
+    let (srv, rx) = start(settings());
+    let addr = srv.local_addr();
+    let r = raw(addr, "GET", "/cr", None);
+    assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
+    assert_eq!(header(&r, "Content-Length"), Some("0"));
+    assert_eq!(header(&r, "Connection"), Some("close"));
+    let ch = header(&r, "WWW-Authenticate").unwrap();
+    assert!(ch.starts_with("Digest realm=\"authenticate@cwmp\", qop=\"auth\", nonce=\""));
+    assert!(rx.try_recv().is_err());
+
+    let mut d = ClientDigest::from_challenges(&parse_challenges([ch])).unwrap();
+    let a = d.authorization("cr", "secret", "GET", "/cr?ts=1", "abcd");
+    let r = raw(addr, "GET", "/cr?ts=1", Some(&a));
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert_eq!(header(&r, "Content-Length"), Some("0"));
+    assert_eq!(header(&r, "Connection"), Some("close"));
+    let ev = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        ev,
+        ConnReqEvent::Accepted {
+            peer: "127.0.0.1".parse().unwrap()
+        }
+    );
+    // The same credentials again are a replay.
+    let r = raw(addr, "GET", "/cr?ts=1", Some(&a));
+    assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn full_digest_exchange_with_ureq() {
+    let (srv, rx) = start(settings());
+    let url = format!("http://{}/cr", srv.local_addr());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent.get(&url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let ch = r
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let mut d = ClientDigest::from_challenges(&parse_challenges([ch])).unwrap();
+    let a = d.authorization("cr", "secret", "GET", "/cr", "0123");
+    let r = agent.get(&url).header("Authorization", a).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(ConnReqEvent::Accepted { .. })
+    ));
+}
+
+#[test]
+fn rejections_on_the_wire() {
+    let (srv, rx) = start(settings());
+    let addr = srv.local_addr();
+    let r = raw(addr, "POST", "/cr", None);
+    assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
+    assert_eq!(header(&r, "Allow"), Some("GET"));
+    let r = raw(addr, "GET", "/other", None);
+    assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
+    srv.update(CrSettings {
+        password: String::new(),
+        ..settings()
+    });
+    let r = raw(addr, "GET", "/cr", None);
+    assert!(r.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{r}");
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn update_changes_path_at_run_time() {
+    let (srv, _rx) = start(settings());
+    let addr = srv.local_addr();
+    assert!(raw(addr, "GET", "/new", None).starts_with("HTTP/1.1 404 "));
+    srv.update(CrSettings {
+        path: "new".into(),
+        ..settings()
+    });
+    assert!(raw(addr, "GET", "/new", None).starts_with("HTTP/1.1 401 "));
+}
+
+#[test]
+fn any_binds_dual_stack_and_drop_joins() {
+    let (tx, _rx) = unbounded();
+    let srv = match ConnReqServer::spawn(Bind::Any(0), settings(), tx) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("skip: cannot bind any address here: {e}");
+            return;
+        }
+    };
+    let port = srv.local_addr().port();
+    let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    assert!(raw(v4, "GET", "/cr", None).starts_with("HTTP/1.1 401 "));
+    if srv.local_addr().is_ipv6() {
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        if TcpStream::connect(v6).is_ok() {
+            assert!(raw(v6, "GET", "/cr", None).starts_with("HTTP/1.1 401 "));
+        }
+    }
+    let t = Instant::now();
+    drop(srv);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}

@@ -1,0 +1,342 @@
+//! Where each served parameter's value comes from: the ConfigStore (UCI `cwmp` options), the
+//! host, the persisted tables in dm.json, or a constant. Every generated entry must have one
+//! (a unit test checks it).
+
+/// How a config option's text maps to the parameter value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Conv {
+    /// Stored as the value itself.
+    Plain,
+    /// UCI boolean (`1`/`0`, also `true`/`on`/`yes`/`enable` when read).
+    Bool,
+    /// dateTime; unset reads as the Unknown Time.
+    DateTime,
+    /// `acs.compression` `gzip`/`deflate`/`none` <-> `GZIP`/`Deflate`/`Disabled`.
+    Compression,
+    /// `lwn.enable` <-> `UDP` / empty list.
+    LwnProtocols,
+}
+
+/// A DeviceInfo value: a `cpe` override option, else a host default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Info {
+    Manufacturer,
+    Oui,
+    ModelName,
+    Description,
+    ProductClass,
+    Serial,
+    HardwareVersion,
+    SoftwareVersion,
+}
+
+/// A live host value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Host {
+    UpTime,
+    MemTotal,
+    MemFree,
+    CpuUsage,
+    Processes,
+    ConnReqUrl,
+    LocalTime,
+    TimeZone,
+    TimeStatus,
+}
+
+/// Per-interface and per-address values (Device.IP.Interface.{i}.).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Net {
+    Enable,
+    Status,
+    Alias,
+    Name,
+    Mtu,
+    Type,
+    Loopback,
+    V4Count,
+    V6Count,
+    AddrAlias,
+    V4Addr,
+    V4Mask,
+    V4Type,
+    V6Addr,
+    V6Status,
+    V6Origin,
+}
+
+/// The value source of one schema entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Src {
+    /// A single-instance object (no value).
+    Object,
+    /// A table whose instances live in dm.json (writable).
+    StoredTable,
+    /// Tables mirrored from the host (interfaces, their IPv4 and IPv6 addresses).
+    IfaceTable,
+    V4Table,
+    V6Table,
+    /// A fixed value.
+    Const(&'static str),
+    /// A ConfigStore option (section, option, default when unset).
+    Cfg(&'static str, &'static str, &'static str, Conv),
+    /// A DeviceInfo override-or-host value.
+    Info(&'static str, Info),
+    /// A live host value.
+    Host(Host),
+    /// A writable singleton kept in dm.json (default when unset).
+    Kept(&'static str),
+    /// A `...NumberOfEntries`: the sibling table naming it in `numEntriesParameter`.
+    Count,
+    /// A column of a stored table row.
+    Stored,
+    /// `PortMapping.{i}.Status`, derived from its Enable.
+    MappingStatus,
+    /// Interface data.
+    Net(Net),
+}
+
+/// The source of a schema path, `None` if this backend cannot serve it.
+pub(crate) fn source(path: &str) -> Option<Src> {
+    use Conv::*;
+    use Src::*;
+    const MS: &str = "Device.ManagementServer.";
+    if let Some(p) = path.strip_prefix(MS) {
+        return Some(match p {
+            "" => Object,
+            "EnableCWMP" => Cfg("cpe", "enable", "1", Bool),
+            "URL" => Cfg("acs", "url", "", Plain),
+            "Username" => Cfg("acs", "userid", "", Plain),
+            "Password" => Cfg("acs", "passwd", "", Plain),
+            "ScheduleReboot" => Cfg("cpe", "schedule_reboot", "", DateTime),
+            "DelayReboot" => Cfg("cpe", "delay_reboot", "-1", Plain),
+            "PeriodicInformEnable" => Cfg("acs", "periodic_inform_enable", "0", Bool),
+            "PeriodicInformInterval" => Cfg("acs", "periodic_inform_interval", "86400", Plain),
+            "PeriodicInformTime" => Cfg("acs", "periodic_inform_time", "", DateTime),
+            "ParameterKey" => Cfg("cpe", "ParameterKey", "", Plain),
+            "ConnectionRequestURL" => Host(self::Host::ConnReqUrl),
+            "ConnectionRequestUsername" => Cfg("cpe", "userid", "", Plain),
+            "ConnectionRequestPassword" => Cfg("cpe", "passwd", "", Plain),
+            "UpgradesManaged" => Cfg("cpe", "upgrades_managed", "0", Bool),
+            "KickURL"
+            | "DownloadProgressURL"
+            | "UDPConnectionRequestAddress"
+            | "ConnReqJabberID" => Const(""),
+            "DefaultActiveNotificationThrottle" => Cfg("cpe", "active_notif_throttle", "0", Plain),
+            "CWMPRetryMinimumWaitInterval" => Cfg("acs", "retry_min_wait_interval", "5", Plain),
+            "CWMPRetryIntervalMultiplier" => Cfg("acs", "retry_interval_multiplier", "2000", Plain),
+            "HTTPConnectionRequestEnable" => Cfg("cpe", "http_cr_enable", "1", Bool),
+            "STUNEnable" => Cfg("cpe", "stun_enable", "0", Bool),
+            "STUNServerAddress" => Cfg("cpe", "stun_server_address", "", Plain),
+            "STUNServerPort" => Cfg("cpe", "stun_server_port", "3478", Plain),
+            "STUNUsername" => Cfg("cpe", "stun_username", "", Plain),
+            "STUNPassword" => Cfg("cpe", "stun_password", "", Plain),
+            "STUNMaximumKeepAlivePeriod" => Cfg("cpe", "stun_max_keepalive", "-1", Plain),
+            "STUNMinimumKeepAlivePeriod" => Cfg("cpe", "stun_min_keepalive", "0", Plain),
+            "NATDetected" | "AliasBasedAddressing" => Const("false"),
+            "InstanceMode" => Cfg("cpe", "instance_mode", "InstanceNumber", Plain),
+            "AutoCreateInstances" => Cfg("cpe", "auto_create_instances", "0", Bool),
+            "ManageableDeviceNumberOfEntries"
+            | "EmbeddedDeviceNumberOfEntries"
+            | "VirtualDeviceNumberOfEntries" => Const("0"),
+            "ManageableDeviceNotificationLimit" => Cfg("cpe", "md_notif_limit", "0", Plain),
+            "SupportedConnReqMethods" => Const("HTTP"),
+            "ConnReqXMPPConnection" => Cfg("cpe", "xmpp_connection", "", Plain),
+            "ConnReqAllowedJabberIDs" => Cfg("cpe", "xmpp_allowed_jids", "", Plain),
+            "HTTPCompressionSupported" => Const("GZIP,Deflate"),
+            "HTTPCompression" => Cfg("acs", "compression", "none", Compression),
+            "LightweightNotificationProtocolsSupported" => Const("UDP"),
+            "LightweightNotificationProtocolsUsed" => Cfg("lwn", "enable", "0", LwnProtocols),
+            "LightweightNotificationTriggerInterval" => Cfg("lwn", "trigger_interval", "0", Plain),
+            "LightweightNotificationTriggerTime" => Cfg("lwn", "trigger_time", "", DateTime),
+            "UDPLightweightNotificationHost" => Cfg("lwn", "hostname", "", Plain),
+            "UDPLightweightNotificationPort" => Cfg("lwn", "port", "7547", Plain),
+            "InstanceWildcardsSupported" => Const("true"),
+            "InformParameterNumberOfEntries" => Count,
+            "InformParameter.{i}." => StoredTable,
+            "InformParameter.{i}.Enable"
+            | "InformParameter.{i}.Alias"
+            | "InformParameter.{i}.ParameterName"
+            | "InformParameter.{i}.EventList" => Stored,
+            _ => return None,
+        });
+    }
+    if let Some(p) = path.strip_prefix("Device.IP.Interface.{i}.") {
+        use self::Net::*;
+        return Some(match p {
+            "" => IfaceTable,
+            "IPv4Address.{i}." => V4Table,
+            "IPv6Address.{i}." => V6Table,
+            "Enable" => Net(Enable),
+            "IPv4Enable" | "IPv6Enable" => Const("true"),
+            "Status" => Net(Status),
+            "Alias" => Net(Alias),
+            "Name" => Net(Name),
+            "MaxMTUSize" => Net(Mtu),
+            "Type" => Net(Type),
+            "Loopback" => Net(Loopback),
+            "IPv4AddressNumberOfEntries" => Net(V4Count),
+            "IPv6AddressNumberOfEntries" => Net(V6Count),
+            "IPv4Address.{i}.Enable" | "IPv6Address.{i}.Enable" => Const("true"),
+            "IPv4Address.{i}.Status" | "IPv6Address.{i}.Status" => Const("Enabled"),
+            "IPv4Address.{i}.Alias" | "IPv6Address.{i}.Alias" => Net(AddrAlias),
+            "IPv4Address.{i}.IPAddress" => Net(V4Addr),
+            "IPv4Address.{i}.SubnetMask" => Net(V4Mask),
+            "IPv4Address.{i}.AddressingType" => Net(V4Type),
+            "IPv6Address.{i}.IPAddress" => Net(V6Addr),
+            "IPv6Address.{i}.IPAddressStatus" => Net(V6Status),
+            "IPv6Address.{i}.Origin" => Net(V6Origin),
+            _ => return None,
+        });
+    }
+    if let Some(p) = path.strip_prefix("Device.NAT.PortMapping.{i}.") {
+        return Some(match p {
+            "" => StoredTable,
+            "Status" => MappingStatus,
+            // Read-only: the schema default (Origin Controller, no lease countdown).
+            "Origin" => Const("Controller"),
+            "RemainingLeaseTime" => Const("0"),
+            _ => Stored,
+        });
+    }
+    if let Some(p) = path.strip_prefix("Device.Users.User.{i}.") {
+        return Some(match p {
+            "" => StoredTable,
+            "StaticUser" => Const("false"),
+            _ => Stored,
+        });
+    }
+    const DI: &str = "Device.DeviceInfo.";
+    Some(match path {
+        "Device."
+        | DI
+        | "Device.DeviceInfo.MemoryStatus."
+        | "Device.DeviceInfo.ProcessStatus."
+        | "Device.Time."
+        | "Device.IP."
+        | "Device.NAT."
+        | "Device.Users." => Object,
+        "Device.RootDataModelVersion" => Const("2.19"),
+        "Device.DeviceInfo.Manufacturer" => Info("manufacturer", self::Info::Manufacturer),
+        "Device.DeviceInfo.ManufacturerOUI" => Info("manufacturer_oui", self::Info::Oui),
+        "Device.DeviceInfo.ModelName" => Info("model_name", self::Info::ModelName),
+        "Device.DeviceInfo.Description" => Info("description", self::Info::Description),
+        "Device.DeviceInfo.ProductClass" => Info("product_class", self::Info::ProductClass),
+        "Device.DeviceInfo.SerialNumber" => Info("serial_number", self::Info::Serial),
+        "Device.DeviceInfo.HardwareVersion" => {
+            Info("hardware_version", self::Info::HardwareVersion)
+        }
+        "Device.DeviceInfo.SoftwareVersion" => {
+            Info("software_version", self::Info::SoftwareVersion)
+        }
+        "Device.DeviceInfo.ProvisioningCode" => Cfg("cpe", "provisioning_code", "", Plain),
+        "Device.DeviceInfo.UpTime" => Host(self::Host::UpTime),
+        "Device.DeviceInfo.MemoryStatus.Total" => Host(self::Host::MemTotal),
+        "Device.DeviceInfo.MemoryStatus.Free" => Host(self::Host::MemFree),
+        "Device.DeviceInfo.ProcessStatus.CPUUsage" => Host(self::Host::CpuUsage),
+        "Device.DeviceInfo.ProcessStatus.ProcessNumberOfEntries" => Host(self::Host::Processes),
+        "Device.Time.Enable" => Kept("true"),
+        "Device.Time.Status" => Host(self::Host::TimeStatus),
+        "Device.Time.CurrentLocalTime" => Host(self::Host::LocalTime),
+        "Device.Time.LocalTimeZone" => Host(self::Host::TimeZone),
+        "Device.IP.InterfaceNumberOfEntries" => Count,
+        "Device.NAT.PortMappingNumberOfEntries" => Count,
+        "Device.Users.UserNumberOfEntries" => Count,
+        _ => return None,
+    })
+}
+
+/// Reads a UCI boolean the way the C icwmp does (prefix match on true words).
+pub(crate) fn uci_bool(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    ["1", "true", "on", "yes", "enable"]
+        .iter()
+        .any(|w| v.starts_with(w))
+}
+
+/// The parameter value of a config option's text.
+pub(crate) fn from_config(raw: &str, conv: Conv) -> String {
+    match conv {
+        Conv::Plain => raw.to_string(),
+        Conv::Bool | Conv::LwnProtocols => {
+            let on = uci_bool(raw);
+            match (conv, on) {
+                (Conv::Bool, b) => b.to_string(),
+                (_, true) => "UDP".into(),
+                (_, false) => String::new(),
+            }
+        }
+        Conv::DateTime => {
+            let raw = raw.trim();
+            if let Some(t) = crate::time::parse_datetime(raw) {
+                crate::time::format_datetime(t)
+            } else if let Ok(t) = raw.parse::<i64>() {
+                // Unix seconds (0 = unset), as some uci-defaults scripts write them.
+                if t == 0 {
+                    crate::time::UNKNOWN_TIME.into()
+                } else {
+                    crate::time::format_datetime(t)
+                }
+            } else {
+                crate::time::UNKNOWN_TIME.into()
+            }
+        }
+        Conv::Compression => match raw.trim().to_ascii_lowercase().as_str() {
+            "gzip" => "GZIP".into(),
+            "deflate" => "Deflate".into(),
+            _ => "Disabled".into(),
+        },
+    }
+}
+
+/// The config text for a checked parameter value; `None` if the value is not allowed.
+pub(crate) fn to_config(value: &str, conv: Conv) -> Option<String> {
+    Some(match conv {
+        Conv::Plain | Conv::DateTime => value.to_string(),
+        Conv::Bool => if value == "true" { "1" } else { "0" }.into(),
+        Conv::Compression => match value {
+            "GZIP" => "gzip".into(),
+            "Deflate" => "deflate".into(),
+            "Disabled" | "" => "none".into(),
+            _ => return None,
+        },
+        Conv::LwnProtocols => match value.trim() {
+            "UDP" => "1".into(),
+            "" => "0".into(),
+            _ => return None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datamodel::embedded::schema::SCHEMA;
+
+    #[test]
+    fn every_schema_entry_has_a_value_source() {
+        for e in SCHEMA {
+            assert!(source(e.path).is_some(), "no source for {}", e.path);
+        }
+    }
+
+    #[test]
+    fn config_conversions_round_trip() {
+        assert_eq!(from_config("on", Conv::Bool), "true");
+        assert_eq!(from_config("0", Conv::Bool), "false");
+        assert_eq!(to_config("true", Conv::Bool).as_deref(), Some("1"));
+        assert_eq!(from_config("gzip", Conv::Compression), "GZIP");
+        assert_eq!(
+            to_config("Deflate", Conv::Compression).as_deref(),
+            Some("deflate")
+        );
+        assert_eq!(to_config("Compress", Conv::Compression), None);
+        assert_eq!(from_config("1", Conv::LwnProtocols), "UDP");
+        assert_eq!(to_config("TCP", Conv::LwnProtocols), None);
+        assert_eq!(from_config("", Conv::DateTime), crate::time::UNKNOWN_TIME);
+        assert_eq!(
+            from_config("2024-01-02T03:04:05", Conv::DateTime),
+            "2024-01-02T03:04:05Z"
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! Reading the data model during one RPC: values, instance lists and tree walks. A [`View`]
+//! borrows the backend's state and caches the host's interface list for the call.
+
+use super::host::{self, Iface};
+use super::persist::Persisted;
+use super::schema::{At, Instances, Kind, Loc, Tree};
+use super::sources::{self, Host, Info, Net, Src};
+use crate::datamodel::{ConfigStore, ParamInfo, ParamValue};
+use std::fmt::Write;
+
+/// The backend state one call reads.
+pub(crate) struct View<'a> {
+    pub tree: &'a Tree,
+    pub src: &'a [Src],
+    pub config: &'a dyn ConfigStore,
+    pub data: &'a Persisted,
+    pub cpu_prev: &'a mut Option<(u64, u64)>,
+    ifaces: Option<Vec<Iface>>,
+}
+
+impl<'a> View<'a> {
+    /// A view over the backend state.
+    pub(crate) fn new(
+        tree: &'a Tree,
+        src: &'a [Src],
+        config: &'a dyn ConfigStore,
+        data: &'a Persisted,
+        cpu_prev: &'a mut Option<(u64, u64)>,
+    ) -> View<'a> {
+        View {
+            tree,
+            src,
+            config,
+            data,
+            cpu_prev,
+            ifaces: None,
+        }
+    }
+
+    fn ifaces(&mut self) -> &[Iface] {
+        self.ifaces.get_or_insert_with(host::interfaces)
+    }
+
+    fn iface(&mut self, inst: &[u32]) -> Option<&Iface> {
+        let idx = *inst.first()?;
+        self.ifaces().iter().find(|i| i.index == idx)
+    }
+
+    /// A config option as a parameter value, falling back to `default` when unset or when the
+    /// stored text is not valid for the parameter's type.
+    fn config_value(
+        &self,
+        node: usize,
+        sec: &str,
+        opt: &str,
+        dflt: &str,
+        conv: sources::Conv,
+    ) -> String {
+        let ty = self.tree.entry(node).ty;
+        let raw = self.config.get(sec, opt);
+        let v = sources::from_config(raw.as_deref().unwrap_or(dflt), conv);
+        match ty.check_value(&v) {
+            Ok(c) => c,
+            Err(_) => sources::from_config(dflt, conv),
+        }
+    }
+
+    /// The value of parameter `node` in instance path `inst` (hidden ones read empty).
+    pub(crate) fn value(&mut self, node: usize, inst: &[u32]) -> String {
+        let e = self.tree.entry(node);
+        if e.hidden {
+            return String::new();
+        }
+        match self.src[node] {
+            Src::Const(v) => v.to_string(),
+            Src::Cfg(sec, opt, dflt, conv) => self.config_value(node, sec, opt, dflt, conv),
+            Src::Info(opt, which) => {
+                let over = self
+                    .config
+                    .get("cpe", opt)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty());
+                let v = match which {
+                    Info::Oui => over.and_then(|v| host::normalize_oui(&v)),
+                    _ => over,
+                };
+                let mut v = v.unwrap_or_else(|| host::device_info_default(which));
+                if e.max_len > 0 && v.len() > e.max_len as usize {
+                    let mut cut = e.max_len as usize;
+                    while !v.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    v.truncate(cut);
+                }
+                v
+            }
+            Src::Host(h) => self.host_value(h, e.path),
+            Src::Kept(d) => self
+                .data
+                .values
+                .get(e.path)
+                .cloned()
+                .unwrap_or_else(|| d.into()),
+            Src::Count => {
+                let tree = self.tree;
+                let parent = tree.nodes[node].parent;
+                let seg = tree.nodes[node].seg;
+                let table = tree.nodes[parent]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&c| tree.entry(c).num_entries == Some(seg));
+                match table {
+                    Some(t) => self.instances(t, inst).len().to_string(),
+                    None => "0".into(),
+                }
+            }
+            Src::Stored => {
+                let table = self.tree.nodes[node].parent;
+                let col = self.tree.nodes[node].col;
+                inst.last()
+                    .and_then(|n| self.data.tables.get(&table)?.rows.get(n)?.get(col).cloned())
+                    .unwrap_or_default()
+            }
+            Src::MappingStatus => {
+                let table = self.tree.nodes[node].parent;
+                let on = self
+                    .tree
+                    .child(table, "Enable")
+                    .map(|c| self.value(c, inst) == "true")
+                    .unwrap_or(false);
+                if on { "Enabled" } else { "Disabled" }.into()
+            }
+            Src::Net(n) => self.net_value(n, inst),
+            Src::Object | Src::StoredTable | Src::IfaceTable | Src::V4Table | Src::V6Table => {
+                String::new()
+            }
+        }
+    }
+
+    fn host_value(&mut self, h: Host, path: &str) -> String {
+        match h {
+            Host::UpTime => host::uptime().min(u32::MAX as u64).to_string(),
+            Host::MemTotal => host::meminfo().0.min(u32::MAX as u64).to_string(),
+            Host::MemFree => host::meminfo().1.min(u32::MAX as u64).to_string(),
+            Host::CpuUsage => match host::cpu_sample() {
+                Some(now) => {
+                    let pct = host::cpu_percent(*self.cpu_prev, now);
+                    *self.cpu_prev = Some(now);
+                    pct.to_string()
+                }
+                None => "0".into(),
+            },
+            Host::Processes => host::process_count().to_string(),
+            Host::ConnReqUrl => self.conn_req_url(),
+            Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
+            Host::TimeZone => self
+                .data
+                .values
+                .get(path)
+                .cloned()
+                .or_else(|| host::read_trim("/etc/TZ"))
+                .unwrap_or_else(|| "UTC0".into()),
+            Host::TimeStatus => {
+                let on = self
+                    .data
+                    .values
+                    .get("Device.Time.Enable")
+                    .is_none_or(|v| v == "true");
+                if on { "Synchronized" } else { "Disabled" }.into()
+            }
+        }
+    }
+
+    /// `http://host:port/path` from `cpe.cr_host` (or the first non-loopback IPv4 address),
+    /// `cpe.port` and `cpe.path`; empty when there is no address to give.
+    fn conn_req_url(&mut self) -> String {
+        let over = self
+            .config
+            .get("cpe", "cr_host")
+            .filter(|h| !h.trim().is_empty());
+        let host = match over {
+            Some(h) => h.trim().to_string(),
+            None => {
+                let found = self
+                    .ifaces()
+                    .iter()
+                    .filter(|i| !i.loopback && i.up)
+                    .flat_map(|i| i.v4.iter())
+                    .map(|(a, _)| *a)
+                    .find(|a| !a.is_loopback() && !a.is_unspecified());
+                match found {
+                    Some(a) => a.to_string(),
+                    None => return String::new(),
+                }
+            }
+        };
+        let port = self
+            .config
+            .get("cpe", "port")
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or(7547);
+        let path = self.config.get("cpe", "path").unwrap_or_default();
+        let path = path.trim();
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        format!("http://{host}:{port}{slash}{path}")
+    }
+
+    fn net_value(&mut self, n: Net, inst: &[u32]) -> String {
+        let Some(i) = self.iface(inst) else {
+            return String::new();
+        };
+        let sub = inst.get(1).map(|&k| k as usize - 1);
+        let v4 = sub.and_then(|k| i.v4.get(k));
+        let v6 = sub.and_then(|k| i.v6.get(k));
+        match n {
+            Net::Enable => i.up.to_string(),
+            Net::Status => if i.up && (i.running || i.loopback) {
+                "Up"
+            } else {
+                "Down"
+            }
+            .into(),
+            Net::Alias => {
+                let name: String = i
+                    .name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                format!("cpe-{name}")
+            }
+            Net::Name => i.name.clone(),
+            Net::Mtu => i.mtu.clamp(64, 65535).to_string(),
+            Net::Type => if i.loopback { "Loopback" } else { "Normal" }.into(),
+            Net::Loopback => i.loopback.to_string(),
+            Net::V4Count => i.v4.len().to_string(),
+            Net::V6Count => i.v6.len().to_string(),
+            Net::AddrAlias => format!("cpe-{}", inst.get(1).copied().unwrap_or(0)),
+            Net::V4Addr => v4.map(|a| a.0.to_string()).unwrap_or_default(),
+            Net::V4Mask => v4.map(|a| a.1.to_string()).unwrap_or_default(),
+            Net::V4Type => match v4 {
+                Some((a, _)) if a.is_link_local() => "AutoIP".into(),
+                _ => "Static".into(),
+            },
+            Net::V6Addr => v6.map(|a| a.0.to_string()).unwrap_or_default(),
+            Net::V6Status => v6.map(|a| host::v6_status(a.1)).unwrap_or("Unknown").into(),
+            Net::V6Origin => v6
+                .map(|a| host::v6_origin(&a.0, a.1))
+                .unwrap_or("Static")
+                .into(),
+        }
+    }
+
+    /// Appends the values of every parameter at or below `loc`.
+    pub(crate) fn collect_values(&mut self, loc: &Loc, out: &mut Vec<ParamValue>) {
+        let mut name = loc.name.clone();
+        let mut inst = loc.inst.clone();
+        match loc.at {
+            At::Param => out.push(ParamValue {
+                name,
+                value: self.value(loc.node, &inst),
+                ty: self.tree.entry(loc.node).ty,
+            }),
+            At::Object => self.walk(
+                loc.node,
+                &mut inst,
+                &mut name,
+                &mut Sink::Values(out),
+                false,
+            ),
+            At::Table => self.walk_instances(
+                loc.node,
+                &mut inst,
+                &mut name,
+                &mut Sink::Values(out),
+                false,
+            ),
+        }
+    }
+
+    /// Appends names for GetParameterNames at `loc` (see the trait for the rules).
+    pub(crate) fn collect_names(&mut self, loc: &Loc, next_level: bool, out: &mut Vec<ParamInfo>) {
+        let e = self.tree.entry(loc.node);
+        let mut name = loc.name.clone();
+        let mut inst = loc.inst.clone();
+        let mut sink = Sink::Names(out);
+        match loc.at {
+            At::Param => sink.name(name, e.writable),
+            At::Object => {
+                if !next_level {
+                    // An instance is writable when it may be deleted; a plain object never is.
+                    let w = e.kind == Kind::Table && e.writable;
+                    sink.name(name.clone(), w);
+                }
+                self.walk(loc.node, &mut inst, &mut name, &mut sink, next_level);
+            }
+            At::Table => {
+                if !next_level {
+                    sink.name(name.clone(), e.writable);
+                }
+                self.walk_instances(loc.node, &mut inst, &mut name, &mut sink, next_level);
+            }
+        }
+    }
+
+    /// Walks the children of object/instance `node`; `shallow` stops after one level.
+    fn walk(
+        &mut self,
+        node: usize,
+        inst: &mut Vec<u32>,
+        name: &mut String,
+        sink: &mut Sink,
+        shallow: bool,
+    ) {
+        let tree = self.tree;
+        for &c in &tree.nodes[node].children {
+            let len = name.len();
+            name.push_str(tree.nodes[c].seg);
+            let e = tree.entry(c);
+            match e.kind {
+                Kind::Param => match sink {
+                    Sink::Values(out) => out.push(ParamValue {
+                        name: name.clone(),
+                        value: self.value(c, inst),
+                        ty: e.ty,
+                    }),
+                    Sink::Names(out) => out.push(ParamInfo {
+                        name: name.clone(),
+                        writable: e.writable,
+                    }),
+                },
+                Kind::Object => {
+                    name.push('.');
+                    sink.name(name.clone(), false);
+                    if !shallow {
+                        self.walk(c, inst, name, sink, false);
+                    }
+                }
+                Kind::Table => {
+                    name.push('.');
+                    sink.name(name.clone(), e.writable);
+                    if !shallow {
+                        self.walk_instances(c, inst, name, sink, false);
+                    }
+                }
+            }
+            name.truncate(len);
+        }
+    }
+
+    /// Walks the instances of table `node` (whose name, ending with `.`, is in `name`).
+    fn walk_instances(
+        &mut self,
+        node: usize,
+        inst: &mut Vec<u32>,
+        name: &mut String,
+        sink: &mut Sink,
+        shallow: bool,
+    ) {
+        let writable = self.tree.entry(node).writable;
+        for n in self.instances(node, inst) {
+            let len = name.len();
+            // Writing to a String cannot fail.
+            let _ = write!(name, "{n}.");
+            sink.name(name.clone(), writable);
+            if !shallow {
+                inst.push(n);
+                self.walk(node, inst, name, sink, false);
+                inst.pop();
+            }
+            name.truncate(len);
+        }
+    }
+}
+
+/// Where a walk puts what it finds.
+enum Sink<'o> {
+    Values(&'o mut Vec<ParamValue>),
+    Names(&'o mut Vec<ParamInfo>),
+}
+
+impl Sink<'_> {
+    /// Records an object name (ignored when collecting values).
+    fn name(&mut self, name: String, writable: bool) {
+        if let Sink::Names(out) = self {
+            out.push(ParamInfo { name, writable });
+        }
+    }
+}
+
+impl Instances for View<'_> {
+    fn instances(&mut self, node: usize, inst: &[u32]) -> Vec<u32> {
+        match self.src[node] {
+            Src::StoredTable => self
+                .data
+                .tables
+                .get(&node)
+                .map(|t| t.rows.keys().copied().collect())
+                .unwrap_or_default(),
+            Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
+            Src::V4Table => {
+                let n = self.iface(inst).map_or(0, |i| i.v4.len());
+                (1..=n as u32).collect()
+            }
+            Src::V6Table => {
+                let n = self.iface(inst).map_or(0, |i| i.v6.len());
+                (1..=n as u32).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn alias(&mut self, node: usize, inst: &[u32]) -> Option<String> {
+        let c = self.tree.child(node, "Alias")?;
+        Some(self.value(c, inst))
+    }
+}

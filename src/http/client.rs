@@ -1,0 +1,337 @@
+//! [`AcsClient`]: blocking POSTs to the ACS over one ureq agent (keep-alive pool).
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+
+use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::write::{GzEncoder, ZlibEncoder};
+use ureq::config::Config;
+use ureq::http::Response;
+use ureq::{Agent, Body};
+
+use super::cookies::CookieJar;
+use super::digest::{parse_challenges, ClientDigest};
+use super::url::Url;
+use super::{tls, Compression, HttpError, HttpOptions, HttpReply};
+
+/// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
+pub const MAX_REDIRECTS: u32 = 5;
+
+/// Bytes read from an error/redirect body so the connection can be reused.
+const DRAIN_LIMIT: u64 = 64 << 10;
+
+/// Credentials state after a challenge, reused pre-emptively for the rest of the session.
+enum Auth {
+    /// Ready-made `Basic ...` header value.
+    Basic(String),
+    Digest(ClientDigest),
+}
+
+/// HTTP(S) client of one ACS. See the module docs.
+pub struct AcsClient {
+    opts: HttpOptions,
+    /// The configured ACS URL: the only origin that ever gets credentials.
+    base: Url,
+    config: Config,
+    agent: Agent,
+    /// URL learnt from a redirect, for the rest of this session.
+    redirect: Option<Url>,
+    redirects: u32,
+    cookies: CookieJar,
+    auth: Option<Auth>,
+    /// Set after an HTTP 415: never compress again with this client.
+    compression_refused: bool,
+}
+
+impl AcsClient {
+    /// Builds a client: parses the URL, loads CA and client certificates.
+    ///
+    /// # Errors
+    /// `BadUrl` for a URL that is not http(s); `Tls` for unreadable certificate files.
+    pub fn new(opts: HttpOptions) -> Result<AcsClient, HttpError> {
+        let base = Url::parse(&opts.url).map_err(HttpError::BadUrl)?;
+        let config = Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_global(Some(opts.timeout))
+            .user_agent(opts.user_agent.as_str())
+            .tls_config(tls::tls_config(&opts, base.is_https())?)
+            .build();
+        let agent = config.new_agent();
+        Ok(AcsClient {
+            opts,
+            base,
+            config,
+            agent,
+            redirect: None,
+            redirects: 0,
+            cookies: CookieJar::default(),
+            auth: None,
+            compression_refused: false,
+        })
+    }
+
+    /// Replaces the options (URL, credentials, certificates) and ends the session, keeping
+    /// the process-long memory that the ACS refused compression.
+    ///
+    /// # Errors
+    /// As [`AcsClient::new`]; on error the old client is kept unchanged.
+    pub fn reconfigure(&mut self, opts: HttpOptions) -> Result<(), HttpError> {
+        let refused = self.compression_refused;
+        *self = AcsClient::new(opts)?;
+        self.compression_refused = refused;
+        Ok(())
+    }
+
+    /// The URL the next POST goes to (the redirect target during a redirected session).
+    pub fn current_url(&self) -> String {
+        self.redirect.as_ref().unwrap_or(&self.base).to_string()
+    }
+
+    /// True once the ACS answered 415 to a compressed body.
+    pub fn compression_refused(&self) -> bool {
+        self.compression_refused
+    }
+
+    /// Ends the CWMP session: drops cookies, the redirect URL and count, the digest nonce,
+    /// and the pooled connection (the next session opens a new one).
+    pub fn end_session(&mut self) {
+        self.cookies.clear();
+        self.redirect = None;
+        self.redirects = 0;
+        self.auth = None;
+        self.agent = self.config.new_agent();
+    }
+
+    /// POSTs `body` (SOAP envelope, or empty for the empty POST) and returns the ACS's 200/204.
+    /// Handles 401 (one resend with credentials), redirects (at most 5 per session) and
+    /// 415 (resend uncompressed).
+    ///
+    /// # Errors
+    /// See [`HttpError`]; any error fails the CWMP session.
+    pub fn post(&mut self, body: &[u8]) -> Result<HttpReply, HttpError> {
+        let mut auth_retried = false;
+        loop {
+            let url = self.redirect.clone().unwrap_or_else(|| self.base.clone());
+            let enc = match self.opts.compression {
+                _ if body.is_empty() || self.compression_refused => Compression::None,
+                c => c,
+            };
+            let payload = compress(body, enc)?;
+            // Credentials go only to the configured origin, never to a redirect elsewhere.
+            let trusted = url.same_origin(&self.base);
+            let authz = if trusted {
+                self.authorization(&url)
+            } else {
+                None
+            };
+            let mut resp = self.send(&url, &payload, enc, authz)?;
+            let status = resp.status().as_u16();
+            let now = crate::time::now_unix();
+            for v in resp.headers().get_all("set-cookie") {
+                if let Ok(v) = v.to_str() {
+                    self.cookies.set(url.host(), v, now);
+                }
+            }
+            match status {
+                200 | 204 => {
+                    let body = self.read_body(&mut resp)?;
+                    return Ok(HttpReply { status, body });
+                }
+                401 => {
+                    let challenges = parse_challenges(
+                        resp.headers()
+                            .get_all("www-authenticate")
+                            .iter()
+                            .filter_map(|v| v.to_str().ok()),
+                    );
+                    drain(resp);
+                    if auth_retried || !trusted || self.opts.username.is_empty() {
+                        log::warn!("ACS {url} refused authentication");
+                        return Err(HttpError::AuthFailed);
+                    }
+                    self.auth = Some(self.auth_from(&challenges, &url)?);
+                    auth_retried = true;
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    let loc = resp
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    drain(resp);
+                    let loc = loc.ok_or(HttpError::Status(status))?;
+                    self.redirects += 1;
+                    if self.redirects > MAX_REDIRECTS {
+                        return Err(HttpError::TooManyRedirects);
+                    }
+                    let next = url.resolve(&loc).map_err(HttpError::BadUrl)?;
+                    log::info!("ACS redirects ({status}) to {next} for this session");
+                    self.redirect = Some(next);
+                    auth_retried = false;
+                }
+                415 if enc != Compression::None => {
+                    drain(resp);
+                    log::warn!("ACS refuses compressed requests: compression disabled");
+                    self.compression_refused = true;
+                }
+                s => {
+                    drain(resp);
+                    return Err(HttpError::Status(s));
+                }
+            }
+        }
+    }
+
+    /// Auth state from a 401's challenges: Digest if offered, else Basic.
+    fn auth_from(
+        &self,
+        challenges: &[super::digest::AuthParams],
+        url: &Url,
+    ) -> Result<Auth, HttpError> {
+        if let Some(d) = ClientDigest::from_challenges(challenges) {
+            return Ok(Auth::Digest(d));
+        }
+        if challenges.iter().any(|c| c.is("Basic")) {
+            if !url.is_https() {
+                log::warn!("sending Basic credentials over plain HTTP to {url}");
+            }
+            let raw = format!("{}:{}", self.opts.username, self.opts.password);
+            let b64 = openssl::base64::encode_block(raw.as_bytes());
+            return Ok(Auth::Basic(format!("Basic {b64}")));
+        }
+        log::warn!("ACS {url} sent no usable authentication challenge");
+        Err(HttpError::AuthFailed)
+    }
+
+    /// `Authorization` value for the next request, counting the digest nc upwards.
+    fn authorization(&mut self, url: &Url) -> Option<String> {
+        match self.auth.as_mut()? {
+            Auth::Basic(h) => Some(h.clone()),
+            Auth::Digest(d) => {
+                let cnonce = super::digest::random_hex(16);
+                Some(d.authorization(
+                    &self.opts.username,
+                    &self.opts.password,
+                    "POST",
+                    url.target(),
+                    &cnonce,
+                ))
+            }
+        }
+    }
+
+    fn send(
+        &self,
+        url: &Url,
+        payload: &[u8],
+        enc: Compression,
+        authz: Option<String>,
+    ) -> Result<Response<Body>, HttpError> {
+        let mut req = self.agent.post(url.to_string());
+        if !payload.is_empty() {
+            // ureq never adds `Expect: 100-continue`, so there is nothing to suppress.
+            req = req
+                .header("Content-Type", "text/xml; charset=\"utf-8\"")
+                .header("SOAPAction", "");
+            match enc {
+                Compression::Gzip => req = req.header("Content-Encoding", "gzip"),
+                Compression::Deflate => req = req.header("Content-Encoding", "deflate"),
+                Compression::None => {}
+            }
+        }
+        if let Some(c) = self.cookies.header(url.host()) {
+            req = req.header("Cookie", c);
+        }
+        if let Some(a) = authz {
+            req = req.header("Authorization", a);
+        }
+        req.send(payload).map_err(map_err)
+    }
+
+    /// Reads and decodes the body, bounded by `max_body` before and after decompression.
+    fn read_body(&self, resp: &mut Response<Body>) -> Result<Vec<u8>, HttpError> {
+        let limit = self.opts.max_body as u64;
+        let enc = resp
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let raw = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(map_err)?;
+        match enc.as_deref() {
+            Some("gzip") | Some("x-gzip") => inflate(MultiGzDecoder::new(&raw[..]), limit),
+            Some("deflate") => inflate(ZlibDecoder::new(&raw[..]), limit)
+                // Some servers send raw deflate without the zlib wrapper.
+                .or_else(|_| inflate(DeflateDecoder::new(&raw[..]), limit)),
+            _ => Ok(raw),
+        }
+    }
+}
+
+/// Reads a decoder to the end, failing past `limit` bytes (a small zip bomb stays small).
+fn inflate(r: impl Read, limit: u64) -> Result<Vec<u8>, HttpError> {
+    let mut out = Vec::new();
+    r.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| HttpError::Io(format!("cannot decode response body: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(HttpError::BodyTooLarge);
+    }
+    Ok(out)
+}
+
+/// Compresses `body` for `enc` (borrowed as is for `None`).
+fn compress(body: &[u8], enc: Compression) -> Result<Cow<'_, [u8]>, HttpError> {
+    let io = |e: io::Error| HttpError::Io(e.to_string());
+    Ok(match enc {
+        Compression::None => Cow::Borrowed(body),
+        Compression::Gzip => {
+            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).map_err(io)?;
+            Cow::Owned(e.finish().map_err(io)?)
+        }
+        Compression::Deflate => {
+            let mut e = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).map_err(io)?;
+            Cow::Owned(e.finish().map_err(io)?)
+        }
+    })
+}
+
+/// Reads and drops a small body so the keep-alive connection can carry the next request.
+fn drain(mut resp: Response<Body>) {
+    let _ = resp
+        .body_mut()
+        .with_config()
+        .limit(DRAIN_LIMIT)
+        .read_to_vec();
+}
+
+fn map_err(e: ureq::Error) -> HttpError {
+    use ureq::Error as E;
+    match e {
+        E::Timeout(_) => HttpError::Timeout,
+        E::HostNotFound | E::ConnectionFailed => HttpError::Connect(e.to_string()),
+        E::Io(io) => match io.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpError::Timeout,
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable => HttpError::Connect(io.to_string()),
+            _ => HttpError::Io(io.to_string()),
+        },
+        E::Tls(m) => HttpError::Tls(m.to_string()),
+        E::NativeTls(_) | E::Der(_) => HttpError::Tls(e.to_string()),
+        E::BodyExceedsLimit(_) => HttpError::BodyTooLarge,
+        E::BadUri(_) | E::Http(_) => HttpError::BadUrl(e.to_string()),
+        _ => HttpError::Io(e.to_string()),
+    }
+}

@@ -72,7 +72,10 @@ fn set_is_persisted_and_visible_to_get() {
     let o = c.cli(&["set", PII, "minus-one"]);
     assert_eq!(o.status.code(), Some(1), "{}", report(&o));
     assert!(stdout(&o).contains("9007"), "{}", report(&o));
-    assert_eq!(stdout(&c.cli(&["get", PII])).trim(), format!("{PII} => 777"));
+    assert_eq!(
+        stdout(&c.cli(&["get", PII])).trim(),
+        format!("{PII} => 777")
+    );
 }
 
 #[test]
@@ -86,7 +89,10 @@ fn add_then_del_an_instance() {
         .strip_suffix(" => added")
         .unwrap_or_else(|| panic!("{}", report(&o)))
         .to_string();
-    assert!(obj.starts_with("Device.NAT.PortMapping.") && obj.ends_with('.'), "{obj}");
+    assert!(
+        obj.starts_with("Device.NAT.PortMapping.") && obj.ends_with('.'),
+        "{obj}"
+    );
     // The instance persists between CLI runs.
     let o = c.cli(&["get", &format!("{obj}Enable")]);
     assert_eq!(o.status.code(), Some(0), "{}", report(&o));
@@ -111,7 +117,10 @@ fn set_notif_then_get_notif() {
     assert_eq!(o.status.code(), Some(1), "{}", report(&o));
     let o = c.cli(&["set_notif", PII, "x"]);
     assert_eq!(o.status.code(), Some(1), "{}", report(&o));
-    assert_eq!(stdout(&c.cli(&["get_notif", PII])).trim(), format!("{PII} => 2"));
+    assert_eq!(
+        stdout(&c.cli(&["get_notif", PII])).trim(),
+        format!("{PII} => 2")
+    );
 }
 
 /// Runs `cmd`, killing it after `timeout`; None when it had to be killed.
@@ -134,32 +143,44 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Option<Output> {
     None
 }
 
-fn broken_config(dir: &Path) -> PathBuf {
-    let file = dir.join("cwmp");
-    std::fs::write(
-        &file,
-        "config acs 'acs'\n\toption url 'http://127.0.0.1:9/'\n\toption userid 'oops\n\n\
-         config cpe 'cpe'\n\toption port '7547'\n",
-    )
-    .unwrap();
-    file
-}
+/// Broken configs and the line their error must name.
+const BROKEN: [(&str, usize); 2] = [
+    // A quote may span lines in UCI, so the one left open runs to the end of the file.
+    (
+        "config acs 'acs'\n\toption url 'http://127.0.0.1:9/'\n\toption userid 'oops\n",
+        3,
+    ),
+    (
+        "config acs 'acs'\n\toption url 'http://127.0.0.1:9/'\n\nfrobnicate 'x'\n",
+        4,
+    ),
+];
 
 #[test]
 fn broken_config_makes_the_daemon_exit_naming_file_and_line() {
-    let dir = common::temp_dir("broken");
-    let file = broken_config(&dir);
-    for cli in [false, true] {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--config").arg(&file).arg("--state-dir").arg(dir.join("state"));
-        if cli {
-            cmd.args(["-c", "get", PII]);
+    for (i, (text, line)) in BROKEN.iter().enumerate() {
+        let dir = common::temp_dir("broken");
+        let file = dir.join(format!("cwmp{i}"));
+        std::fs::write(&file, text).unwrap();
+        for cli in [false, true] {
+            let mut cmd = Command::new(bin());
+            cmd.arg("--config")
+                .arg(&file)
+                .arg("--state-dir")
+                .arg(dir.join("state"));
+            if cli {
+                cmd.args(["-c", "get", PII]);
+            }
+            let o = run_with_timeout(cmd, WAIT).expect("the daemon must exit on a broken config");
+            assert!(!o.status.success(), "{}", report(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            let want = format!("{}:{line}:", file.display());
+            assert!(
+                err.contains(&want),
+                "error should name {want}\n{}",
+                report(&o)
+            );
         }
-        let o = run_with_timeout(cmd, WAIT).expect("the daemon must exit on a broken config");
-        assert!(!o.status.success(), "{}", report(&o));
-        let err = String::from_utf8_lossy(&o.stderr);
-        let name = file.display().to_string();
-        assert!(err.contains(&format!("{name}:3")), "error should name {name}:3\n{}", report(&o));
     }
 }
 
@@ -167,10 +188,17 @@ fn broken_config_makes_the_daemon_exit_naming_file_and_line() {
 fn missing_config_file_is_an_error() {
     let dir = common::temp_dir("missing");
     let mut cmd = Command::new(bin());
-    cmd.arg("--config").arg(dir.join("nope")).arg("--state-dir").arg(dir.join("state"));
+    cmd.arg("--config")
+        .arg(dir.join("nope"))
+        .arg("--state-dir")
+        .arg(dir.join("state"));
     let o = run_with_timeout(cmd, WAIT).expect("the daemon must exit");
     assert!(!o.status.success(), "{}", report(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"), "{}", report(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nope"),
+        "{}",
+        report(&o)
+    );
 }
 
 /// Methods an ACS may call (the request samples to replay), minus the ones that restart the
@@ -317,10 +345,22 @@ fn garbage_from_the_acs_never_crashes_the_daemon() {
         "<<<not xml at all".to_string(),
         soap::envelope(soap::CWMP_1_2, "g2", ""),
         soap::envelope("urn:example:not-cwmp", "g3", "<cwmp:GetRPCMethods/>"),
-        soap::envelope(soap::CWMP_1_2, "g4", &format!("{}{}", soap::gpv(&[PII]), soap::gpv(&[PII]))),
+        soap::envelope(
+            soap::CWMP_1_2,
+            "g4",
+            &format!("{}{}", soap::gpv(&[PII]), soap::gpv(&[PII])),
+        ),
         soap::envelope(soap::CWMP_1_2, "g5", &"<a>".repeat(5000)),
-        soap::envelope(soap::CWMP_1_2, "g6", "<cwmp:GetParameterValues><ParameterNames/></cwmp:GetParameterValues>"),
-        soap::envelope(soap::CWMP_1_2, "g7", &soap::spv(&[(PII, &"9".repeat(400), "xsd:unsignedInt")], "k")),
+        soap::envelope(
+            soap::CWMP_1_2,
+            "g6",
+            "<cwmp:GetParameterValues><ParameterNames/></cwmp:GetParameterValues>",
+        ),
+        soap::envelope(
+            soap::CWMP_1_2,
+            "g7",
+            &soap::spv(&[(PII, &"9".repeat(400), "xsd:unsignedInt")], "k"),
+        ),
     ];
     for g in garbage {
         rig.acs.push_raw(g);
@@ -330,7 +370,12 @@ fn garbage_from_the_acs_never_crashes_the_daemon() {
     // Still serving: a fresh session works.
     let msgs = rig.session(&[soap::gpv(&[PII])]);
     let a = rig.answer(&msgs, "GetParameterValues");
-    assert_eq!(soap::value_of(&a.values(), PII), Some("86400"), "{}", a.body);
+    assert_eq!(
+        soap::value_of(&a.values(), PII),
+        Some("86400"),
+        "{}",
+        a.body
+    );
 }
 
 trait RigExt {

@@ -52,7 +52,14 @@ fn post(port: u16, headers: &[(&str, &str)], body: &str) -> (u16, Vec<(String, S
     let _ = s.read_to_string(&mut out);
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let hdrs = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -61,7 +68,10 @@ fn post(port: u16, headers: &[(&str, &str)], body: &str) -> (u16, Vec<(String, S
 }
 
 fn hdr<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
-    h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+    h.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 const INFORM: &str = "<cwmp:Inform><DeviceId><Manufacturer>M</Manufacturer><OUI>001122</OUI>\
@@ -87,7 +97,10 @@ fn acs_checks_digest_nc_and_cookie_and_runs_its_script() {
     let auth = |nc| digest::authorization(&chal, "acsuser", "acspass", "POST", "/acs", nc).unwrap();
     let (st, h, body) = post(acs.port(), &[("Authorization", &auth(1))], &inform);
     assert_eq!(st, 200, "{body}");
-    assert!(body.contains("InformResponse") && body.contains("cpe-1"), "{body}");
+    assert!(
+        body.contains("InformResponse") && body.contains("cpe-1"),
+        "{body}"
+    );
     assert_eq!(hdr(&h, "set-cookie"), "session=1; Path=/");
     // Empty POST with cookie: gets the scripted GPV.
     let (st, _, body) = post(
@@ -129,15 +142,27 @@ fn acs_basic_auth_and_unavailable_mode() {
     });
     let inform = soap::envelope(soap::CWMP_1_2, "1", INFORM);
     assert_eq!(post(acs.port(), &[], &inform).0, 401);
-    let good = format!("Basic {}", openssl::base64::encode_block(b"acsuser:acspass"));
-    assert_eq!(post(acs.port(), &[("Authorization", &good)], &inform).0, 200);
+    let good = format!(
+        "Basic {}",
+        openssl::base64::encode_block(b"acsuser:acspass")
+    );
+    assert_eq!(
+        post(acs.port(), &[("Authorization", &good)], &inform).0,
+        200
+    );
     acs.set_unavailable(true);
-    assert_eq!(post(acs.port(), &[("Authorization", &good)], &inform).0, 503);
+    assert_eq!(
+        post(acs.port(), &[("Authorization", &good)], &inform).0,
+        503
+    );
     acs.close();
     assert!(TcpStream::connect(("127.0.0.1", acs.port())).is_err());
     acs.open();
     acs.set_unavailable(false);
-    assert_eq!(post(acs.port(), &[("Authorization", &good)], &inform).0, 200);
+    assert_eq!(
+        post(acs.port(), &[("Authorization", &good)], &inform).0,
+        200
+    );
     assert_eq!(acs.msgs().len(), 2);
 }
 
@@ -146,13 +171,22 @@ fn xsd_extraction_keeps_namespaces_and_catches_invalid_bodies() {
     let good = soap::envelope(soap::CWMP_1_2, "1", INFORM);
     let (doc, v) = xsd::extract_body_child(&good).unwrap();
     assert_eq!(v, 2);
-    assert!(doc.contains("xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\""), "{doc}");
+    assert!(
+        doc.contains("xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\""),
+        "{doc}"
+    );
     if !xsd::available() {
         return;
     }
     xsd::validate_doc(&doc, v).unwrap();
     // An Inform without DeviceId must fail.
-    let bad = soap::envelope(soap::CWMP_1_2, "1", &INFORM.replace("<DeviceId>", "<DeviceIdX>").replace("</DeviceId>", "</DeviceIdX>"));
+    let bad = soap::envelope(
+        soap::CWMP_1_2,
+        "1",
+        &INFORM
+            .replace("<DeviceId>", "<DeviceIdX>")
+            .replace("</DeviceId>", "</DeviceIdX>"),
+    );
     let (doc, v) = xsd::extract_body_child(&bad).unwrap();
     assert!(xsd::validate_doc(&doc, v).is_err());
     // A CWMP fault in a SOAP Fault validates too.

@@ -102,15 +102,23 @@ fn scheduled_inform_survives_kill9_and_arrives_once() {
     assert_no_duplicates(&msgs);
     assert_eq!(count(&msgs, "M ScheduleInform", Some("survivor")), 1);
     assert_eq!(count(&msgs, "3 SCHEDULED", None), 1);
-    assert_eq!(count(&msgs, "0 BOOTSTRAP", None), 1, "bootstrap was delivered before the kill");
+    assert_eq!(
+        count(&msgs, "0 BOOTSTRAP", None),
+        1,
+        "bootstrap was delivered before the kill"
+    );
     rig.assert_xsd_valid();
 }
 
 #[test]
 fn delivered_events_are_not_repeated_after_kill9() {
-    let mut rig = Rig::with(AcsOpts::default(), &[soap::gpv(&["Device.DeviceInfo.UpTime"])], |o| {
-        o.boot = false;
-    });
+    let mut rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::gpv(&["Device.DeviceInfo.UpTime"])],
+        |o| {
+            o.boot = false;
+        },
+    );
     // The Inform was answered (events delivered); kill in the middle of the session.
     rig.wait_answer("GetParameterValues", 1);
     rig.cpe.kill9();

@@ -19,7 +19,11 @@ fn first_inform_has_bootstrap_boot_device_id_and_forced_parameters() {
     let rpc = inform.rpc().expect("Inform parses");
     let id = rpc.child("DeviceId").expect("DeviceId");
     for f in ["Manufacturer", "OUI", "ProductClass", "SerialNumber"] {
-        assert!(!id.child_text(f).is_empty(), "DeviceId.{f} empty:\n{}", inform.body);
+        assert!(
+            !id.child_text(f).is_empty(),
+            "DeviceId.{f} empty:\n{}",
+            inform.body
+        );
     }
     let values = inform.values();
     for p in [
@@ -30,7 +34,11 @@ fn first_inform_has_bootstrap_boot_device_id_and_forced_parameters() {
         "Device.ManagementServer.ParameterKey",
         "Device.ManagementServer.ConnectionRequestURL",
     ] {
-        assert!(value_of(&values, p).is_some(), "{p} missing from the Inform:\n{}", inform.body);
+        assert!(
+            value_of(&values, p).is_some(),
+            "{p} missing from the Inform:\n{}",
+            inform.body
+        );
     }
     let cr_url = value_of(&values, "Device.ManagementServer.ConnectionRequestURL").unwrap();
     assert!(
@@ -38,9 +46,16 @@ fn first_inform_has_bootstrap_boot_device_id_and_forced_parameters() {
         "ConnectionRequestURL {cr_url}"
     );
     let msgs = rig.wait_idle();
-    let session: Vec<&Msg> = msgs.iter().filter(|m| m.session == inform.session).collect();
+    let session: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| m.session == inform.session)
+        .collect();
     for m in &session {
-        assert!(m.cookie_ok, "POST without the session cookie: {}", m.summary());
+        assert!(
+            m.cookie_ok,
+            "POST without the session cookie: {}",
+            m.summary()
+        );
         if m.is_empty() {
             assert_eq!(m.header("content-length"), Some("0"), "{:?}", m.headers);
         } else {
@@ -62,10 +77,14 @@ fn gpv_of_device_info_returns_values() {
     assert!(ans.id_echoed, "cwmp:ID not echoed:\n{}", ans.body);
     assert_eq!(ans.method(), "GetParameterValuesResponse", "{}", ans.body);
     let values = ans.values();
-    assert!(values.iter().all(|(n, _)| n.starts_with("Device.DeviceInfo.")));
+    assert!(values
+        .iter()
+        .all(|(n, _)| n.starts_with("Device.DeviceInfo.")));
     let uptime = value_of(&values, "Device.DeviceInfo.UpTime").expect("UpTime listed");
     assert!(uptime.parse::<u64>().is_ok(), "UpTime {uptime:?}");
-    assert!(!value_of(&values, "Device.DeviceInfo.SoftwareVersion").unwrap_or("").is_empty());
+    assert!(!value_of(&values, "Device.DeviceInfo.SoftwareVersion")
+        .unwrap_or("")
+        .is_empty());
     rig.wait_idle();
     rig.assert_xsd_valid();
 }
@@ -84,7 +103,10 @@ fn spv_is_persisted_and_parameter_key_reported_next_inform() {
     assert_eq!(value_of(&gpv.values(), PII), Some("1234"), "{}", gpv.body);
     rig.wait_idle();
     let uci = rig.cpe.config_text();
-    assert!(uci.contains("periodic_inform_interval '1234'"), "UCI file:\n{uci}");
+    assert!(
+        uci.contains("periodic_inform_interval '1234'"),
+        "UCI file:\n{uci}"
+    );
     assert!(uci.contains("ParameterKey 'key-one'"), "UCI file:\n{uci}");
     rig.kick();
     let inform = rig.wait_inform("6 CONNECTION REQUEST", 1);
@@ -99,13 +121,18 @@ fn spv_with_a_bad_value_faults_and_changes_nothing() {
     let enable = "Device.ManagementServer.PeriodicInformEnable";
     let rig = Rig::start(&[
         soap::spv(
-            &[(enable, "true", "xsd:boolean"), (PII, "not-a-number", "xsd:unsignedInt")],
+            &[
+                (enable, "true", "xsd:boolean"),
+                (PII, "not-a-number", "xsd:unsignedInt"),
+            ],
             "bad-key",
         ),
         soap::gpv(&[PII, enable, "Device.ManagementServer.ParameterKey"]),
     ]);
     let spv = rig.wait_answer("SetParameterValues", 1);
-    let (code, params) = spv.fault().unwrap_or_else(|| panic!("no fault:\n{}", spv.body));
+    let (code, params) = spv
+        .fault()
+        .unwrap_or_else(|| panic!("no fault:\n{}", spv.body));
     assert_eq!(code, 9003, "{}", spv.body);
     assert_eq!(params, vec![(PII.to_string(), 9007)], "{}", spv.body);
     let gpv = rig.wait_answer("GetParameterValues", 1);
@@ -113,7 +140,10 @@ fn spv_with_a_bad_value_faults_and_changes_nothing() {
     assert_eq!(value_of(&values, PII), Some("86400"), "{}", gpv.body);
     let en = value_of(&values, enable).unwrap_or("?");
     assert!(en == "false" || en == "0", "{enable} changed to {en}");
-    assert_eq!(value_of(&values, "Device.ManagementServer.ParameterKey"), Some(""));
+    assert_eq!(
+        value_of(&values, "Device.ManagementServer.ParameterKey"),
+        Some("")
+    );
     rig.wait_idle();
     assert!(!rig.cpe.config_text().contains("bad-key"));
     rig.assert_xsd_valid();
@@ -124,7 +154,12 @@ fn add_object_then_delete_object() {
     let rig = Rig::start(&[soap::add_object("Device.NAT.PortMapping.", "add-1")]);
     let add = rig.wait_answer("AddObject", 1);
     assert_eq!(add.method(), "AddObjectResponse", "{}", add.body);
-    let n: u32 = add.rpc().unwrap().child_text("InstanceNumber").parse().unwrap_or(0);
+    let n: u32 = add
+        .rpc()
+        .unwrap()
+        .child_text("InstanceNumber")
+        .parse()
+        .unwrap_or(0);
     assert!(n >= 1, "{}", add.body);
     let obj = format!("Device.NAT.PortMapping.{n}.");
     let msgs = rig.session(&[
@@ -159,8 +194,14 @@ fn gpn_next_level_lists_direct_children_only() {
         .iter()
         .map(|p| p.child_text("Name"))
         .collect();
-    assert!(names.contains(&"Device.DeviceInfo.".to_string()), "{names:?}");
-    assert!(names.contains(&"Device.ManagementServer.".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"Device.DeviceInfo.".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"Device.ManagementServer.".to_string()),
+        "{names:?}"
+    );
     for n in &names {
         let rest = n.strip_prefix("Device.").expect("below Device.");
         let depth = rest.trim_end_matches('.').matches('.').count();
@@ -179,7 +220,12 @@ fn gpn_next_level_lists_direct_children_only() {
         .unwrap_or_else(|| panic!("UpTime not listed:\n{}", answers[1].body));
     let w = uptime.child_text("Writable");
     assert!(w == "false" || w == "0", "UpTime Writable {w}");
-    assert_eq!(answers[2].fault().map(|f| f.0), Some(9005), "{}", answers[2].body);
+    assert_eq!(
+        answers[2].fault().map(|f| f.0),
+        Some(9005),
+        "{}",
+        answers[2].body
+    );
     rig.assert_xsd_valid();
 }
 
@@ -191,10 +237,17 @@ fn spa_then_gpa_reports_the_notification() {
         soap::spa(&[("Device.DeviceInfo.NoSuchParameter", 1)]),
     ]);
     let spa = rig.wait_answer("SetParameterAttributes", 1);
-    assert_eq!(spa.method(), "SetParameterAttributesResponse", "{}", spa.body);
+    assert_eq!(
+        spa.method(),
+        "SetParameterAttributesResponse",
+        "{}",
+        spa.body
+    );
     let gpa = rig.wait_answer("GetParameterAttributes", 1);
     let rpc = gpa.rpc().unwrap();
-    let attr = rpc.first("ParameterAttributeStruct").expect("one attribute struct");
+    let attr = rpc
+        .first("ParameterAttributeStruct")
+        .expect("one attribute struct");
     assert_eq!(attr.child_text("Name"), PII);
     assert_eq!(attr.child_text("Notification"), "2", "{}", gpa.body);
     let bad = rig.wait_answer("SetParameterAttributes", 2);
@@ -208,7 +261,11 @@ fn unknown_method_faults_9000_and_the_session_goes_on() {
     let rig = Rig::start(&[soap::unknown_method(), soap::gpv(&[PII])]);
     let f = rig.wait_answer("FrobnicateEverything", 1);
     assert_eq!(f.fault().map(|f| f.0), Some(9000), "{}", f.body);
-    assert!(f.id_echoed, "fault must echo the request's cwmp:ID:\n{}", f.body);
+    assert!(
+        f.id_echoed,
+        "fault must echo the request's cwmp:ID:\n{}",
+        f.body
+    );
     let gpv = rig.wait_answer("GetParameterValues", 1);
     assert_eq!(gpv.session, f.session, "session should have continued");
     assert_eq!(value_of(&gpv.values(), PII), Some("86400"));
@@ -230,12 +287,19 @@ fn reboot_reexecutes_and_reports_boot_and_m_reboot_once() {
         keys.contains(&("M Reboot".to_string(), "reboot-key-7".to_string())),
         "{keys:?}"
     );
-    assert!(!inform.has_event("0 BOOTSTRAP"), "a reboot is not a bootstrap");
+    assert!(
+        !inform.has_event("0 BOOTSTRAP"),
+        "a reboot is not a bootstrap"
+    );
     assert_eq!(rig.cpe.pid(), pid, "the daemon re-executes itself in place");
     // Delivered once: the next session does not repeat it.
     rig.session(&[]);
     let last = rig.wait_inform("6 CONNECTION REQUEST", 1);
-    assert!(!last.has_event("M Reboot") && !last.has_event("1 BOOT"), "{}", last.summary());
+    assert!(
+        !last.has_event("M Reboot") && !last.has_event("1 BOOT"),
+        "{}",
+        last.summary()
+    );
     rig.assert_xsd_valid();
 }
 
@@ -250,7 +314,11 @@ fn factory_reset_bootstraps_again() {
     let second = rig.wait_inform("0 BOOTSTRAP", 2);
     assert!(second.session > ans.session);
     let key = value_of(&second.values(), "Device.ManagementServer.ParameterKey").map(String::from);
-    assert_eq!(key.as_deref(), Some(""), "ParameterKey survives a factory reset");
+    assert_eq!(
+        key.as_deref(),
+        Some(""),
+        "ParameterKey survives a factory reset"
+    );
     rig.wait_idle();
     rig.assert_xsd_valid();
 }
@@ -296,7 +364,10 @@ fn connection_request_with_a_wrong_password_is_refused() {
     rig.kick();
     rig.wait_inform("6 CONNECTION REQUEST", 1);
     let msgs = rig.wait_idle();
-    let n = msgs.iter().filter(|m| m.has_event("6 CONNECTION REQUEST")).count();
+    let n = msgs
+        .iter()
+        .filter(|m| m.has_event("6 CONNECTION REQUEST"))
+        .count();
     assert_eq!(n, 1);
 }
 
@@ -332,7 +403,9 @@ fn basic_auth_acs() {
     let rig = auth_rig(Auth::Basic);
     rig.wait_answer("GetParameterValues", 1);
     let msgs = rig.wait_idle();
-    assert!(msgs.iter().all(|m| m.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+    assert!(msgs.iter().all(|m| m
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
     assert_eq!(rig.acs.counters().1, 0, "wrong credentials were sent");
     rig.assert_xsd_valid();
 }
@@ -344,7 +417,10 @@ fn digest_auth_acs() {
     rig.wait_idle();
     rig.session(&[soap::gpv(&["Device.DeviceInfo.UpTime"])]);
     let (challenges, failures, _) = rig.acs.counters();
-    assert_eq!(failures, 0, "bad digest responses (wrong hash or replayed nc)");
+    assert_eq!(
+        failures, 0,
+        "bad digest responses (wrong hash or replayed nc)"
+    );
     assert!(challenges >= 1);
     rig.assert_xsd_valid();
 }
@@ -360,8 +436,14 @@ fn wrong_acs_password_never_gets_a_session_through() {
     while rig.acs.counters().1 == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(rig.acs.counters().1 >= 1, "the daemon never answered the challenge");
-    assert!(rig.acs.msgs().is_empty(), "a message got through with a wrong password");
+    assert!(
+        rig.acs.counters().1 >= 1,
+        "the daemon never answered the challenge"
+    );
+    assert!(
+        rig.acs.msgs().is_empty(),
+        "a message got through with a wrong password"
+    );
 }
 
 #[test]
@@ -374,7 +456,10 @@ fn every_rpc_answer_validates_against_the_xsd() {
         soap::gpv(&["Device.ManagementServer."]),
         soap::gpv(&["Device.Bogus."]),
         soap::spv(&[(PII, "300", "xsd:unsignedInt")], "x1"),
-        soap::spv(&[("Device.DeviceInfo.UpTime", "5", "xsd:unsignedInt")], "x2"),
+        soap::spv(
+            &[("Device.DeviceInfo.UpTime", "5", "xsd:unsignedInt")],
+            "x2",
+        ),
         soap::gpn("Device.ManagementServer.", false),
         soap::add_object("Device.NAT.PortMapping.", "x3"),
         soap::spa(&[(PII, 1)]),

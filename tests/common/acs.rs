@@ -80,7 +80,13 @@ pub fn make_pki(dir: &Path) -> Option<Pki> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=icwmp test CA"];
     ca.extend(ec);
     ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
@@ -100,8 +106,21 @@ pub fn make_pki(dir: &Path) -> Option<Pki> {
     )
     .ok()?;
     let sign = [
-        "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", "srv.ext", "-out", "srv.pem",
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "srv.ext",
+        "-out",
+        "srv.pem",
     ];
     if !(run(&csr) && run(&sign)) {
         return None;
@@ -140,7 +159,10 @@ impl Msg {
     /// A header by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// True for an empty POST.
@@ -174,7 +196,9 @@ impl Msg {
 
     /// (Name, Value) pairs of the message (Inform ParameterList, GPV response...).
     pub fn values(&self) -> Vec<(String, String)> {
-        self.rpc().map(|e| soap::param_values(&e)).unwrap_or_default()
+        self.rpc()
+            .map(|e| soap::param_values(&e))
+            .unwrap_or_default()
     }
 
     /// The CWMP fault the message carries: (code, SetParameterValuesFault list).
@@ -320,7 +344,11 @@ impl Acs {
 
     /// The ACS URL (`http[s]://127.0.0.1:<port>/acs`).
     pub fn url(&self) -> String {
-        let scheme = if self.shared.opts.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.shared.opts.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://127.0.0.1:{}/acs", self.port)
     }
 
@@ -336,7 +364,9 @@ impl Acs {
 
     /// Queues a whole envelope, sent unchanged.
     pub fn push_raw(&self, envelope: String) {
-        lock(&self.shared.state).script.push_back(Script::Raw(envelope));
+        lock(&self.shared.state)
+            .script
+            .push_back(Script::Raw(envelope));
     }
 
     /// Queues the end of the session after which the ACS answers 503 (until
@@ -357,7 +387,11 @@ impl Acs {
 
     /// Closes the listener: connections are refused until [`Acs::open`].
     pub fn close(&self) {
-        let r = self.running.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let r = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(r) = r {
             r.stop.store(true, Ordering::Relaxed);
             let _ = r.thread.join();
@@ -390,18 +424,28 @@ impl Acs {
     }
 
     /// Waits until `pred` holds over the message log; Err(report) after `timeout`.
-    pub fn wait_for<F: Fn(&[Msg]) -> bool>(&self, timeout: Duration, pred: F) -> Result<Vec<Msg>, String> {
+    pub fn wait_for<F: Fn(&[Msg]) -> bool>(
+        &self,
+        timeout: Duration,
+        pred: F,
+    ) -> Result<Vec<Msg>, String> {
         self.wait_state(timeout, |s| pred(&s.msgs))
     }
 
     /// Waits until the script is used up and the last message got 204 (its session ended).
     pub fn wait_idle(&self, timeout: Duration) -> Result<Vec<Msg>, String> {
         self.wait_state(timeout, |s| {
-            s.script.is_empty() && s.pending.is_none() && s.msgs.last().is_some_and(|m| m.reply == 204)
+            s.script.is_empty()
+                && s.pending.is_none()
+                && s.msgs.last().is_some_and(|m| m.reply == 204)
         })
     }
 
-    fn wait_state<F: Fn(&State) -> bool>(&self, timeout: Duration, pred: F) -> Result<Vec<Msg>, String> {
+    fn wait_state<F: Fn(&State) -> bool>(
+        &self,
+        timeout: Duration,
+        pred: F,
+    ) -> Result<Vec<Msg>, String> {
         let deadline = Instant::now() + timeout;
         let mut s = lock(&self.shared.state);
         loop {
@@ -467,8 +511,12 @@ fn read_body(rq: &mut tiny_http::Request, headers: &[(String, String)]) -> Strin
         .map(|(_, v)| v.to_ascii_lowercase());
     let mut out = Vec::new();
     let decoded = match enc.as_deref() {
-        Some("gzip") => flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).is_ok(),
-        Some("deflate") => flate2::read::ZlibDecoder::new(&raw[..]).read_to_end(&mut out).is_ok(),
+        Some("gzip") => flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .is_ok(),
+        Some("deflate") => flate2::read::ZlibDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .is_ok(),
         _ => false,
     };
     String::from_utf8_lossy(if decoded { &out } else { &raw }).into_owned()
@@ -479,7 +527,8 @@ fn check_auth(s: &mut State, opts: &AcsOpts, uri: &str, auth: Option<&str>) -> R
     match opts.auth {
         Auth::None => Ok(()),
         Auth::Basic => {
-            let want = openssl::base64::encode_block(format!("{}:{}", opts.user, opts.pass).as_bytes());
+            let want =
+                openssl::base64::encode_block(format!("{}:{}", opts.user, opts.pass).as_bytes());
             match auth {
                 Some(a) if a.trim() == format!("Basic {want}") => Ok(()),
                 Some(_) => Err(true),
@@ -497,8 +546,14 @@ fn check_auth(s: &mut State, opts: &AcsOpts, uri: &str, auth: Option<&str>) -> R
                 return Err(false); // unknown or stale nonce: challenge again
             };
             let want = digest::response(
-                &opts.user, "acs@icwmp-test", &opts.pass, "POST", &get("uri"), &nonce,
-                &get("nc"), &get("cnonce"),
+                &opts.user,
+                "acs@icwmp-test",
+                &opts.pass,
+                "POST",
+                &get("uri"),
+                &nonce,
+                &get("nc"),
+                &get("cnonce"),
             );
             let ok = get("username") == opts.user
                 && get("realm") == "acs@icwmp-test"
@@ -538,11 +593,19 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
     let headers: Vec<(String, String)> = rq
         .headers()
         .iter()
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
         .collect();
     let body = read_body(&mut rq, &headers);
     let url = rq.url().to_string();
-    let auth = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
     let mut s = lock(&shared.state);
     if s.unavailable {
         s.refused += 1;
@@ -555,7 +618,11 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
         s.auth_failures += u32::from(bad);
         let h = challenge(&mut s, &shared.opts);
         drop(s);
-        let _ = rq.respond(Response::from_string("").with_status_code(401).with_header(h));
+        let _ = rq.respond(
+            Response::from_string("")
+                .with_status_code(401)
+                .with_header(h),
+        );
         return;
     }
     let parsed = xml::parse(&body).ok();
@@ -582,10 +649,15 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
     let reply: Option<String> = if method == "Inform" {
         s.session += 1;
         s.pending = None;
-        s.ns = rpc.map(|e| e.ns.clone()).unwrap_or_else(|| soap::CWMP_1_2.into());
+        s.ns = rpc
+            .map(|e| e.ns.clone())
+            .unwrap_or_else(|| soap::CWMP_1_2.into());
         msg.session = s.session;
         msg.cookie_ok = true;
-        extra.push(header("Set-Cookie", &format!("session={}; Path=/", s.session)));
+        extra.push(header(
+            "Set-Cookie",
+            &format!("session={}; Path=/", s.session),
+        ));
         Some(soap::envelope(&s.ns, &id, &soap::response_to("Inform")))
     } else {
         let want = format!("session={}", s.session);
@@ -630,7 +702,11 @@ fn next_scripted(s: &mut State) -> Option<String> {
         Script::Rpc(body) => {
             s.next_id += 1;
             let id = format!("acs-{}", s.next_id);
-            let ns = if s.ns.is_empty() { soap::CWMP_1_2.to_string() } else { s.ns.clone() };
+            let ns = if s.ns.is_empty() {
+                soap::CWMP_1_2.to_string()
+            } else {
+                s.ns.clone()
+            };
             soap::envelope(&ns, &id, &body)
         }
         Script::Raw(env) => env,

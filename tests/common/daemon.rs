@@ -101,7 +101,10 @@ impl Cpe {
             q(&opts.acs_pass)
         );
         if let Some(ca) = &opts.ca_file {
-            text.push_str(&format!("\toption ssl_cafile {}\n", q(&ca.display().to_string())));
+            text.push_str(&format!(
+                "\toption ssl_cafile {}\n",
+                q(&ca.display().to_string())
+            ));
         }
         text.push_str(&opts.extra_acs);
         text.push_str(&format!(
@@ -187,7 +190,9 @@ impl Cpe {
 
     /// Whether the process is still alive (None: never started or already reaped).
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// The daemon's pid.

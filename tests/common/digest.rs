@@ -31,7 +31,11 @@ pub fn parse_params(header: &str) -> Option<Vec<(String, String)>> {
     let mut s = rest.trim_start();
     while !s.is_empty() {
         let (key, after) = s.split_once('=')?;
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
             let end = q.find('"')?;
@@ -128,7 +132,8 @@ pub fn http_get(port: u16, path: &str, auth: Option<&str>) -> Result<RawResponse
         req.push_str(&format!("Authorization: {a}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
     // Read until the end of the headers (or EOF): the body does not matter here.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -165,7 +170,12 @@ pub struct CrOutcome {
 }
 
 /// A connection request as an ACS makes it: GET, 401 challenge, GET with Digest credentials.
-pub fn connection_request(port: u16, path: &str, user: &str, pass: &str) -> Result<CrOutcome, String> {
+pub fn connection_request(
+    port: u16,
+    path: &str,
+    user: &str,
+    pass: &str,
+) -> Result<CrOutcome, String> {
     let first = http_get(port, path, None)?;
     let Some(challenge) = first.header("www-authenticate").map(str::to_string) else {
         return Ok(CrOutcome {

@@ -24,7 +24,8 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let n = N.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("icwmp-it-{}-{n}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
 
@@ -88,10 +89,7 @@ impl Rig {
 
     /// Fails the test with the ACS log and the daemon's logs.
     pub fn fail(&self, what: &str, acs_report: &str) -> ! {
-        panic!(
-            "{what}\n{acs_report}\n{}",
-            self.cpe.logs()
-        )
+        panic!("{what}\n{acs_report}\n{}", self.cpe.logs())
     }
 
     /// Waits (up to [`WAIT`]) until `pred` holds over the ACS log.
@@ -118,7 +116,10 @@ impl Rig {
         let msgs = self.wait(&format!("answer #{n} to {method}"), |m| {
             m.iter().filter(|x| is(x)).count() >= n
         });
-        msgs.into_iter().filter(is).nth(n - 1).expect("counted above")
+        msgs.into_iter()
+            .filter(is)
+            .nth(n - 1)
+            .expect("counted above")
     }
 
     /// Waits until the script is used up and the session that used it ended (204 sent).
@@ -161,7 +162,11 @@ impl Rig {
     pub fn assert_xsd_valid(&self) {
         let failures = xsd::validate_all(&self.acs.msgs());
         if !failures.is_empty() {
-            panic!("{} message(s) fail XSD validation:\n{}", failures.len(), failures.join("\n\n"));
+            panic!(
+                "{} message(s) fail XSD validation:\n{}",
+                failures.len(),
+                failures.join("\n\n")
+            );
         }
     }
 }

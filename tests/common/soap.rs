@@ -178,13 +178,19 @@ pub fn unknown_method() -> String {
 /// The ACS's answer to a CPE request named `method` (InformResponse, GetRPCMethodsResponse...).
 pub fn response_to(method: &str) -> String {
     match method {
-        "Inform" => "<cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse>"
-            .to_string(),
+        "Inform" => {
+            "<cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse>".to_string()
+        }
         "GetRPCMethods" => format!(
             "<cwmp:GetRPCMethodsResponse>{}</cwmp:GetRPCMethodsResponse>",
             string_array(
                 "MethodList",
-                &["Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete"],
+                &[
+                    "Inform",
+                    "GetRPCMethods",
+                    "TransferComplete",
+                    "AutonomousTransferComplete"
+                ],
             )
         ),
         other => format!("<cwmp:{other}Response/>"),
@@ -213,7 +219,9 @@ pub fn param_values(el: &Element) -> Vec<(String, String)> {
 
 /// The value of `name` in a list from [`param_values`].
 pub fn value_of<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    list.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A CWMP fault carried by a `soap-env:Fault` body: (FaultCode, [(ParameterName, FaultCode)]).

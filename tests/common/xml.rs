@@ -25,7 +25,9 @@ impl Element {
 
     /// Text of the first child with this local name ("" when absent).
     pub fn child_text(&self, name: &str) -> String {
-        self.child(name).map(|c| c.text.trim().to_string()).unwrap_or_default()
+        self.child(name)
+            .map(|c| c.text.trim().to_string())
+            .unwrap_or_default()
     }
 
     /// Every descendant (depth first, self excluded) with this local name.
@@ -52,7 +54,10 @@ impl Element {
 
     /// An attribute by local name.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

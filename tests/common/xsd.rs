@@ -21,11 +21,19 @@ fn schema_dir() -> Option<&'static PathBuf> {
             return None;
         };
         if Command::new("xmllint").arg("--version").output().is_err() {
-            eprintln!("note: xmllint missing (apt-get install libxml2-utils); skipping XSD validation");
+            eprintln!(
+                "note: xmllint missing (apt-get install libxml2-utils); skipping XSD validation"
+            );
             return None;
         }
         let dir = super::temp_dir("xsd");
-        for name in ["cwmp-1-0.xsd", "cwmp-1-1.xsd", "cwmp-1-2.xsd", "soap-envelope.xsd", "soap-encoding.xsd"] {
+        for name in [
+            "cwmp-1-0.xsd",
+            "cwmp-1-1.xsd",
+            "cwmp-1-2.xsd",
+            "soap-envelope.xsd",
+            "soap-encoding.xsd",
+        ] {
             let text = std::fs::read_to_string(shared.join("spec/xsd").join(name)).ok()?;
             let text = text
                 .replace(
@@ -57,7 +65,9 @@ pub fn extract_body_child(envelope: &str) -> Result<(String, u8), String> {
     for ev in reader {
         let ev = ev.map_err(|e| format!("not XML: {e}"))?;
         match &ev {
-            XmlEvent::StartElement { name, namespace, .. } => {
+            XmlEvent::StartElement {
+                name, namespace, ..
+            } => {
                 if depth_in == 0 && path.last().map(String::as_str) == Some("Body") {
                     depth_in = 1;
                     // Take the cwmp namespace in scope, whatever prefix it uses.
@@ -79,7 +89,9 @@ pub fn extract_body_child(envelope: &str) -> Result<(String, u8), String> {
         }
         if depth_in > 0 {
             if let Some(w) = ev.as_writer_event() {
-                writer.write(w).map_err(|e| format!("cannot re-emit: {e}"))?;
+                writer
+                    .write(w)
+                    .map_err(|e| format!("cannot re-emit: {e}"))?;
             }
             if matches!(ev, XmlEvent::EndElement { .. }) {
                 depth_in -= 1;

@@ -204,7 +204,7 @@ fn xsd_extraction_keeps_namespaces_and_catches_invalid_bodies() {
 #[test]
 fn https_acs_serves_with_the_test_ca() {
     let dir = common::temp_dir("pki");
-    let Some(pki) = common::acs::make_pki(&dir) else {
+    let Some(pki) = common::pki::make_pki(&dir) else {
         return;
     };
     let acs = Acs::start(AcsOpts {

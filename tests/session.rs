@@ -374,7 +374,7 @@ fn connection_request_with_a_wrong_password_is_refused() {
 #[test]
 fn https_acs_trusted_through_ssl_cafile() {
     let dir = common::temp_dir("pki");
-    let Some(pki) = common::acs::make_pki(&dir) else {
+    let Some(pki) = common::pki::make_pki(&dir) else {
         return;
     };
     let opts = AcsOpts {

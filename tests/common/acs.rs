@@ -7,11 +7,12 @@
 //! 204 when the script is empty, which ends the session.
 
 use super::digest;
+pub use super::msg::Msg;
+use super::pki::Pki;
 use super::soap;
-use super::xml::{self, Element};
+use super::xml;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -56,179 +57,6 @@ impl Default for AcsOpts {
     }
 }
 
-/// A test CA and a server certificate for 127.0.0.1/localhost signed by it.
-#[derive(Clone, Debug)]
-pub struct Pki {
-    /// The CA certificate (PEM file) the daemon must trust.
-    pub ca_file: PathBuf,
-    /// Server certificate chain (PEM).
-    pub cert: Vec<u8>,
-    /// Server private key (PEM).
-    pub key: Vec<u8>,
-}
-
-/// Makes a CA and a server certificate in `dir` with the `openssl` CLI; None when the CLI is
-/// missing (callers skip their test).
-pub fn make_pki(dir: &Path) -> Option<Pki> {
-    let run = |args: &[&str]| -> bool {
-        std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=icwmp test CA"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    if !run(&ca) {
-        eprintln!("note: openssl CLI missing or failed; skipping HTTPS");
-        return None;
-    }
-    let mut csr = vec!["req", "-new", "-subj", "/CN=127.0.0.1"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "srv.key", "-out", "srv.csr"]);
-    std::fs::write(
-        dir.join("srv.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n\
-         basicConstraints=CA:FALSE\n",
-    )
-    .ok()?;
-    let sign = [
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "srv.ext",
-        "-out",
-        "srv.pem",
-    ];
-    if !(run(&csr) && run(&sign)) {
-        return None;
-    }
-    Some(Pki {
-        ca_file: dir.join("ca.pem"),
-        cert: std::fs::read(dir.join("srv.pem")).ok()?,
-        key: std::fs::read(dir.join("srv.key")).ok()?,
-    })
-}
-
-/// One message the CPE sent (and the ACS accepted past authentication).
-#[derive(Clone, Debug)]
-pub struct Msg {
-    /// When it arrived.
-    pub at: Instant,
-    /// ACS session number (1-based) it belongs to.
-    pub session: u32,
-    /// Request headers, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// The (decompressed) body; empty for an empty POST.
-    pub body: String,
-    /// It carried this session's cookie (always true for the Inform, which sets it).
-    pub cookie_ok: bool,
-    /// Method name of the scripted request this message answered, if any.
-    pub answer_to: Option<String>,
-    /// The cwmp:ID of the scripted request this message answered, if any.
-    pub answer_id: Option<String>,
-    /// The answer echoed the scripted request's cwmp:ID.
-    pub id_echoed: bool,
-    /// HTTP status the ACS replied with.
-    pub reply: u16,
-}
-
-impl Msg {
-    /// A header by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// True for an empty POST.
-    pub fn is_empty(&self) -> bool {
-        self.body.trim().is_empty()
-    }
-
-    /// The body's only child (the RPC element), parsed.
-    pub fn rpc(&self) -> Option<Element> {
-        let doc = xml::parse(&self.body).ok()?;
-        xml::body_child(&doc).cloned()
-    }
-
-    /// Local name of the body's child (`Inform`, `GetParameterValuesResponse`, `Fault`), or "".
-    pub fn method(&self) -> String {
-        self.rpc().map(|e| e.name).unwrap_or_default()
-    }
-
-    /// Events of an Inform (empty for anything else).
-    pub fn events(&self) -> Vec<(String, String)> {
-        match self.rpc() {
-            Some(e) if e.name == "Inform" => soap::inform_events(&e),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Whether this is an Inform carrying event `code`.
-    pub fn has_event(&self, code: &str) -> bool {
-        self.events().iter().any(|(c, _)| c == code)
-    }
-
-    /// (Name, Value) pairs of the message (Inform ParameterList, GPV response...).
-    pub fn values(&self) -> Vec<(String, String)> {
-        self.rpc()
-            .map(|e| soap::param_values(&e))
-            .unwrap_or_default()
-    }
-
-    /// The CWMP fault the message carries: (code, SetParameterValuesFault list).
-    pub fn fault(&self) -> Option<(u32, Vec<(String, u32)>)> {
-        self.rpc().and_then(|e| soap::cwmp_fault(&e))
-    }
-
-    /// One line for failure reports.
-    pub fn summary(&self) -> String {
-        let mut s = format!("s{} {} ", self.session, self.reply);
-        if self.is_empty() {
-            s.push_str("<empty POST>");
-        } else {
-            s.push_str(&self.method());
-        }
-        let ev = self.events();
-        if !ev.is_empty() {
-            let list: Vec<String> = ev.iter().map(|(c, k)| format!("{c}/{k}")).collect();
-            s.push_str(&format!(" [{}]", list.join(", ")));
-        }
-        if let Some(a) = &self.answer_to {
-            s.push_str(&format!(" (answers {a})"));
-        }
-        if let Some((c, _)) = self.fault() {
-            s.push_str(&format!(" fault {c}"));
-        }
-        s
-    }
-}
-
 /// One entry of the ACS script.
 #[derive(Clone, Debug)]
 enum Script {
@@ -238,6 +66,8 @@ enum Script {
     Raw(String),
     /// End the session (204) and answer 503 from then on.
     GoDown,
+    /// Hold the CPE's POST this long before answering it with what comes next.
+    Pause(Duration),
 }
 
 #[derive(Default)]
@@ -373,6 +203,11 @@ impl Acs {
     /// `set_unavailable(false)`).
     pub fn push_go_down(&self) {
         lock(&self.shared.state).script.push_back(Script::GoDown);
+    }
+
+    /// Queues a pause: the ACS holds the CPE's next POST for `d` before answering it.
+    pub fn push_pause(&self, d: Duration) {
+        lock(&self.shared.state).script.push_back(Script::Pause(d));
     }
 
     /// Scripted requests not sent yet.
@@ -626,6 +461,20 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
         return;
     }
     let parsed = xml::parse(&body).ok();
+    let rpc_name = parsed
+        .as_ref()
+        .and_then(xml::body_child)
+        .map(|e| e.name.clone())
+        .unwrap_or_default();
+    if rpc_name != "Inform" && !CPE_REQUESTS.contains(&rpc_name.as_str()) {
+        // The ACS "thinks" before its next request: the session stays open meanwhile.
+        while let Some(Script::Pause(d)) = s.script.front().cloned() {
+            s.script.pop_front();
+            drop(s);
+            std::thread::sleep(d);
+            s = lock(&shared.state);
+        }
+    }
     let rpc = parsed.as_ref().and_then(xml::body_child);
     let method = rpc.map(|e| e.name.clone()).unwrap_or_default();
     let id = parsed
@@ -714,6 +563,8 @@ fn next_scripted(s: &mut State) -> Option<String> {
             s.unavailable = true;
             return None;
         }
+        // Consumed in `serve` before we get here; a stray one just ends the turn.
+        Script::Pause(_) => return None,
     };
     let doc = xml::parse(&env).ok();
     let method = doc

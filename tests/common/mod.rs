@@ -7,6 +7,8 @@
 pub mod acs;
 pub mod daemon;
 pub mod digest;
+pub mod msg;
+pub mod pki;
 pub mod soap;
 pub mod xml;
 pub mod xsd;
@@ -45,10 +47,18 @@ pub fn shared_dir() -> Option<PathBuf> {
 /// 503 from then on (see [`acs::Acs::push_go_down`]).
 pub const GO_DOWN: &str = "\u{0}go-down";
 
+/// A script entry for [`Rig::with`] and [`Rig::session`]: the ACS holds the CPE's POST for
+/// `ms` milliseconds before answering it with what follows.
+pub fn pause(ms: u64) -> String {
+    format!("\u{0}pause:{ms}")
+}
+
 fn push_all(acs: &acs::Acs, script: &[String]) {
     for r in script {
         if r == GO_DOWN {
             acs.push_go_down();
+        } else if let Some(ms) = r.strip_prefix("\u{0}pause:") {
+            acs.push_pause(Duration::from_millis(ms.parse().unwrap_or(0)));
         } else {
             acs.push(r.clone());
         }

@@ -388,7 +388,7 @@ impl RigExt for Rig {
     /// it sits idle with requests left (a failed session leaves it waiting to retry).
     fn kick_when_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.acs.wait_idle(Duration::from_secs(3)).is_err() {
+        while self.acs.wait_idle(Duration::from_secs(1)).is_err() {
             if Instant::now() > deadline {
                 let r = self.acs.wait_idle(Duration::ZERO).err().unwrap_or_default();
                 self.fail("the script was never used up", &r);

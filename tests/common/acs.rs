@@ -485,6 +485,7 @@ fn serve(shared: &Shared, mut rq: tiny_http::Request) {
         .unwrap_or_default();
     let mut msg = Msg {
         at: Instant::now(),
+        wall: std::time::SystemTime::now(),
         session: s.session,
         headers,
         body,

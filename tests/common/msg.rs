@@ -2,13 +2,15 @@
 
 use super::soap;
 use super::xml::{self, Element};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// One message the CPE sent (and the ACS accepted past authentication).
 #[derive(Clone, Debug)]
 pub struct Msg {
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived, wall clock (to compare with times given to the daemon).
+    pub wall: SystemTime,
     /// ACS session number (1-based) it belongs to.
     pub session: u32,
     /// Request headers, names lower-cased.

@@ -160,7 +160,7 @@ fn dirty_breakdown(pid: u32) -> String {
         }
     }
     let mut v: Vec<_> = by.into_iter().filter(|(_, k)| *k > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     v.iter()
         .take(6)
         .map(|(n, k)| format!("    {k:6} KiB {n}\n"))

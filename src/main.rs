@@ -146,6 +146,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    agent::tune_allocator();
     agent::block_signals();
     let sig_rx = match agent::spawn_signal_thread() {
         Ok(rx) => rx,

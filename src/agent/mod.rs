@@ -19,7 +19,7 @@ use crossbeam_channel::{select, Receiver};
 use state::AgentState;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-pub use system::{block_signals, spawn_signal_thread, Signal};
+pub use system::{block_signals, spawn_signal_thread, tune_allocator, Signal};
 
 /// How the daemon was started.
 #[derive(Clone, Debug)]

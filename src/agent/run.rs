@@ -189,6 +189,7 @@ impl Agent {
             }
         }
         self.end_of_session();
+        system::release_free_memory();
     }
 
     /// Feeds the session until it is done; `Err` carries the failure reason.

@@ -150,3 +150,24 @@ pub fn random_u32() -> u32 {
     }
     u32::from_ne_bytes(b)
 }
+
+/// Keeps glibc's allocator lean on a small device: one arena for all threads (each extra arena
+/// holds its own free memory). No-op on musl, whose allocator has no arenas. Call first in
+/// `main`, before any thread starts.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt with a documented parameter, before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Gives memory freed after a session (a large GetParameterValuesResponse...) back to the
+/// system, so the idle daemon stays small. No-op where the allocator does that by itself.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

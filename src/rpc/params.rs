@@ -69,7 +69,13 @@ pub(super) fn get_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
         {
             return Err(Fault::invalid_name(path.as_str()));
         }
-        for v in ctx.dm.get_values(path.as_str())? {
+        let found = ctx.dm.get_values(path.as_str())?;
+        if paths.len() == 1 {
+            // One path cannot overlap itself: no need for a second copy of every name.
+            values = found;
+            break;
+        }
+        for v in found {
             if seen.insert(v.name.clone()) {
                 values.push(v);
             }

@@ -136,8 +136,9 @@ pub struct Session {
     next_id: u32,
     /// The ID of the ACS request being answered.
     acs_id: Option<String>,
-    /// Body of the last POST, for 8005 retries.
-    last_post: Vec<u8>,
+    /// Body of our last request, for 8005 retries (answers are never resent, and a large
+    /// GetParameterValuesResponse is not worth a second copy).
+    last_request: Vec<u8>,
     retries_8005: u32,
     outputs: VecDeque<Output>,
 }
@@ -154,7 +155,7 @@ impl Session {
             hold_requests: false,
             next_id: 0,
             acs_id: None,
-            last_post: Vec::new(),
+            last_request: Vec::new(),
             retries_8005: 0,
             outputs: VecDeque::new(),
         }
@@ -239,7 +240,6 @@ impl Session {
     }
 
     fn post(&mut self, body: Vec<u8>) {
-        self.last_post.clone_from(&body);
         self.outputs.push_back(Output::Post(body));
     }
 
@@ -262,6 +262,7 @@ impl Session {
                     soap::encode_request(&req, &id, self.ns.for_output(), &HeaderOpts::default());
                 self.retries_8005 = 0;
                 self.state = State::CpeRequestSent(index);
+                self.last_request.clone_from(&body);
                 return self.post(body);
             }
         }
@@ -313,7 +314,7 @@ impl Session {
             (State::CpeRequestSent(index), AcsMessage::Fault(f)) => {
                 if f.code == FaultCode::ACS_RETRY_REQUEST && self.retries_8005 < MAX_8005_RETRIES {
                     self.retries_8005 += 1;
-                    let body = self.last_post.clone();
+                    let body = self.last_request.clone();
                     return self.post(body);
                 }
                 self.cpe_requests.pop_front();

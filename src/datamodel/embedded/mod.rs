@@ -12,6 +12,8 @@ mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shared;
 
 use crate::datamodel::{
     ActiveNotify, ApplyStatus, ConfigStore, DataModel, ParamInfo, ParamPath, ParamType, ParamValue,
@@ -35,7 +37,23 @@ pub struct EmbeddedDataModel {
     state_file: PathBuf,
     config: Box<dyn ConfigStore>,
     data: Persisted,
+    /// Identity of dm.json as last loaded or written: another process (`icwmpd -c`) that
+    /// changes the file makes us reload it instead of overwriting its change later.
+    stamp: Option<FileStamp>,
     cpu_prev: Option<(u64, u64)>,
+}
+
+/// (modification time in ns, size, inode) of a file.
+type FileStamp = (i128, u64, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        m.len(),
+        m.ino(),
+    ))
 }
 
 /// One validated change of a SetParameterValues.
@@ -61,6 +79,7 @@ impl EmbeddedDataModel {
             .map(|e| sources::source(e.path).unwrap_or(Src::Object))
             .collect();
         let state_file = state_dir.join("dm.json");
+        let stamp = file_stamp(&state_file);
         let data = Persisted::load(&state_file, &tree, &src);
         EmbeddedDataModel {
             tree,
@@ -68,6 +87,7 @@ impl EmbeddedDataModel {
             state_file,
             config,
             data,
+            stamp,
             cpu_prev: None,
         }
     }
@@ -92,11 +112,24 @@ impl EmbeddedDataModel {
             .collect()
     }
 
-    fn save(&self) -> std::io::Result<()> {
-        crate::store::write_atomic(&self.state_file, &self.data.to_json(&self.tree))
+    fn save(&mut self) -> std::io::Result<()> {
+        crate::store::write_atomic(&self.state_file, &self.data.to_json(&self.tree))?;
+        self.stamp = file_stamp(&self.state_file);
+        Ok(())
+    }
+
+    /// Reloads dm.json when someone else rewrote it since we last read or wrote it.
+    fn refresh(&mut self) {
+        let now = file_stamp(&self.state_file);
+        if now != self.stamp {
+            log::debug!("{} changed on disk: reloading", self.state_file.display());
+            self.data = Persisted::load(&self.state_file, &self.tree, &self.src);
+            self.stamp = now;
+        }
     }
 
     fn view(&mut self) -> View<'_> {
+        self.refresh();
         View::new(
             &self.tree,
             &self.src,

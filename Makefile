@@ -4,13 +4,14 @@
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
 #   make bench   scripts/bench.sh if present, else the session bench
+#   make size    binary size (plain release and the size-optimised router build)
 
 CARGO ?= cargo
 # Integration tests start one daemon each; a few at a time suit a 2-core machine.
 TEST_THREADS ?= 4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps demo lint bench clean
+.PHONY: all build test test-deps demo lint bench size clean
 
 all: build
 
@@ -43,6 +44,9 @@ lint:
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
 	else $(CARGO) bench --bench session; fi
+
+size:
+	scripts/size.sh
 
 clean:
 	$(CARGO) clean

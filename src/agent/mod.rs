@@ -92,6 +92,9 @@ pub struct Agent {
     client: Option<crate::http::AcsClient>,
     cr_rx: Receiver<ConnReqEvent>,
     sig_rx: Receiver<Signal>,
+    /// Set when a successful session left exactly the events it carried undelivered (their
+    /// follow-up RPC could not be sent): wait for something new rather than loop.
+    stalled: bool,
     /// Session counters.
     pub stats: Stats,
 }
@@ -130,6 +133,7 @@ impl Agent {
             client: None,
             cr_rx,
             sig_rx,
+            stalled: false,
             stats: Stats::default(),
         };
         agent.check_bootstrap();
@@ -159,6 +163,7 @@ impl Agent {
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;
+            self.stalled = false;
         }
     }
 
@@ -182,6 +187,7 @@ impl Agent {
             self.state.save();
         }
         self.retry_at = None;
+        self.stalled = false;
     }
 
     /// Fires the wall-clock timers that are due.
@@ -203,6 +209,7 @@ impl Agent {
             }
             self.state.save();
             self.retry_at = None;
+            self.stalled = false;
         }
     }
 
@@ -258,6 +265,7 @@ impl Agent {
 
     fn session_wanted(&self) -> bool {
         !self.state.events.is_empty()
+            && !self.stalled
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
             && self.retry_at.is_none_or(|t| t <= Instant::now())

@@ -168,6 +168,10 @@ impl Agent {
                 self.last_success_end = crate::time::now_unix();
                 self.retry_count = 0;
                 self.retry_at = None;
+                self.stalled = self.state.events.events() == sent.as_slice();
+                if self.stalled {
+                    log::warn!("events still undelivered after a successful session; waiting");
+                }
             }
             Err(e) => {
                 self.stats.failure += 1;

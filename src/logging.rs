@@ -10,7 +10,10 @@ static LOGGER: Logger = Logger;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
+        // Libraries (ureq, tiny_http) only speak up for warnings: their debug chatter would
+        // drown the SOAP dumps.
         metadata.level() <= log::max_level()
+            && (metadata.level() <= Level::Warn || metadata.target().starts_with("icwmp"))
     }
 
     fn log(&self, record: &Record) {

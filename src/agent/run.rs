@@ -281,6 +281,9 @@ impl Agent {
             Action::ScheduleInform {
                 due, command_key, ..
             } => {
+                // The clock has whole seconds: one more guarantees "no sooner than
+                // DelaySeconds" whatever fraction of a second had passed at receipt.
+                let due = due + 1;
                 self.state
                     .scheduled
                     .push(super::state::ScheduledInform { due, command_key });

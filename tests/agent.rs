@@ -124,9 +124,38 @@ fn periodic_inform_fires_on_the_reference_time() {
 }
 
 #[test]
+fn heartbeat_goes_alone_with_forced_parameters_only() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let reference = iso(now + 3);
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_acs = format!(
+            "\toption heartbeat_enable '1'\n\toption heartbeat_interval '60'\n\
+             \toption heartbeat_time '{reference}'\n"
+        );
+    });
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    let hb = rig.wait_inform("14 HEARTBEAT", 1);
+    assert_eq!(hb.events().len(), 1, "{}", hb.body);
+    assert!(hb.values().iter().all(|(n, _)| [
+        "Device.RootDataModelVersion",
+        "Device.DeviceInfo.HardwareVersion",
+        "Device.DeviceInfo.SoftwareVersion",
+        "Device.DeviceInfo.ProvisioningCode",
+        "Device.ManagementServer.ParameterKey",
+        "Device.ManagementServer.ConnectionRequestURL",
+        "Device.ManagementServer.AliasBasedAddressing",
+    ]
+    .contains(&n.as_str())));
+    rig.wait_idle();
+    rig.assert_xsd_valid();
+}
+
+#[test]
 fn value_change_of_an_active_parameter_opens_a_session() {
-    // periodic_notify_enable is set explicitly: the daemon's default for an absent option
-    // is off (the C daemon ignored the option and always polled).
+    // A fast poll interval keeps the test short (the default polls every 10 s).
     let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(PII, 2)])], |o| {
         o.extra_cpe = NOTIFY_FAST.into();
     });

@@ -1,12 +1,15 @@
 //! `icwmpd`: command line of the daemon. Parses options, loads the config and hands over to the
 //! agent's main loop or to the CLI.
 
-use icwmp::agent::{self, Agent, Options};
-use icwmp::config::{Config, UciConfigStore};
+use icwmp::agent::{self, tr069, Agent, Options, UbusLink};
+use icwmp::config::{Config, InstanceMode, UciConfigStore};
+use icwmp::datamodel::bbfdm::BbfdmDataModel;
 use icwmp::datamodel::embedded::EmbeddedDataModel;
 use icwmp::datamodel::DataModel;
+use icwmp::ubus::{client::DEFAULT_SOCKETS, UbusError, UbusHandle, UbusThread};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 const DEFAULT_CONFIG: &str = "/etc/config/cwmp";
 const DEFAULT_STATE_DIR: &str = "/etc/icwmpd";
@@ -45,6 +48,12 @@ fn options() -> getopts::Options {
     );
     o.optopt(
         "",
+        "ubus-socket",
+        "ubusd socket (default /var/run/ubus/ubus.sock, then /var/run/ubus.sock)",
+        "PATH",
+    );
+    o.optopt(
+        "",
         "log-level",
         "log severity (overrides cpe.log_severity)",
         "LEVEL",
@@ -52,19 +61,65 @@ fn options() -> getopts::Options {
     o
 }
 
+/// How long `--datamodel bbfdm` waits for bbfdm at start (as the C one).
+const BBFDM_WAIT: Duration = Duration::from_secs(60);
+
+/// Whether a ubusd socket file exists where the client will look.
+fn ubus_socket_exists(socket: Option<&Path>) -> bool {
+    match socket {
+        Some(p) => p.exists(),
+        None => DEFAULT_SOCKETS.iter().any(|p| Path::new(p).exists()),
+    }
+}
+
+/// `--datamodel auto`: whether `bbfdm` is on the bus now (waits up to 3 s for the connection;
+/// none when there is no ubusd socket at all).
+fn bbfdm_present(ubus: &UbusHandle, socket: Option<&Path>) -> bool {
+    if !ubus_socket_exists(socket) {
+        return false;
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    loop {
+        match ubus.lookup("bbfdm", Duration::from_secs(1)) {
+            Ok(objs) => return !objs.is_empty(),
+            Err(UbusError::NotConnected) if Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Opens the data-model backend named on the command line.
 fn open_datamodel(
     kind: &str,
     state_dir: &Path,
-    config: &Path,
+    config_path: &Path,
+    config: &Config,
+    ubus: Option<(&UbusHandle, Option<&Path>)>,
 ) -> Result<Box<dyn DataModel>, String> {
-    match kind {
-        "embedded" | "auto" => {
-            let store = Box::new(UciConfigStore::new(config));
-            Ok(Box::new(EmbeddedDataModel::new(state_dir, store)))
+    let embedded = || -> Box<dyn DataModel> {
+        let store = Box::new(UciConfigStore::new(config_path));
+        Box::new(EmbeddedDataModel::new(state_dir, store))
+    };
+    let bbfdm = |ubus: &UbusHandle, wait| -> Result<Box<dyn DataModel>, String> {
+        let mut dm = BbfdmDataModel::connect(ubus.clone(), wait)?;
+        dm.set_alias_mode(config.cpe.instance_mode == InstanceMode::Alias);
+        Ok(Box::new(dm))
+    };
+    match (kind, ubus) {
+        ("embedded", _) | ("auto", None) => Ok(embedded()),
+        ("auto", Some((h, socket))) => {
+            if bbfdm_present(h, socket) {
+                bbfdm(h, Duration::from_secs(5))
+            } else {
+                log::info!("no bbfdm on ubus: embedded data model");
+                Ok(embedded())
+            }
         }
-        "bbfdm" => Err("the bbfdm backend is not available in this build".into()),
-        other => Err(format!(
+        ("bbfdm", Some((h, _))) => bbfdm(h, BBFDM_WAIT),
+        ("bbfdm", None) => Err("the bbfdm data model needs ubus".into()),
+        (other, _) => Err(format!(
             "unknown data model '{other}' (embedded, bbfdm or auto)"
         )),
     }
@@ -125,7 +180,47 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let dm = match open_datamodel(&dm_kind, &state_dir, &config_path) {
+    let socket = m.opt_str("ubus-socket").map(PathBuf::from);
+    let cli = m.opt_present("c");
+    if !cli {
+        agent::tune_allocator();
+        agent::block_signals();
+    }
+    // The daemon always runs the ubus thread (the tr069 object appears whenever a ubusd does);
+    // the CLI only when its data model may need it.
+    let status = tr069::SharedStatus::default();
+    let (tr069_tx, tr069_rx) = crossbeam_channel::unbounded();
+    let ubus = if cli && dm_kind == "embedded" {
+        None
+    } else {
+        let objects = if cli {
+            Vec::new()
+        } else {
+            vec![tr069::object(status.clone(), tr069_tx)]
+        };
+        let listeners = if cli {
+            Vec::new()
+        } else {
+            agent::LISTENERS.iter().map(|s| s.to_string()).collect()
+        };
+        match UbusThread::spawn(socket.clone(), objects, listeners) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                log::error!("ubus thread not started: {e}");
+                None
+            }
+        }
+    };
+    if !cli && !ubus_socket_exists(socket.as_deref()) {
+        log::info!("no ubusd socket yet: the tr069 object is registered once ubusd is up");
+    }
+    let dm = match open_datamodel(
+        &dm_kind,
+        &state_dir,
+        &config_path,
+        &config,
+        ubus.as_ref().map(|(h, _)| (h, socket.as_deref())),
+    ) {
         Ok(dm) => dm,
         Err(e) => {
             eprintln!("icwmpd: {e}");
@@ -133,7 +228,7 @@ fn main() -> ExitCode {
         }
     };
 
-    if m.opt_present("c") {
+    if cli {
         let code = icwmp::cli::run(&m.free, dm, &state_dir, &config_path, &config);
         return ExitCode::from(code);
     }
@@ -146,8 +241,6 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    agent::tune_allocator();
-    agent::block_signals();
     let sig_rx = match agent::spawn_signal_thread() {
         Ok(rx) => rx,
         Err(e) => {
@@ -163,5 +256,13 @@ fn main() -> ExitCode {
         argv,
     };
     let mut agent = Agent::new(options, config, dm, sig_rx);
+    if let Some((handle, events)) = ubus {
+        agent.attach_ubus(UbusLink {
+            handle,
+            events,
+            requests: tr069_rx,
+            status,
+        });
+    }
     ExitCode::from(agent.run() as u8)
 }

@@ -4,10 +4,12 @@
 //! Sessions with the ACS run on this thread with blocking HTTP; a connection request or signal
 //! arriving meanwhile waits in its channel and is served right after.
 
+mod bus;
 pub mod inform;
 mod run;
 pub mod state;
 mod system;
+pub mod tr069;
 
 use crate::config::Config;
 use crate::conn_req::{ConnReqEvent, ConnReqServer};
@@ -15,6 +17,7 @@ use crate::datamodel::DataModel;
 use crate::events::EventCode;
 use crate::notify::{ChangeTracker, NotifyAttributes};
 use crate::schedule;
+pub use bus::{UbusLink, LISTENERS};
 use crossbeam_channel::{select, Receiver};
 use state::AgentState;
 use std::path::PathBuf;
@@ -100,6 +103,12 @@ pub struct Agent {
     stalled: bool,
     /// Session counters.
     pub stats: Stats,
+    /// The ubus connection, when a ubus thread runs (rpc-sys calls).
+    ubus: Option<crate::ubus::UbusHandle>,
+    ubus_rx: Receiver<crate::ubus::UbusEvent>,
+    tr069_rx: Receiver<tr069::Tr069Request>,
+    /// What `tr069 status` reports.
+    status: Option<tr069::SharedStatus>,
 }
 
 impl Agent {
@@ -140,6 +149,10 @@ impl Agent {
             sig_rx,
             stalled: false,
             stats: Stats::default(),
+            ubus: None,
+            ubus_rx: crossbeam_channel::never(),
+            tr069_rx: crossbeam_channel::never(),
+            status: None,
         };
         agent.check_bootstrap();
         if agent.opts.boot_event {
@@ -150,6 +163,16 @@ impl Agent {
         let current = agent.attrs.notified(agent.dm.as_mut());
         agent.changes.rebase(current);
         agent
+    }
+
+    /// Connects the agent to the ubus thread: `tr069` requests and bus events join the main
+    /// loop's select, `status` gets its snapshot, reboots may go through `rpc-sys`.
+    pub fn attach_ubus(&mut self, link: UbusLink) {
+        self.ubus = Some(link.handle);
+        self.ubus_rx = link.events;
+        self.tr069_rx = link.requests;
+        self.status = Some(link.status);
+        self.publish_status(None);
     }
 
     /// The URL sessions go to (`dhcp_url` when DHCP discovery is on and gave one).
@@ -303,6 +326,7 @@ impl Agent {
                 self.run_session();
                 continue;
             }
+            self.publish_status(None);
             let wait = self.next_wakeup();
             select! {
                 recv(self.cr_rx) -> ev => match ev {
@@ -320,6 +344,22 @@ impl Agent {
                     Ok(Signal::Terminate) | Err(_) => {
                         log::info!("exiting");
                         return 0;
+                    }
+                },
+                recv(self.tr069_rx) -> req => match req {
+                    Ok(req) => {
+                        if let bus::Next::Exit = self.on_tr069(req) {
+                            log::info!("exiting (ubus command)");
+                            return 0;
+                        }
+                    }
+                    Err(_) => self.tr069_rx = crossbeam_channel::never(),
+                },
+                recv(self.ubus_rx) -> ev => match ev {
+                    Ok(ev) => self.on_ubus_event(ev),
+                    Err(_) => {
+                        log::error!("ubus thread is gone");
+                        self.ubus_rx = crossbeam_channel::never();
                     }
                 },
                 default(wait) => {}

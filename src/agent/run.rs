@@ -142,6 +142,7 @@ impl Agent {
     pub(super) fn run_session(&mut self) {
         let now = crate::time::now_unix();
         self.stats.last_start = Some(now);
+        self.publish_status(Some(now));
         // A heartbeat goes alone: only when no other event waits (digest 6.5).
         let heartbeat = self.heartbeat_pending && (self.state.events.is_empty() || self.stalled);
         let (sent, changed, msg) = if heartbeat {
@@ -365,6 +366,10 @@ impl Agent {
     fn reboot(&mut self) {
         let cmd = self.config.cpe.reboot_command.clone();
         log::info!("rebooting");
+        // rpc-sys first when no command is configured (OpenWrt); re-exec as the last resort.
+        if cmd.trim().is_empty() && super::bus::rpc_sys(self.ubus.as_ref(), "reboot") {
+            return;
+        }
         self.conn_req = None;
         system::reboot(&cmd, &self.opts.argv);
     }
@@ -372,6 +377,9 @@ impl Agent {
     fn factory_reset(&mut self) {
         let cmd = self.config.cpe.factory_reset_command.clone();
         log::info!("factory reset");
+        if cmd.trim().is_empty() && super::bus::rpc_sys(self.ubus.as_ref(), "factory") {
+            return;
+        }
         self.conn_req = None;
         if cmd.is_empty() {
             system::clear_state_dir(&self.opts.state_dir);

@@ -1,9 +1,10 @@
 //! The data model behind one trait: the RPC handlers see only [`DataModel`].
 //!
-//! Backends: [`embedded`] (a TR-181 subset with live host values, the default off OpenWrt) and,
-//! later, bbfdm over ubus. Notification attributes and the ParameterKey belong to the agent, not
+//! Backends: [`embedded`] (a TR-181 subset with live host values, the default off OpenWrt) and
+//! [`bbfdm`] (IOPSYS bbfdm over ubus, on OpenWrt). Notification attributes and the ParameterKey belong to the agent, not
 //! to a backend.
 
+pub mod bbfdm;
 pub mod embedded;
 mod path;
 

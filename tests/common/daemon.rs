@@ -28,6 +28,8 @@ pub struct CpeOpts {
     pub extra_cpe: String,
     /// Extra UCI lines appended inside the `acs` section.
     pub extra_acs: String,
+    /// Extra command-line arguments (`--ubus-socket PATH`...).
+    pub extra_args: Vec<String>,
 }
 
 impl CpeOpts {
@@ -43,6 +45,7 @@ impl CpeOpts {
             boot: true,
             extra_cpe: String::new(),
             extra_acs: String::new(),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl Cpe {
         if self.opts.boot {
             cmd.arg("-b");
         }
+        cmd.args(&self.opts.extra_args);
         self.child = Some(cmd.spawn().expect("spawn icwmpd"));
     }
 

@@ -1,0 +1,294 @@
+//! The daemon on ubus: the `tr069` object called by a second client through a test broker
+//! (also while a session is held by a paused ACS), and the bbfdm data model served by a fake
+//! `bbfdm` in the test process.
+
+mod common;
+
+use common::acs::AcsOpts;
+use common::soap;
+use common::{pause, Rig, WAIT};
+use icwmp::datamodel::bbfdm::fake::FakeBbfdm;
+use icwmp::datamodel::bbfdm::Api;
+use icwmp::ubus::broker::Broker;
+use icwmp::ubus::{status, UbusConfig, UbusError, UbusEvent, UbusHandle, UbusObject, UbusThread};
+use serde_json::{json, Value as Json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(3);
+
+/// A broker on a fresh socket; stopped (before its directory goes) on drop.
+struct Bus {
+    broker: Option<Broker>,
+    dir: PathBuf,
+}
+
+impl Bus {
+    fn start() -> Bus {
+        let dir = common::temp_dir("ubus");
+        let broker = Broker::start(&dir.join("ubus.sock")).expect("start broker");
+        Bus {
+            broker: Some(broker),
+            dir,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("ubus.sock")
+    }
+
+    fn client(
+        &self,
+        objects: Vec<UbusObject>,
+    ) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
+        client(&self.path(), objects)
+    }
+
+    fn wait_object(&self, name: &str) {
+        let deadline = Instant::now() + WAIT;
+        let broker = self.broker.as_ref().expect("running");
+        while !broker.objects().iter().any(|(n, _)| n == name) {
+            assert!(Instant::now() < deadline, "object {name} never registered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        self.broker = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn client(
+    path: &Path,
+    objects: Vec<UbusObject>,
+) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
+    let mut cfg = UbusConfig::new(Some(path.to_path_buf()));
+    cfg.objects = objects;
+    cfg.backoff_min = Duration::from_millis(20);
+    UbusThread::spawn_with(cfg).expect("spawn ubus thread")
+}
+
+fn call(h: &UbusHandle, method: &str, args: Json) -> Json {
+    let r = h.call("tr069", method, &args, T).expect("tr069 call");
+    r.into_iter().next().unwrap_or(Json::Null)
+}
+
+/// Waits until `status` no longer reports a running session (the end-of-session work after
+/// the last 204 is done).
+fn wait_not_running(h: &UbusHandle) {
+    let deadline = Instant::now() + WAIT;
+    while call(h, "status", json!({}))["last_session"]["status"] == "running" {
+        assert!(Instant::now() < deadline, "session never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn with_socket(bus: &Bus, datamodel: &str) -> impl FnOnce(&mut common::daemon::CpeOpts) {
+    let args = vec![
+        "--ubus-socket".to_string(),
+        bus.path().display().to_string(),
+        "--datamodel".into(),
+        datamodel.into(),
+    ];
+    move |o| o.extra_args = args
+}
+
+#[test]
+fn status_answers_at_once_while_a_session_is_held() {
+    let bus = Bus::start();
+    let script = [pause(4000), soap::gpv(&["Device.DeviceInfo.SerialNumber"])];
+    let rig = Rig::with(AcsOpts::default(), &script, with_socket(&bus, "auto"));
+    bus.wait_object("tr069");
+    let (h, _rx) = bus.client(Vec::new());
+    rig.wait_inform("1 BOOT", 1);
+    // The ACS now holds the CPE's empty POST: the main loop is blocked in HTTP.
+    let t = Instant::now();
+    let st = call(&h, "status", json!({}));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(500), "status took {took:?}");
+    assert_eq!(st["last_session"]["status"], "running", "{st}");
+    assert_eq!(st["cwmp"]["status"], "up");
+    assert_eq!(st["cwmp"]["acs_url"], rig.acs.url());
+    assert!(st["cwmp"]["start_time"]
+        .as_str()
+        .unwrap()
+        .ends_with("+00:00"));
+    let r = call(&h, "inform", json!({"event": "2 PERIODIC"}));
+    assert_eq!(
+        r,
+        json!({"status": 1, "info": "Session already running, event will be sent at the end of the session"})
+    );
+    let r = call(&h, "command", json!({"command": "reload"}));
+    assert_eq!(
+        r,
+        json!({"status": 0, "info": "Session running, reload at the end of the session"})
+    );
+    // The event goes out in the next session, once this one is over.
+    let periodic = rig.wait_inform("2 PERIODIC", 1);
+    assert!(!periodic.has_event("1 BOOT"));
+    rig.wait_idle();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let st = call(&h, "status", json!({}));
+        if st["statistics"]["success_sessions"] == 2 {
+            assert_eq!(st["last_session"]["status"], "success");
+            assert_eq!(st["statistics"]["total_sessions"], 2);
+            assert_ne!(st["last_session"]["end_time"], "N/A");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{st}\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn inform_command_and_bad_input() {
+    let bus = Bus::start();
+    let mut rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
+    bus.wait_object("tr069");
+    let (h, _rx) = bus.client(Vec::new());
+    rig.wait_idle();
+
+    assert_eq!(
+        h.call("tr069", "nosuch", &json!({}), T),
+        Err(UbusError::Status(status::METHOD_NOT_FOUND))
+    );
+    let r = call(&h, "command", json!({}));
+    assert_eq!(r["SupportedCommands"][0]["command"], "reload");
+    let r = call(&h, "command", json!({"command": 42}));
+    assert!(r.get("SupportedCommands").is_some(), "{r}");
+    let r = call(&h, "command", json!({"command": "foo"}));
+    assert_eq!(
+        r,
+        json!({"status": -1, "info": "'foo' is not supported. Check the supported commands."})
+    );
+    let r = call(&h, "inform", json!({"event": "99 WHATEVER"}));
+    assert_eq!(
+        r,
+        json!({"status": -1, "info": "not able to get the event code"})
+    );
+    wait_not_running(&h);
+    let r = call(&h, "command", json!({"command": "reload"}));
+    assert_eq!(r, json!({"status": 0, "info": "icwmpd config reloaded"}));
+
+    // GetRPCMethods: a session with the CPE's GetRPCMethods, not a fake 2 PERIODIC.
+    let r = call(&h, "inform", json!({"GetRPCMethods": true}));
+    assert_eq!(r["status"], 1);
+    let inform = rig.wait_inform("6 CONNECTION REQUEST", 1);
+    assert!(!inform.has_event("2 PERIODIC"), "{}", inform.body);
+    rig.wait("the CPE's GetRPCMethods", |m| {
+        m.iter().any(|x| x.method() == "GetRPCMethods")
+    });
+    rig.wait_idle();
+    wait_not_running(&h);
+    let r = call(&h, "inform", json!({"event": "6 connection request"}));
+    assert_eq!(r, json!({"status": 1, "info": "Session started"}));
+    rig.wait_inform("6 CONNECTION REQUEST", 2);
+    rig.wait_idle();
+
+    let r = call(&h, "command", json!({"command": "exit"}));
+    assert_eq!(r["status"], 0);
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(st) = rig.cpe.exit_status() {
+            break st.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running\n{}",
+            rig.cpe.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn the_daemon_runs_without_ubusd_and_registers_once_it_appears() {
+    let dir = common::temp_dir("late-ubus");
+    let path = dir.join("ubus.sock");
+    let args = vec!["--ubus-socket".to_string(), path.display().to_string()];
+    let rig = Rig::with(AcsOpts::default(), &[], move |o| o.extra_args = args);
+    rig.wait_inform("1 BOOT", 1);
+    rig.wait_idle();
+    let broker = Broker::start(&path).expect("broker");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !broker.objects().iter().any(|(n, _)| n == "tr069") {
+        assert!(Instant::now() < deadline, "no tr069\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (h, _rx) = client(&path, Vec::new());
+    assert_eq!(
+        call(&h, "status", json!({}))["statistics"]["success_sessions"],
+        1
+    );
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bbfdm_backend_end_to_end() {
+    let bus = Bus::start();
+    let fake = FakeBbfdm::new(Api::BbfConfig);
+    let _server = bus.client(fake.objects());
+    bus.wait_object("bbfdm");
+    let script = [
+        soap::gpv(&[
+            "Device.DeviceInfo.UpTime",
+            "Device.Users.User.[admin].Username",
+        ]),
+        soap::spv(
+            &[
+                (
+                    "Device.ManagementServer.PeriodicInformInterval",
+                    "60",
+                    "xsd:unsignedInt",
+                ),
+                ("Device.DeviceInfo.UpTime", "1", "xsd:unsignedInt"),
+            ],
+            "bad",
+        ),
+        soap::spv(
+            &[("Device.Users.User.1.Username", "alice", "xsd:string")],
+            "good",
+        ),
+        soap::add_object("Device.Users.User.", "add"),
+    ];
+    let rig = Rig::with(AcsOpts::default(), &script, with_socket(&bus, "bbfdm"));
+    let inform = rig.wait_inform("1 BOOT", 1);
+    assert!(inform.body.contains("SN-BBF-1"), "{}", inform.body);
+    let msgs = rig.wait_idle();
+    let gpv = rig.answer(&msgs, "GetParameterValues");
+    let values = gpv.values();
+    assert_eq!(
+        soap::value_of(&values, "Device.DeviceInfo.UpTime"),
+        Some("120")
+    );
+    assert_eq!(
+        soap::value_of(&values, "Device.Users.User.1.Username"),
+        Some("root")
+    );
+    let bad = rig.answer(&msgs, "SetParameterValues");
+    let (code, list) = bad.fault().expect("fault");
+    assert_eq!(code, 9003);
+    assert_eq!(list, vec![("Device.DeviceInfo.UpTime".to_string(), 9008)]);
+    let add = rig.answer(&msgs, "AddObject");
+    assert!(
+        add.body.contains("<InstanceNumber>2</InstanceNumber>"),
+        "{}",
+        add.body
+    );
+    let st = fake.state();
+    assert_eq!(
+        st.committed["Device.ManagementServer.PeriodicInformInterval"].0,
+        "600"
+    );
+    assert_eq!(st.committed["Device.Users.User.1.Username"].0, "alice");
+    assert!(st.committed.contains_key("Device.Users.User.2.Username"));
+    drop(st);
+    assert_eq!(fake.calls_to("bbf.config.revert").len(), 1);
+    assert_eq!(fake.calls_to("bbf.config.commit").len(), 2);
+}

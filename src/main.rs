@@ -105,16 +105,13 @@ fn main() -> ExitCode {
     let level = m
         .opt_str("log-level")
         .as_deref()
-        .and_then(icwmp::logging::parse_severity)
-        .unwrap_or_else(|| {
-            if m.opt_present("c") {
-                // The CLI prints its own results; only problems go to the log.
-                log::LevelFilter::Warn
-            } else {
-                config.cpe.log_severity.level_filter()
-            }
-        });
-    icwmp::logging::init(level);
+        .and_then(icwmp::logging::parse_severity);
+    if m.opt_present("c") {
+        // The CLI prints its own results; only problems go to the console.
+        icwmp::logging::init(level.unwrap_or(log::LevelFilter::Warn));
+    } else {
+        icwmp::logging::init_with(icwmp::logging::LogConfig::from_cpe(&config.cpe, level));
+    }
     for w in warnings {
         log::warn!("{w}");
     }

@@ -1,0 +1,1 @@
+-include cross/cross.mk

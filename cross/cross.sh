@@ -116,6 +116,12 @@ cmd_cross() {
       --target "$t" "${ROUTER_STD[@]}"
     local bin=$OUT/$t/release/icwmpd
     printf '%-34s %9d bytes (OpenSSL static)  %4ds  %s\n' "$t" "$(stat -c %s "$bin")" $((SECONDS - start)) "$bin"
+    # Smoke test under qemu-user when it is there: the binary starts and parses its options.
+    local q=qemu-${t%%-*}
+    case $t in armv7*) q=qemu-arm ;; esac
+    if command -v "$q" >/dev/null; then
+      "$q" "$bin" --version >/dev/null || die "$t: $bin does not run under $q"
+    fi
   done
 }
 

@@ -46,7 +46,7 @@ fn options() -> getopts::Options {
     o.optopt(
         "",
         "log-level",
-        "log severity (overrides cpe.log_severity)",
+        "log severity (overrides cpe.log_severity); also logs to stderr",
         "LEVEL",
     );
     o
@@ -110,7 +110,10 @@ fn main() -> ExitCode {
         // The CLI prints its own results; only problems go to the console.
         icwmp::logging::init(level.unwrap_or(log::LevelFilter::Warn));
     } else {
-        icwmp::logging::init_with(icwmp::logging::LogConfig::from_cpe(&config.cpe, level));
+        let mut log_cfg = icwmp::logging::LogConfig::from_cpe(&config.cpe, level);
+        // A level given on the command line means someone watches stderr.
+        log_cfg.console |= level.is_some();
+        icwmp::logging::init_with(log_cfg);
     }
     for w in warnings {
         log::warn!("{w}");

@@ -50,3 +50,5 @@ size:
 
 clean:
 	$(CARGO) clean
+
+-include cross/cross.mk

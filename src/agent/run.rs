@@ -249,9 +249,12 @@ impl Agent {
             };
             match out {
                 Output::Post(body) => {
-                    log::debug!("MESSAGE OUT >>>> {} bytes", body.len());
+                    crate::logging::dump_soap("MESSAGE OUT >>>>", &body);
                     match client.post(&body) {
-                        Ok(reply) => session.handle_reply(reply.status, &reply.body),
+                        Ok(reply) => {
+                            crate::logging::dump_soap("MESSAGE IN <<<<", &reply.body);
+                            session.handle_reply(reply.status, &reply.body)
+                        }
                         Err(e) => session.handle_transport_error(e.to_string()),
                     }
                 }

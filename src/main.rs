@@ -64,6 +64,9 @@ fn options() -> getopts::Options {
 /// How long `--datamodel bbfdm` waits for bbfdm at start (as the C one).
 const BBFDM_WAIT: Duration = Duration::from_secs(60);
 
+/// bbfdm's daemon: when installed, `auto` waits for it rather than falling back.
+const BBFDMD: &str = "/usr/sbin/bbfdmd";
+
 /// Whether a ubusd socket file exists where the client will look.
 fn ubus_socket_exists(socket: Option<&Path>) -> bool {
     match socket {
@@ -112,6 +115,9 @@ fn open_datamodel(
         ("auto", Some((h, socket))) => {
             if bbfdm_present(h, socket) {
                 bbfdm(h, Duration::from_secs(5))
+            } else if Path::new(BBFDMD).exists() {
+                // Installed but not up yet (boot order): wait for it as `bbfdm` does.
+                bbfdm(h, BBFDM_WAIT)
             } else {
                 log::info!("no bbfdm on ubus: embedded data model");
                 Ok(embedded())

@@ -23,3 +23,4 @@ pub mod session;
 pub mod soap;
 pub mod store;
 pub mod time;
+pub mod transfer;

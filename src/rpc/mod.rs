@@ -162,7 +162,7 @@ fn wrong_request(req: &AcsRequest) -> Fault {
 }
 
 /// 9003 unless the CommandKey/ParameterKey fits string(32).
-fn check_key(what: &str, key: &str) -> Result<(), Fault> {
+pub(crate) fn check_key(what: &str, key: &str) -> Result<(), Fault> {
     if key.chars().count() > MAX_KEY_LEN {
         return Err(Fault::invalid_args(format!(
             "{what} longer than {MAX_KEY_LEN} characters"

@@ -8,6 +8,7 @@ pub mod inform;
 mod run;
 pub mod state;
 mod system;
+mod transfers;
 
 use crate::config::Config;
 use crate::conn_req::{ConnReqEvent, ConnReqServer};
@@ -92,6 +93,8 @@ pub struct Agent {
     client: Option<crate::http::AcsClient>,
     cr_rx: Receiver<ConnReqEvent>,
     sig_rx: Receiver<Signal>,
+    /// File transfers (queue, worker channel).
+    xfer: transfers::Transfers,
     /// Session counters.
     pub stats: Stats,
 }
@@ -107,6 +110,7 @@ impl Agent {
     ) -> Agent {
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
+        let xfer = transfers::Transfers::load(&opts.state_dir);
         let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
         let conn_req = run::start_conn_req(&config, cr_tx);
         let mut agent = Agent {
@@ -130,12 +134,14 @@ impl Agent {
             client: None,
             cr_rx,
             sig_rx,
+            xfer,
             stats: Stats::default(),
         };
         agent.check_bootstrap();
         if agent.opts.boot_event {
             agent.state.events.add(EventCode::Boot, "");
         }
+        agent.recover_transfers();
         agent.state.save();
         agent.plan_periodic();
         let current = agent.attrs.notified(agent.dm.as_mut());
@@ -156,6 +162,7 @@ impl Agent {
             log::info!("new ACS URL {url}: raising 0 BOOTSTRAP");
             self.state.events.add(EventCode::Bootstrap, "");
             self.state.scheduled.clear();
+            self.discard_transfers();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;
@@ -247,6 +254,9 @@ impl Agent {
         for s in &self.state.scheduled {
             wall = Some(wall.map_or(s.due, |w| w.min(s.due)));
         }
+        if let Some(t) = self.transfer_wakeup() {
+            wall = Some(wall.map_or(t, |w| w.min(t)));
+        }
         let mut d = wall.map_or(Duration::from_secs(3600), |t| {
             Duration::from_secs((t - now).max(0) as u64)
         });
@@ -276,6 +286,7 @@ impl Agent {
                 self.run_session();
                 continue;
             }
+            self.start_transfers();
             let wait = self.next_wakeup();
             select! {
                 recv(self.cr_rx) -> ev => match ev {
@@ -286,6 +297,11 @@ impl Agent {
                     Err(_) => {
                         log::error!("connection-request thread is gone");
                         self.cr_rx = crossbeam_channel::never();
+                    }
+                },
+                recv(self.xfer.rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_transfer_event(ev);
                     }
                 },
                 recv(self.sig_rx) -> sig => match sig {

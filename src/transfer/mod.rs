@@ -8,6 +8,8 @@ pub mod apply;
 pub mod check;
 pub mod ftp;
 pub mod http;
+#[cfg(test)]
+mod net_tests;
 mod persist;
 pub mod queue;
 #[cfg(test)]

@@ -24,3 +24,4 @@ pub mod soap;
 pub mod store;
 pub mod time;
 pub mod transfer;
+pub mod ubus;

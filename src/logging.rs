@@ -1,63 +1,252 @@
-//! The daemon's logger: the C icwmp's line format (`DD-MM-YYYY, HH:MM:SS [LEVEL]   text`) on
-//! standard error, which procd forwards to syslog.
+//! The daemon's logger, as the C icwmp's `log.c`: one line format
+//! (`DD-MM-YYYY, HH:MM:SS [LEVEL]   text`, local time) sent to any of syslog (ident `cwmp`,
+//! facility LOCAL1), a size-rotated file and the console (stderr), chosen by `cpe.log_*`.
+//! SOAP dumps at DEBUG go through [`mask_secrets`] so that passwords never reach a log.
 
+use crate::config::CpeConfig;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use std::ffi::CString;
+use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
-struct Logger;
+/// Where log lines go and from which severity on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Most verbose level written.
+    pub level: LevelFilter,
+    /// Write lines to stderr.
+    pub console: bool,
+    /// Send lines to syslog (ident `cwmp`, facility LOCAL1).
+    pub syslog: bool,
+    /// Append lines to this file, rotated to `<file>.1` at `max_size` bytes.
+    pub file: Option<PathBuf>,
+    /// Rotation size of `file` in bytes; 0 never rotates.
+    pub max_size: u64,
+}
 
-static LOGGER: Logger = Logger;
+impl LogConfig {
+    /// Console only at `level`: the CLI, tests, and the time before the config is read.
+    pub fn console(level: LevelFilter) -> Self {
+        LogConfig {
+            level,
+            console: true,
+            syslog: false,
+            file: None,
+            max_size: 0,
+        }
+    }
+
+    /// The outputs `cpe.log_to_console|log_to_file|log_to_syslog` ask for, at `cpe.log_severity`
+    /// unless `level` overrides it (command line).
+    pub fn from_cpe(cpe: &CpeConfig, level: Option<LevelFilter>) -> Self {
+        let file = (cpe.log_to_file && !cpe.log_file_name.is_empty())
+            .then(|| PathBuf::from(&cpe.log_file_name));
+        LogConfig {
+            level: level.unwrap_or_else(|| cpe.log_severity.level_filter()),
+            console: cpe.log_to_console,
+            syslog: cpe.log_to_syslog,
+            file,
+            max_size: cpe.log_max_size,
+        }
+    }
+}
+
+struct Logger {
+    sinks: Mutex<Option<LogConfig>>,
+}
+
+static LOGGER: Logger = Logger {
+    sinks: Mutex::new(None),
+};
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= log::max_level()
+        // Libraries (ureq, tiny_http) only speak up for warnings: their debug chatter would
+        // drown the SOAP dumps.
+        metadata.level() <= log::max_level() && (metadata.level() <= Level::Warn || ours(metadata))
     }
 
     fn log(&self, record: &Record) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = match record.level() {
-            Level::Error => "ERROR",
-            Level::Warn => "WARNING",
-            Level::Info => "INFO",
-            Level::Debug => "DEBUG",
-            Level::Trace => "TRACE",
-        };
-        let line = format!(
-            "{} [{level}]   {}\n",
-            format_log_time(crate::time::now_unix()),
-            record.args()
-        );
-        // A closed stderr must not kill the daemon: the line is lost, nothing else.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let text = record.args().to_string();
+        let line = format_line(local_now(), record.level(), &text);
+        // A poisoned lock only means another thread panicked mid-line: keep logging.
+        let guard = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cfg) = guard.as_ref() else { return };
+        if cfg.console {
+            // A closed stderr must not kill the daemon: the line is lost, nothing else.
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        if let Some(path) = &cfg.file {
+            // Like the C one, a file that cannot be written loses the line silently (there
+            // is nowhere to report it without recursion).
+            let _ = append_rotating(path, cfg.max_size, line.as_bytes());
+        }
+        if cfg.syslog {
+            send_syslog(record.level(), &text);
+        }
     }
 
     fn flush(&self) {}
 }
 
-/// `DD-MM-YYYY, HH:MM:SS` (UTC) for a log line.
+/// Whether a record comes from icwmp itself rather than a library.
+fn ours(metadata: &Metadata) -> bool {
+    metadata.target().starts_with("icwmp")
+}
+
+/// Installs the logger (once) or replaces its outputs and level (later calls, e.g. a reload).
+pub fn init_with(cfg: LogConfig) {
+    let _ = log::set_logger(&LOGGER);
+    if cfg.syslog {
+        // SAFETY: the ident is a 'static C string, as openlog keeps the pointer.
+        unsafe { libc::openlog(c"cwmp".as_ptr(), libc::LOG_PID, libc::LOG_LOCAL1) };
+    }
+    log::set_max_level(cfg.level);
+    *LOGGER.sinks.lock().unwrap_or_else(|e| e.into_inner()) = Some(cfg);
+}
+
+/// Console-only logger at `level` (see [`LogConfig::console`]).
+pub fn init(level: LevelFilter) {
+    init_with(LogConfig::console(level));
+}
+
+/// One log line: `DD-MM-YYYY, HH:MM:SS [LEVEL]   text\n` with `local` already in local time.
+pub fn format_line(local: i64, level: Level, text: &str) -> String {
+    let name = match level {
+        Level::Error => "ERROR",
+        Level::Warn => "WARNING",
+        Level::Info => "INFO",
+        Level::Debug => "DEBUG",
+        Level::Trace => "TRACE",
+    };
+    format!("{} [{name}]   {text}\n", format_log_time(local))
+}
+
+/// `DD-MM-YYYY, HH:MM:SS` of a (local) Unix time.
 pub fn format_log_time(unix: i64) -> String {
-    let t = crate::time::format_datetime(unix); // YYYY-MM-DDTHH:MM:SSZ
+    let t = crate::time::format_datetime(unix); // YYYY-MM-DDTHH:MM:SSZ, ASCII
     format!("{}-{}-{}, {}", &t[8..10], &t[5..7], &t[0..4], &t[11..19])
 }
 
-/// Installs the logger once; later calls only change the level.
-pub fn init(level: LevelFilter) {
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
+/// Now, shifted by the local UTC offset (TZ / /etc/localtime), as the C one's `localtime`.
+fn local_now() -> i64 {
+    // SAFETY: time(NULL) only returns the time. (Its type is not named: libc deprecates the
+    // time_t alias on musl.)
+    let t = unsafe { libc::time(std::ptr::null_mut()) };
+    let now = t as i64;
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return now;
+    }
+    now + tm.tm_gmtoff as i64
+}
+
+/// Appends `line` to `path`, first renaming a file that reached `max_size` bytes to
+/// `<path>.1` (replacing the previous one). The file is opened per line, like the C one, so
+/// that a deleted or rotated file is recreated.
+pub fn append_rotating(path: &std::path::Path, max_size: u64, line: &[u8]) -> std::io::Result<()> {
+    if max_size > 0 {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() >= max_size {
+                let mut old = path.as_os_str().to_owned();
+                old.push(".1");
+                std::fs::rename(path, old)?;
+            }
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line)
+}
+
+fn send_syslog(level: Level, text: &str) {
+    let prio = match level {
+        Level::Error => libc::LOG_ERR,
+        Level::Warn => libc::LOG_WARNING,
+        Level::Info => libc::LOG_INFO,
+        Level::Debug | Level::Trace => libc::LOG_DEBUG,
+    };
+    // Interior NULs cannot cross the C API: they become spaces.
+    let msg = CString::new(text.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: "%s" with one valid C string argument.
+    unsafe { libc::syslog(prio, c"%s".as_ptr(), msg.as_ptr()) };
 }
 
 /// Parses a C icwmp severity name (`EMERG`...`DEBUG`, any case) into a level filter.
 pub fn parse_severity(s: &str) -> Option<LevelFilter> {
     Some(match s.trim().to_ascii_uppercase().as_str() {
-        "EMERG" | "ALERT" | "CRIT" | "ERR" | "ERROR" => LevelFilter::Error,
+        "EMERG" | "ALERT" | "CRIT" | "CRITIC" | "ERR" | "ERROR" => LevelFilter::Error,
         "WARNING" | "WARN" => LevelFilter::Warn,
         "NOTICE" | "INFO" => LevelFilter::Info,
         "DEBUG" => LevelFilter::Debug,
         "TRACE" => LevelFilter::Trace,
         _ => return None,
     })
+}
+
+/// Logs a SOAP message at DEBUG as the C one does (`MESSAGE OUT >>>>` / `MESSAGE IN <<<<`),
+/// secrets masked. Costs nothing when DEBUG is off.
+pub fn dump_soap(header: &str, body: &[u8]) {
+    if log::log_enabled!(Level::Debug) {
+        let text = String::from_utf8_lossy(body);
+        log::debug!("{header} ({} bytes)\n{}", body.len(), mask_secrets(&text));
+    }
+}
+
+/// What replaces a secret in a dump.
+const MASK: &str = "***";
+
+/// Masks secrets in a CWMP SOAP message for logging: the content of every element whose local
+/// name ends in `Password` (Download/Upload `<Password>`, ...), and the `<Value>` that follows
+/// a `<Name>` ending in `Password`, `Passphrase` or `PreSharedKey` (SetParameterValues,
+/// GetParameterValuesResponse, Inform). Works on malformed input too (never panics).
+pub fn mask_secrets(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut secret_value_next = false;
+    let mut i = 0;
+    while let Some(lt) = xml[i..].find('<') {
+        let start = i + lt;
+        let Some(gt) = xml[start..].find('>') else {
+            break;
+        };
+        let end = start + gt + 1;
+        out.push_str(&xml[i..end]);
+        i = end;
+        let tag = &xml[start + 1..end - 1];
+        if tag.starts_with(['/', '?', '!']) || tag.ends_with('/') {
+            continue;
+        }
+        let name = tag.split([' ', '\t', '\r', '\n']).next().unwrap_or("");
+        let local = name.rsplit(':').next().unwrap_or(name);
+        // Content runs to the closing tag (so a CDATA section is covered as a whole).
+        let close = xml[i..].find("</").map_or(xml.len(), |p| i + p);
+        let content = &xml[i..close];
+        if local == "Name" {
+            let n = content.trim();
+            secret_value_next = ["Password", "Passphrase", "PreSharedKey"]
+                .iter()
+                .any(|s| n.ends_with(s));
+        } else if local.ends_with("Password") || (local == "Value" && secret_value_next) {
+            if local == "Value" {
+                secret_value_next = false;
+            }
+            if !content.is_empty() {
+                out.push_str(MASK);
+                i = close;
+            }
+        }
+    }
+    out.push_str(&xml[i..]);
+    out
 }
 
 #[cfg(test)]
@@ -67,12 +256,149 @@ mod tests {
     #[test]
     fn formats_like_the_c_daemon() {
         assert_eq!(format_log_time(1_700_000_000), "14-11-2023, 22:13:20");
+        assert_eq!(
+            format_line(1_700_000_000, Level::Warn, "ACS unreachable"),
+            "14-11-2023, 22:13:20 [WARNING]   ACS unreachable\n"
+        );
+        assert_eq!(
+            format_line(0, Level::Debug, "x"),
+            "01-01-1970, 00:00:00 [DEBUG]   x\n"
+        );
+    }
+
+    #[test]
+    fn dependency_debug_lines_are_dropped() {
+        log::set_max_level(LevelFilter::Debug);
+        let md = |target, level| Metadata::builder().target(target).level(level).build();
+        assert!(LOGGER.enabled(&md("icwmp::agent::run", Level::Debug)));
+        assert!(!LOGGER.enabled(&md("ureq::unversioned", Level::Debug)));
+        assert!(!LOGGER.enabled(&md("ureq::unversioned", Level::Info)));
+        assert!(LOGGER.enabled(&md("ureq::unversioned", Level::Warn)));
     }
 
     #[test]
     fn parses_c_severities() {
         assert_eq!(parse_severity("debug"), Some(LevelFilter::Debug));
         assert_eq!(parse_severity("CRIT"), Some(LevelFilter::Error));
+        assert_eq!(parse_severity("CRITIC"), Some(LevelFilter::Error));
         assert_eq!(parse_severity("loud"), None);
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("icwmp-log-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn file_rotates_to_dot_one_when_the_size_is_reached() {
+        let d = tmpdir("rot");
+        let f = d.join("icwmpd.log");
+        let line = [b'a'; 40];
+        append_rotating(&f, 100, &line).unwrap();
+        append_rotating(&f, 100, &line).unwrap();
+        append_rotating(&f, 100, &line).unwrap(); // 80 < 100: appended, now 120
+        assert_eq!(std::fs::metadata(&f).unwrap().len(), 120);
+        assert!(!d.join("icwmpd.log.1").exists());
+        append_rotating(&f, 100, b"new\n").unwrap(); // 120 >= 100: rotated first
+        assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
+        assert_eq!(
+            std::fs::metadata(d.join("icwmpd.log.1")).unwrap().len(),
+            120
+        );
+        // A second rotation replaces the old .1.
+        append_rotating(&f, 4, b"x").unwrap();
+        assert_eq!(std::fs::read(d.join("icwmpd.log.1")).unwrap(), b"new\n");
+        assert_eq!(std::fs::read(&f).unwrap(), b"x");
+        // 0 never rotates.
+        append_rotating(&f, 0, b"yyyyyy").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"xyyyyyy");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn file_in_a_missing_directory_is_an_error_not_a_panic() {
+        let r = append_rotating(std::path::Path::new("/nonexistent/dir/log"), 10, b"x");
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn config_picks_outputs_from_uci() {
+        let mut cpe = CpeConfig::default();
+        let c = LogConfig::from_cpe(&cpe, None);
+        assert_eq!(
+            (c.console, c.syslog, c.file.is_none(), c.level),
+            (false, true, true, LevelFilter::Info)
+        );
+        cpe.log_to_file = true;
+        cpe.log_to_console = true;
+        cpe.log_severity = crate::config::LogSeverity::Debug;
+        cpe.log_file_name = "/tmp/x.log".into();
+        cpe.log_max_size = 5;
+        let c = LogConfig::from_cpe(&cpe, None);
+        assert_eq!(c.file.as_deref(), Some(std::path::Path::new("/tmp/x.log")));
+        assert_eq!(
+            (c.console, c.max_size, c.level),
+            (true, 5, LevelFilter::Debug)
+        );
+        let c = LogConfig::from_cpe(&cpe, Some(LevelFilter::Warn));
+        assert_eq!(c.level, LevelFilter::Warn);
+    }
+
+    #[test]
+    fn masks_download_and_connection_request_passwords() {
+        let xml = "<cwmp:Download><Username>u</Username><Password>s3cr&amp;t</Password>\
+                   <URL>http://x</URL></cwmp:Download><cwmp:ConnectionRequestPassword>pw\
+                   </cwmp:ConnectionRequestPassword><Password></Password><Password/>";
+        let m = mask_secrets(xml);
+        assert!(!m.contains("s3cr"), "{m}");
+        assert!(!m.contains(">pw"), "{m}");
+        assert_eq!(
+            m,
+            "<cwmp:Download><Username>u</Username><Password>***</Password>\
+             <URL>http://x</URL></cwmp:Download><cwmp:ConnectionRequestPassword>***\
+             </cwmp:ConnectionRequestPassword><Password></Password><Password/>"
+        );
+    }
+
+    #[test]
+    fn masks_values_of_password_parameters_only() {
+        let xml = r#"<ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[3]">
+<ParameterValueStruct><Name>Device.ManagementServer.ConnectionRequestPassword</Name>
+<Value xsi:type="xsd:string">crpass</Value></ParameterValueStruct>
+<ParameterValueStruct><Name>Device.WiFi.AccessPoint.1.Security.KeyPassphrase</Name>
+<Value xsi:type="xsd:string"><![CDATA[wifi<key>]]></Value></ParameterValueStruct>
+<ParameterValueStruct><Name>Device.ManagementServer.Username</Name>
+<Value xsi:type="xsd:string">user</Value></ParameterValueStruct>
+</ParameterList><ParameterKey>k1</ParameterKey>"#;
+        let m = mask_secrets(xml);
+        assert!(!m.contains("crpass") && !m.contains("wifi"), "{m}");
+        assert!(
+            m.contains(r#"<Value xsi:type="xsd:string">***</Value>"#),
+            "{m}"
+        );
+        assert!(m.contains(">user</Value>") && m.contains(">k1<"), "{m}");
+        assert_eq!(m.matches(MASK).count(), 2);
+    }
+
+    #[test]
+    fn masking_survives_malformed_input() {
+        for bad in [
+            "<Password>abc",
+            "<Password",
+            "<",
+            "</",
+            "<Name>xPassword</Name><Value>",
+            "a<b>c",
+        ] {
+            let m = mask_secrets(bad);
+            assert!(!m.contains("abc"), "{bad} -> {m}");
+        }
+        assert_eq!(mask_secrets("plain text"), "plain text");
+        assert_eq!(
+            mask_secrets("é<Password>ü</Password>é"),
+            "é<Password>***</Password>é"
+        );
     }
 }

@@ -46,7 +46,7 @@ fn options() -> getopts::Options {
     o.optopt(
         "",
         "log-level",
-        "log severity (overrides cpe.log_severity)",
+        "log severity (overrides cpe.log_severity); also logs to stderr",
         "LEVEL",
     );
     o
@@ -105,16 +105,16 @@ fn main() -> ExitCode {
     let level = m
         .opt_str("log-level")
         .as_deref()
-        .and_then(icwmp::logging::parse_severity)
-        .unwrap_or_else(|| {
-            if m.opt_present("c") {
-                // The CLI prints its own results; only problems go to the log.
-                log::LevelFilter::Warn
-            } else {
-                config.cpe.log_severity.level_filter()
-            }
-        });
-    icwmp::logging::init(level);
+        .and_then(icwmp::logging::parse_severity);
+    if m.opt_present("c") {
+        // The CLI prints its own results; only problems go to the console.
+        icwmp::logging::init(level.unwrap_or(log::LevelFilter::Warn));
+    } else {
+        let mut log_cfg = icwmp::logging::LogConfig::from_cpe(&config.cpe, level);
+        // A level given on the command line means someone watches stderr.
+        log_cfg.console |= level.is_some();
+        icwmp::logging::init_with(log_cfg);
+    }
     for w in warnings {
         log::warn!("{w}");
     }

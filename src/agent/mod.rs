@@ -74,6 +74,9 @@ pub struct Agent {
     /// No session before this instant (retry backoff).
     retry_at: Option<Instant>,
     next_periodic: Option<i64>,
+    /// Next HeartbeatPolicy time (Unix), and whether a heartbeat session is owed.
+    next_heartbeat: Option<i64>,
+    heartbeat_pending: bool,
     /// GetRPCMethods still to be sent to the ACS.
     want_get_rpc_methods: bool,
     /// Fall back to cwmp-1-0 after an 8006.
@@ -95,6 +98,9 @@ pub struct Agent {
     sig_rx: Receiver<Signal>,
     /// File transfers (queue, worker channel).
     xfer: transfers::Transfers,
+    /// Set when a successful session left exactly the events it carried undelivered (their
+    /// follow-up RPC could not be sent): wait for something new rather than loop.
+    stalled: bool,
     /// Session counters.
     pub stats: Stats,
 }
@@ -124,6 +130,8 @@ impl Agent {
             retry_count: 0,
             retry_at: None,
             next_periodic: None,
+            next_heartbeat: None,
+            heartbeat_pending: false,
             ns_fallback: false,
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
@@ -135,6 +143,7 @@ impl Agent {
             cr_rx,
             sig_rx,
             xfer,
+            stalled: false,
             stats: Stats::default(),
         };
         agent.check_bootstrap();
@@ -166,11 +175,21 @@ impl Agent {
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;
+            self.stalled = false;
         }
     }
 
     fn plan_periodic(&mut self) {
         let acs = &self.config.acs;
+        let now = crate::time::now_unix();
+        self.next_heartbeat = acs.heartbeat_enable.then(|| {
+            // Without an InitiationTime the phase is random (TR-181 HeartbeatPolicy).
+            let reference = acs
+                .heartbeat_time
+                .filter(|t| *t > -62135596800)
+                .unwrap_or(self.started_unix - (system::random_u32() % 3600) as i64);
+            schedule::next_periodic(now, acs.heartbeat_interval.max(30), Some(reference), 0)
+        });
         self.next_periodic = acs.periodic_inform_enable.then(|| {
             // The Unknown Time (year 1) means "no phase": pick our own.
             let reference = acs.periodic_inform_time.filter(|t| *t > -62135596800);
@@ -189,6 +208,7 @@ impl Agent {
             self.state.save();
         }
         self.retry_at = None;
+        self.stalled = false;
     }
 
     /// Fires the wall-clock timers that are due.
@@ -198,6 +218,12 @@ impl Agent {
         if self.next_periodic.is_some_and(|t| t <= now) {
             self.raise(EventCode::Periodic, "");
             self.plan_periodic();
+        }
+        if let Some(t) = self.next_heartbeat.filter(|t| *t <= now) {
+            // A heartbeat still owed is replaced by this one, not doubled.
+            self.heartbeat_pending = true;
+            let interval = self.config.acs.heartbeat_interval.max(30) as i64;
+            self.next_heartbeat = Some(schedule::next_periodic(now, interval as u32, Some(t), 0));
         }
         let (due, later): (Vec<_>, Vec<_>) =
             self.state.scheduled.drain(..).partition(|s| s.due <= now);
@@ -210,6 +236,7 @@ impl Agent {
             }
             self.state.save();
             self.retry_at = None;
+            self.stalled = false;
         }
     }
 
@@ -267,7 +294,7 @@ impl Agent {
     }
 
     fn session_wanted(&self) -> bool {
-        !self.state.events.is_empty()
+        ((!self.state.events.is_empty() && !self.stalled) || self.heartbeat_pending)
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
             && self.retry_at.is_none_or(|t| t <= Instant::now())

@@ -52,6 +52,54 @@ pub(super) fn start_conn_req(config: &Config, tx: Sender<ConnReqEvent>) -> Optio
 }
 
 impl Agent {
+    /// The events, value changes and Inform of an ordinary (non-heartbeat) session.
+    fn regular_inform(
+        &mut self,
+        now: i64,
+    ) -> (
+        Vec<crate::events::PendingEvent>,
+        Vec<crate::datamodel::ParamValue>,
+        crate::soap::Inform,
+    ) {
+        // Changes found now ride in this Inform (with 4 VALUE CHANGE) whatever opened it.
+        let current = self.attrs.notified(self.dm.as_mut());
+        self.changes.poll(current);
+        let changed = self.changes.pending();
+        if !changed.is_empty() {
+            self.state.events.add(EventCode::ValueChange, "");
+        }
+        let sent: Vec<_> = self
+            .state
+            .events
+            .events()
+            .iter()
+            .take(crate::events::MAX_EVENTS)
+            .cloned()
+            .collect();
+        let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
+        let mut params: Vec<inform::InformParameter> = self
+            .config
+            .inform_parameters
+            .iter()
+            .filter(|p| p.enable)
+            .map(|p| inform::InformParameter {
+                name: p.parameter_name.clone(),
+                events: p.events_list.clone(),
+            })
+            .collect();
+        params.extend(inform::inform_parameter_table(self.dm.as_mut()));
+        let msg = inform::build(
+            self.dm.as_mut(),
+            &sent,
+            &forced,
+            &params,
+            &changed,
+            now,
+            self.retry_count,
+        );
+        (sent, changed, msg)
+    }
+
     fn http_options(&self) -> HttpOptions {
         let acs = &self.config.acs;
         HttpOptions {
@@ -94,44 +142,30 @@ impl Agent {
     pub(super) fn run_session(&mut self) {
         let now = crate::time::now_unix();
         self.stats.last_start = Some(now);
-        // Changes found now ride in this Inform (with 4 VALUE CHANGE) whatever opened it.
-        let current = self.attrs.notified(self.dm.as_mut());
-        self.changes.poll(current);
-        let changed = self.changes.pending();
-        if !changed.is_empty() {
-            self.state.events.add(EventCode::ValueChange, "");
-        }
-        let sent: Vec<_> = self
-            .state
-            .events
-            .events()
-            .iter()
-            .take(crate::events::MAX_EVENTS)
-            .cloned()
-            .collect();
-        let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
-        let mut params: Vec<inform::InformParameter> = self
-            .config
-            .inform_parameters
-            .iter()
-            .filter(|p| p.enable)
-            .map(|p| inform::InformParameter {
-                name: p.parameter_name.clone(),
-                events: p.events_list.clone(),
-            })
-            .collect();
-        params.extend(inform::inform_parameter_table(self.dm.as_mut()));
-        let msg = inform::build(
-            self.dm.as_mut(),
-            &sent,
-            &forced,
-            &params,
-            &changed,
-            now,
-            self.retry_count,
-        );
+        // A heartbeat goes alone: only when no other event waits (digest 6.5).
+        let heartbeat = self.heartbeat_pending && (self.state.events.is_empty() || self.stalled);
+        let (sent, changed, msg) = if heartbeat {
+            let hb = crate::events::PendingEvent {
+                code: EventCode::Heartbeat,
+                command_key: String::new(),
+            };
+            let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
+            let sent = vec![hb];
+            let msg = inform::build(
+                self.dm.as_mut(),
+                &sent,
+                &forced,
+                &[],
+                &[],
+                now,
+                self.retry_count,
+            );
+            (sent, Vec::new(), msg)
+        } else {
+            self.regular_inform(now)
+        };
         let mut requests = Vec::new();
-        if self.want_get_rpc_methods {
+        if self.want_get_rpc_methods && !heartbeat {
             requests.push(CpeRequest::GetRpcMethods);
         }
         self.add_transfer_requests(&mut requests);
@@ -169,6 +203,14 @@ impl Agent {
                 self.last_success_end = crate::time::now_unix();
                 self.retry_count = 0;
                 self.retry_at = None;
+                if heartbeat {
+                    self.heartbeat_pending = false;
+                } else {
+                    self.stalled = self.state.events.events() == sent.as_slice();
+                }
+                if self.stalled {
+                    log::warn!("events still undelivered after a successful session; waiting");
+                }
             }
             Err(e) => {
                 self.stats.failure += 1;
@@ -208,9 +250,12 @@ impl Agent {
             };
             match out {
                 Output::Post(body) => {
-                    log::debug!("MESSAGE OUT >>>> {} bytes", body.len());
+                    crate::logging::dump_soap("MESSAGE OUT >>>>", &body);
                     match client.post(&body) {
-                        Ok(reply) => session.handle_reply(reply.status, &reply.body),
+                        Ok(reply) => {
+                            crate::logging::dump_soap("MESSAGE IN <<<<", &reply.body);
+                            session.handle_reply(reply.status, &reply.body)
+                        }
                         Err(e) => session.handle_transport_error(e.to_string()),
                     }
                 }
@@ -221,6 +266,7 @@ impl Agent {
                 }
                 Output::Delivered(Delivered::Inform { use_version, ns }) => {
                     log::debug!("InformResponse ({ns:?}, UseCWMPVersion {use_version:?})");
+                    // A heartbeat's event is not in the queue: removing it is a no-op.
                     self.state.events.inform_delivered(sent);
                     self.state.save();
                     self.changes.delivered(changed);
@@ -285,6 +331,9 @@ impl Agent {
             Action::ScheduleInform {
                 due, command_key, ..
             } => {
+                // The clock has whole seconds: one more guarantees "no sooner than
+                // DelaySeconds" whatever fraction of a second had passed at receipt.
+                let due = due + 1;
                 self.state
                     .scheduled
                     .push(super::state::ScheduledInform { due, command_key });

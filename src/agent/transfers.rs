@@ -30,8 +30,6 @@ pub(super) struct Transfers {
     pub rx: Receiver<TransferEvent>,
     /// This session's TransferComplete requests: (request index, transfer id).
     in_session: Vec<(usize, u64)>,
-    /// The ACS faulted a TransferComplete this session: back off before the next one.
-    faulted: bool,
 }
 
 impl Transfers {
@@ -43,7 +41,6 @@ impl Transfers {
             tx,
             rx,
             in_session: Vec::new(),
-            faulted: false,
         }
     }
 }
@@ -278,7 +275,6 @@ impl Agent {
     /// Adds one TransferComplete per unacknowledged result to a session's requests.
     pub(super) fn add_transfer_requests(&mut self, requests: &mut Vec<CpeRequest>) {
         self.xfer.in_session.clear();
-        self.xfer.faulted = false;
         for (id, _, tc) in self.xfer.queue.completions() {
             self.xfer.in_session.push((requests.len(), id));
             requests.push(CpeRequest::TransferComplete(tc));
@@ -307,28 +303,15 @@ impl Agent {
         true
     }
 
-    /// The ACS faulted request `index`; true when it was a TransferComplete (kept for a
-    /// later session, after a retry wait).
-    pub(super) fn transfer_faulted(&mut self, index: usize) -> bool {
-        let ours = self.xfer.in_session.iter().any(|(i, _)| *i == index);
-        self.xfer.faulted |= ours;
-        ours
+    /// The ACS faulted request `index`; true when it was a TransferComplete. It stays for a
+    /// later session: its events stay pending, and the main loop's "stalled" rule waits for
+    /// something new rather than loop on a refusing ACS.
+    pub(super) fn transfer_faulted(&self, index: usize) -> bool {
+        self.xfer.in_session.iter().any(|(i, _)| *i == index)
     }
 
-    /// After a session: if the ACS faulted a TransferComplete, wait as after a failed
-    /// session instead of opening the next one at once.
+    /// After a session.
     pub(super) fn transfer_session_end(&mut self) {
         self.xfer.in_session.clear();
-        if std::mem::take(&mut self.xfer.faulted) && self.retry_at.is_none() {
-            let acs = &self.config.acs;
-            let wait = crate::schedule::retry_wait(
-                1,
-                acs.retry_min_wait_interval,
-                acs.retry_interval_multiplier,
-                super::system::random_u32(),
-            );
-            log::warn!("the ACS refused a TransferComplete; trying again in {wait} s");
-            self.retry_at = Some(std::time::Instant::now() + std::time::Duration::from_secs(wait));
-        }
     }
 }

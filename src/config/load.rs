@@ -230,7 +230,7 @@ impl Reader<'_> {
             amd_version: u8::try_from(self.ranged(s, "amd_version", 5, 1, 6, 5)?).unwrap_or(5),
             instance_mode: self.instance_mode(s)?,
             session_timeout: self.ranged(s, "session_timeout", 60, 1, u32::MAX, 60)?,
-            periodic_notify_enable: self.bool(s, "periodic_notify_enable", false)?,
+            periodic_notify_enable: self.bool(s, "periodic_notify_enable", true)?,
             periodic_notify_interval: self.ranged(
                 s,
                 "periodic_notify_interval",

@@ -273,7 +273,8 @@ pub struct CpeConfig {
     pub instance_mode: InstanceMode,
     /// `session_timeout` in seconds (default 60; also the CR nonce lifetime).
     pub session_timeout: u32,
-    /// `periodic_notify_enable` (parsed; the C daemon never used it).
+    /// `periodic_notify_enable`: poll notified parameters for value changes (default on; the C
+    /// daemon parsed it but always polled).
     pub periodic_notify_enable: bool,
     /// `periodic_notify_interval`: value-change poll period in seconds (default 10).
     pub periodic_notify_interval: u32,
@@ -336,7 +337,7 @@ impl Default for CpeConfig {
             amd_version: 5,
             instance_mode: InstanceMode::Number,
             session_timeout: 60,
-            periodic_notify_enable: false,
+            periodic_notify_enable: true,
             periodic_notify_interval: 10,
             active_notif_throttle: 0,
             md_notif_limit: 0,

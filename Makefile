@@ -1,0 +1,54 @@
+# icwmp: build, test, demo and lint entry points.
+#   make build   release binary (target/release/icwmpd)
+#   make test    installs the test tools when missing, then runs every test
+#   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
+#   make lint    rustfmt check + clippy with warnings as errors
+#   make bench   scripts/bench.sh if present, else the session bench
+#   make size    binary size (plain release and the size-optimised router build)
+
+CARGO ?= cargo
+# Integration tests start one daemon each; a few at a time suit a 2-core machine.
+TEST_THREADS ?= 4
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build test test-deps demo lint bench size clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# xmllint validates the CPE's messages against the CWMP XSD; the OpenSSL headers and
+# pkg-config build the openssl crate. Installed only when missing.
+test-deps:
+	@missing=""; \
+	command -v xmllint >/dev/null 2>&1 || missing="$$missing libxml2-utils"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	pkg-config --exists openssl 2>/dev/null || missing="$$missing libssl-dev"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
+	fi
+
+test: test-deps
+	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
+
+demo:
+	scripts/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench:
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
+	else $(CARGO) bench --bench session; fi
+
+size:
+	scripts/size.sh
+
+clean:
+	$(CARGO) clean
+
+-include cross/cross.mk

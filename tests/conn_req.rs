@@ -1,0 +1,62 @@
+//! Connection requests end to end: a custom path (broken in the C icwmp), query strings, and
+//! a SIGHUP that changes the credentials without a restart.
+
+mod common;
+
+use common::acs::AcsOpts;
+use common::digest;
+use common::soap::value_of;
+use common::Rig;
+
+#[test]
+fn custom_path_is_advertised_and_served_with_a_query_string() {
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str("\toption path 'cr/abc'\n");
+    });
+    let boot = rig.wait_inform("0 BOOTSTRAP", 1);
+    let url = value_of(
+        &boot.values(),
+        "Device.ManagementServer.ConnectionRequestURL",
+    )
+    .unwrap_or_default()
+    .to_string();
+    assert!(
+        url.ends_with(
+            ":{}/cr/abc"
+                .replace("{}", &rig.cpe.cr_port.to_string())
+                .as_str()
+        ),
+        "{url}"
+    );
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+    let wrong = digest::connection_request(port, "/", "cruser", "crpass").unwrap();
+    assert_ne!(wrong.second, 200, "the root path is not the configured one");
+    let ok = digest::connection_request(port, "/cr/abc?ts=1&id=2", "cruser", "crpass").unwrap();
+    assert_eq!((ok.first, ok.second), (401, 200));
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+}
+
+#[test]
+fn sighup_reloads_connection_request_credentials() {
+    let rig = Rig::start(&[]);
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let text = rig.cpe.config_text().replace("'crpass'", "'newpass'");
+    std::fs::write(&rig.cpe.config, text).unwrap();
+    let pid = rig.cpe.pid().expect("daemon running") as i32;
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let out = digest::connection_request(rig.cpe.cr_port, "/", "cruser", "newpass").unwrap();
+        if out.second == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", rig.cpe.logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+    let old = digest::connection_request(rig.cpe.cr_port, "/", "cruser", "crpass").unwrap();
+    assert_eq!(old.second, 401, "the old password no longer works");
+}

@@ -1,0 +1,488 @@
+//! Checks of the OpenWrt packaging in `openwrt/`: the shell files parse, every file the feed
+//! Makefile installs exists, and the udhcpc option 43 hook and the uci-defaults scripts do
+//! the right thing when run by `sh` against a fake `uci` that records its calls.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files() -> PathBuf {
+    root().join("openwrt/files")
+}
+
+/// The shell files shipped in the package (run by OpenWrt's ash).
+fn shell_files() -> Vec<PathBuf> {
+    let f = files();
+    let mut v = vec![
+        f.join("etc/init.d/icwmpd"),
+        f.join("etc/udhcpc.user.d/icwmpd-opt43"),
+    ];
+    let mut defaults: Vec<PathBuf> = std::fs::read_dir(f.join("etc/uci-defaults"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    defaults.sort();
+    assert_eq!(defaults.len(), 2, "{defaults:?}");
+    v.extend(defaults);
+    v
+}
+
+#[test]
+fn shell_files_parse_with_sh_n() {
+    for f in shell_files() {
+        let out = Command::new("sh").arg("-n").arg(&f).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sh -n {}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.starts_with("#!/bin/sh"), "{}", f.display());
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // Bashisms that ash or dash would not run.
+        for bad in [
+            "[[",
+            "function ",
+            "${RANDOM",
+            "$RANDOM",
+            "<<<",
+            "${!",
+            "declare ",
+        ] {
+            assert!(!code.contains(bad), "{} uses {bad:?}", f.display());
+        }
+    }
+    // cross.sh is bash; only check it when bash is there.
+    if Command::new("bash").arg("-c").arg("true").status().is_ok() {
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(root().join("cross/cross.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `./files/...` sources of the Makefile's install commands.
+fn installed_sources(makefile: &str) -> Vec<String> {
+    makefile
+        .split_whitespace()
+        .filter(|w| w.starts_with("./files/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn makefile_installs_files_that_exist_and_all_of_them() {
+    let mk = std::fs::read_to_string(root().join("openwrt/Makefile")).unwrap();
+    let srcs = installed_sources(&mk);
+    for s in &srcs {
+        assert!(root().join("openwrt").join(s).is_file(), "missing {s}");
+    }
+    for need in [
+        "./files/etc/config/cwmp",
+        "./files/etc/init.d/icwmpd",
+        "./files/etc/udhcpc.user.d/icwmpd-opt43",
+        "./files/lib/upgrade/keep.d/icwmpd",
+    ] {
+        assert!(srcs.iter().any(|s| s == need), "{need} not installed");
+    }
+    // Nothing under files/ is left out of the package.
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk(&files(), &mut all);
+    for p in all {
+        let rel = format!(
+            "./{}",
+            p.strip_prefix(root().join("openwrt")).unwrap().display()
+        );
+        assert!(
+            srcs.contains(&rel),
+            "{rel} is not installed by the Makefile"
+        );
+    }
+    // What the package promises.
+    assert!(mk.contains("include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk"));
+    assert!(mk.contains("+libopenssl3"));
+    assert!(mk.contains("$(PKG_INSTALL_DIR)/bin/icwmpd $(1)/usr/sbin/icwmpd"));
+    // The sources Build/Prepare copies exist.
+    for p in ["Cargo.toml", "Cargo.lock", "src", "benches", ".cargo"] {
+        assert!(root().join(p).exists(), "{p}");
+    }
+    let keep = std::fs::read_to_string(files().join("lib/upgrade/keep.d/icwmpd")).unwrap();
+    assert!(keep.lines().any(|l| l == "/etc/icwmpd/"));
+    assert!(keep.lines().any(|l| l == "/etc/config/cwmp"));
+}
+
+#[test]
+fn init_script_matches_the_c_one() {
+    let s = std::fs::read_to_string(files().join("etc/init.d/icwmpd")).unwrap();
+    for need in [
+        "START=99",
+        "STOP=00",
+        "USE_PROCD=1",
+        "procd_set_param command \"$PROG\" -b",
+        "procd_set_param respawn 5 10 3",
+        "ubus -t 1 call tr069 status",
+        r#"call tr069 command '{"command":"reload"}'"#,
+        "procd_send_signal icwmpd icwmpd HUP",
+        "procd_add_reload_trigger cwmp",
+        "uci_validate_section cwmp acs",
+        "uci_validate_section cwmp cpe",
+        "vendorid=dslforum.org",
+        "43",
+    ] {
+        assert!(s.contains(need), "init script lacks {need:?}");
+    }
+}
+
+/// A scratch directory with fake `uci`, `ubus`, `logger` and `icwmpd` commands. `uci` keeps
+/// its options in `db` (`key=value` lines) and every call goes to `calls`.
+struct Fake {
+    dir: PathBuf,
+}
+
+impl Fake {
+    fn new(name: &str, db: &[(&str, &str)]) -> Fake {
+        let dir = std::env::temp_dir().join(format!("icwmp-pkg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let uci = r#"#!/bin/sh
+echo "uci $*" >> "$FAKE_DIR/calls"
+[ "$1" = -q ] && shift
+db="$FAKE_DIR/db"
+touch "$db"
+case "$1" in
+get)
+	while IFS= read -r line; do
+		case "$line" in "$2="*) printf '%s\n' "${line#*=}"; exit 0 ;; esac
+	done < "$db"
+	exit 1 ;;
+set)
+	k=${2%%=*}
+	{ while IFS= read -r line; do
+		case "$line" in "$k="*) ;; *) printf '%s\n' "$line" ;; esac
+	done < "$db"; printf '%s\n' "$2"; } > "$db.new"
+	mv "$db.new" "$db" ;;
+commit) ;;
+*) exit 1 ;;
+esac
+"#;
+        let ubus = "#!/bin/sh\necho \"ubus $*\" >> \"$FAKE_DIR/calls\"\nexit ${FAKE_UBUS_RC:-0}\n";
+        let icwmpd = "#!/bin/sh\ncase \"$3\" in\n*OUI) echo \"$3 => 00A0BC\" ;;\n\
+                      *SerialNumber) echo \"$3 => SN42\" ;;\nesac\n";
+        for (n, body) in [
+            ("uci", uci),
+            ("ubus", ubus),
+            ("logger", "#!/bin/sh\n"),
+            ("icwmpd", icwmpd),
+        ] {
+            let p = dir.join("bin").join(n);
+            std::fs::write(&p, body).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let lines: String = db.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(dir.join("db"), lines).unwrap();
+        Fake { dir }
+    }
+
+    fn run(&self, script: &Path, args: &[&str], env: &[(&str, &str)]) {
+        let _ = std::fs::remove_file(self.dir.join("calls"));
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new("sh");
+        c.arg(script)
+            .args(args)
+            .env_clear()
+            .env("PATH", path)
+            .env("FAKE_DIR", &self.dir);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn db(&self) -> BTreeMap<String, String> {
+        std::fs::read_to_string(self.dir.join("db"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn sets(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("uci -q set "))
+            .collect()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Option 43 encapsulated sub-options, hex encoded as udhcpc exports them.
+fn opt43(subs: &[(u8, &str)]) -> String {
+    subs.iter()
+        .map(|(code, v)| format!("{code:02x}{:02x}{}", v.len(), hex(v)))
+        .collect()
+}
+
+fn hook() -> PathBuf {
+    files().join("etc/udhcpc.user.d/icwmpd-opt43")
+}
+
+/// Initial uci options of a case, and the hook's environment.
+type Db = Vec<(&'static str, &'static str)>;
+type Env = Vec<(&'static str, String)>;
+
+const DISCOVERY_ON: &[(&str, &str)] = &[("cwmp.acs.dhcp_discovery", "1")];
+
+#[test]
+fn hook_writes_all_four_sub_options_and_commits_through_ubus() {
+    let f = Fake::new("all", DISCOVERY_ON);
+    let o = opt43(&[
+        (1, "https://acs.example.com:7547/cwmp?x=1&y=2"),
+        (2, "PC-42"),
+        (3, "30"),
+        (4, "2500"),
+    ]);
+    f.run(&hook(), &["bound"], &[("opt43", &o), ("INTERFACE", "wan")]);
+    let db = f.db();
+    assert_eq!(
+        db["cwmp.acs.dhcp_url"],
+        "https://acs.example.com:7547/cwmp?x=1&y=2"
+    );
+    assert_eq!(db["cwmp.cpe.dhcp_provisioning_code"], "PC-42");
+    assert_eq!(db["cwmp.cpe.provisioning_code"], "PC-42");
+    assert_eq!(db["cwmp.acs.dhcp_retry_min_wait_interval"], "30");
+    assert_eq!(db["cwmp.acs.dhcp_retry_interval_multiplier"], "2500");
+    let calls = f.calls();
+    assert!(
+        calls.contains(&r#"ubus call uci commit {"config":"cwmp"}"#.to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.contains("uci -q commit")),
+        "{calls:?}"
+    );
+
+    // The same lease renewed: nothing changes, nothing is committed (no reload storm).
+    f.run(&hook(), &["renew"], &[("opt43", &o), ("INTERFACE", "wan")]);
+    assert!(f.sets().is_empty(), "{:?}", f.calls());
+    assert!(!f.calls().iter().any(|c| c.contains("commit")));
+}
+
+#[test]
+fn hook_keeps_a_provisioning_code_the_acs_set_until_dhcp_sends_a_new_one() {
+    let f = Fake::new("pc", DISCOVERY_ON);
+    let env = |o: String| vec![("opt43".to_string(), o), ("INTERFACE".into(), "wan".into())];
+    let run = |o: String| {
+        let e = env(o);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        f.run(&hook(), &["bound"], &e);
+    };
+    run(opt43(&[(2, "DHCP-1")]));
+    assert_eq!(f.db()["cwmp.cpe.provisioning_code"], "DHCP-1");
+    // The ACS sets Device.DeviceInfo.ProvisioningCode.
+    f.run(
+        &f.dir.join("bin/uci"),
+        &["set", "cwmp.cpe.provisioning_code=ACS-7"],
+        &[],
+    );
+    run(opt43(&[(2, "DHCP-1")]));
+    assert_eq!(f.db()["cwmp.cpe.provisioning_code"], "ACS-7");
+    run(opt43(&[(2, "DHCP-2")]));
+    assert_eq!(f.db()["cwmp.cpe.provisioning_code"], "DHCP-2");
+    assert_eq!(f.db()["cwmp.cpe.dhcp_provisioning_code"], "DHCP-2");
+}
+
+#[test]
+fn hook_takes_a_plain_url_and_falls_back_to_uci_commit() {
+    let f = Fake::new("plain", DISCOVERY_ON);
+    let o = hex("http://10.0.0.1/acs");
+    f.run(
+        &hook(),
+        &["bound"],
+        &[("opt43", &o), ("INTERFACE", "wan"), ("FAKE_UBUS_RC", "1")],
+    );
+    assert_eq!(f.db()["cwmp.acs.dhcp_url"], "http://10.0.0.1/acs");
+    assert!(
+        f.calls().contains(&"uci -q commit cwmp".to_string()),
+        "{:?}",
+        f.calls()
+    );
+}
+
+#[test]
+fn hook_ignores_what_it_must_not_use() {
+    let url = opt43(&[(1, "http://acs/")]);
+    let cases: Vec<(&str, Db, Env)> = vec![
+        // DHCP discovery off.
+        (
+            "off",
+            vec![("cwmp.acs.dhcp_discovery", "0")],
+            vec![("opt43", url.clone())],
+        ),
+        // Another interface than the WAN.
+        (
+            "lan",
+            DISCOVERY_ON.to_vec(),
+            vec![("opt43", url.clone()), ("INTERFACE", "lan".into())],
+        ),
+        // A custom WAN name that is not this interface.
+        (
+            "wan2",
+            vec![
+                ("cwmp.acs.dhcp_discovery", "on"),
+                ("cwmp.cpe.default_wan_interface", "wwan"),
+            ],
+            vec![("opt43", url.clone()), ("INTERFACE", "wan".into())],
+        ),
+        // Truncated TLV whose bytes are not a URL either.
+        (
+            "trunc",
+            DISCOVERY_ON.to_vec(),
+            vec![("opt43", "0120687474".into())],
+        ),
+        // Not hex, odd length, empty.
+        (
+            "nothex",
+            DISCOVERY_ON.to_vec(),
+            vec![("opt43", "zz01".into())],
+        ),
+        ("odd", DISCOVERY_ON.to_vec(), vec![("opt43", "010".into())]),
+        ("empty", DISCOVERY_ON.to_vec(), vec![]),
+        // A URL that is not http(s), and one with a control character.
+        (
+            "ftp",
+            DISCOVERY_ON.to_vec(),
+            vec![("opt43", opt43(&[(1, "ftp://acs/")]))],
+        ),
+        (
+            "ctl",
+            DISCOVERY_ON.to_vec(),
+            vec![("opt43", opt43(&[(1, "http://a\ncs/")]))],
+        ),
+        // Retry values out of range or not numbers.
+        (
+            "range",
+            DISCOVERY_ON.to_vec(),
+            vec![(
+                "opt43",
+                opt43(&[(3, "0"), (4, "999"), (3, "70000"), (4, "12a4")]),
+            )],
+        ),
+    ];
+    for (name, db, env) in cases {
+        let f = Fake::new(&format!("ign-{name}"), &db);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        f.run(&hook(), &["bound"], &env);
+        assert!(f.sets().is_empty(), "{name}: {:?}", f.calls());
+        assert!(!f.calls().iter().any(|c| c.contains("commit")), "{name}");
+    }
+    // Events other than bound/renew do nothing at all.
+    let f = Fake::new("ign-deconfig", DISCOVERY_ON);
+    f.run(&hook(), &["deconfig"], &[("opt43", &url)]);
+    assert!(f.calls().is_empty(), "{:?}", f.calls());
+}
+
+#[test]
+fn hook_applies_valid_sub_options_next_to_bad_ones() {
+    let f = Fake::new("mixed", DISCOVERY_ON);
+    // Sub-option 5 is unknown, 2 has a non-ASCII byte; URL and multiplier still apply.
+    let o = format!(
+        "{}0502abcd0202c3a9{}",
+        opt43(&[(1, "https://acs.example/")]),
+        opt43(&[(4, "1000")])
+    )
+    .to_uppercase();
+    f.run(&hook(), &["renew"], &[("opt43", &o)]);
+    let db = f.db();
+    assert_eq!(db["cwmp.acs.dhcp_url"], "https://acs.example/");
+    assert_eq!(db["cwmp.acs.dhcp_retry_interval_multiplier"], "1000");
+    assert!(!db.contains_key("cwmp.cpe.dhcp_provisioning_code"));
+}
+
+#[test]
+fn uci_default_sets_a_random_time_of_day_once() {
+    let script = files().join("etc/uci-defaults/95-icwmpd-set-random-inform-time");
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        let f = Fake::new(
+            &format!("rnd{i}"),
+            &[("cwmp.acs.periodic_inform_time", "0")],
+        );
+        f.run(&script, &[], &[]);
+        let v = f.db()["cwmp.acs.periodic_inform_time"].clone();
+        let t = icwmp::time::parse_datetime(&v).unwrap_or_else(|| panic!("bad time {v}"));
+        assert!((0..86400).contains(&t), "{v}");
+        seen.insert(v);
+    }
+    assert!(seen.len() > 1, "not random: {seen:?}");
+    let f = Fake::new(
+        "rnd-set",
+        &[("cwmp.acs.periodic_inform_time", "2024-01-01T03:00:00Z")],
+    );
+    f.run(&script, &[], &[]);
+    assert!(f.sets().is_empty());
+}
+
+#[test]
+fn uci_default_sets_userid_from_oui_and_serial_when_empty() {
+    let script = files().join("etc/uci-defaults/85-icwmpd-set-userid");
+    let f = Fake::new("uid", &[("cwmp.cpe.userid", "keep-me")]);
+    f.run(&script, &[], &[]);
+    let db = f.db();
+    assert_eq!(db["cwmp.acs.userid"], "00A0BC-SN42");
+    assert_eq!(db["cwmp.cpe.userid"], "keep-me");
+    assert!(f.calls().contains(&"uci -q commit cwmp".to_string()));
+}

@@ -30,6 +30,9 @@ test-deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
 	fi
+	@# A real FTP/FTPS server for the transfer tests (pyftpdlib, with pyopenssl for TLS).
+	@python3 -c 'import pyftpdlib, OpenSSL' 2>/dev/null || \
+		python3 -m pip install --quiet pyftpdlib pyopenssl
 
 test: test-deps
 	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)

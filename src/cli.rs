@@ -86,6 +86,7 @@ pub fn run(
         now: crate::time::now_unix(),
         forced_inform: &forced,
         queued_schedule_informs: 0,
+        transfers: &[],
     };
     let (resp, actions) = rpc::handle(&req, &mut ctx);
     for a in actions {

@@ -23,4 +23,5 @@ pub mod session;
 pub mod soap;
 pub mod store;
 pub mod time;
+pub mod transfer;
 pub mod ubus;

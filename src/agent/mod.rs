@@ -9,6 +9,7 @@ pub mod inform;
 mod run;
 pub mod state;
 mod system;
+mod transfers;
 pub mod tr069;
 
 use crate::config::Config;
@@ -98,6 +99,8 @@ pub struct Agent {
     client: Option<crate::http::AcsClient>,
     cr_rx: Receiver<ConnReqEvent>,
     sig_rx: Receiver<Signal>,
+    /// File transfers (queue, worker channel).
+    xfer: transfers::Transfers,
     /// Set when a successful session left exactly the events it carried undelivered (their
     /// follow-up RPC could not be sent): wait for something new rather than loop.
     stalled: bool,
@@ -122,6 +125,7 @@ impl Agent {
     ) -> Agent {
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
+        let xfer = transfers::Transfers::load(&opts.state_dir);
         let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
         let conn_req = run::start_conn_req(&config, cr_tx);
         let mut agent = Agent {
@@ -147,6 +151,7 @@ impl Agent {
             client: None,
             cr_rx,
             sig_rx,
+            xfer,
             stalled: false,
             stats: Stats::default(),
             ubus: None,
@@ -158,6 +163,7 @@ impl Agent {
         if agent.opts.boot_event {
             agent.state.events.add(EventCode::Boot, "");
         }
+        agent.recover_transfers();
         agent.state.save();
         agent.plan_periodic();
         let current = agent.attrs.notified(agent.dm.as_mut());
@@ -188,6 +194,7 @@ impl Agent {
             log::info!("new ACS URL {url}: raising 0 BOOTSTRAP");
             self.state.events.add(EventCode::Bootstrap, "");
             self.state.scheduled.clear();
+            self.discard_transfers();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;
@@ -297,6 +304,9 @@ impl Agent {
         for s in &self.state.scheduled {
             wall = Some(wall.map_or(s.due, |w| w.min(s.due)));
         }
+        if let Some(t) = self.transfer_wakeup() {
+            wall = Some(wall.map_or(t, |w| w.min(t)));
+        }
         let mut d = wall.map_or(Duration::from_secs(3600), |t| {
             Duration::from_secs((t - now).max(0) as u64)
         });
@@ -326,6 +336,7 @@ impl Agent {
                 self.run_session();
                 continue;
             }
+            self.start_transfers();
             self.publish_status(None);
             let wait = self.next_wakeup();
             select! {
@@ -337,6 +348,11 @@ impl Agent {
                     Err(_) => {
                         log::error!("connection-request thread is gone");
                         self.cr_rx = crossbeam_channel::never();
+                    }
+                },
+                recv(self.xfer.rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_transfer_event(ev);
                     }
                 },
                 recv(self.sig_rx) -> sig => match sig {

@@ -169,6 +169,7 @@ impl Agent {
         if self.want_get_rpc_methods && !heartbeat {
             requests.push(CpeRequest::GetRpcMethods);
         }
+        self.add_transfer_requests(&mut requests);
         let codes: Vec<String> = sent.iter().map(|e| e.code.to_string()).collect();
         log::info!(
             "session start: events [{}], retry {}",
@@ -231,6 +232,7 @@ impl Agent {
                 self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
             }
         }
+        self.transfer_session_end();
         self.end_of_session();
         system::release_free_memory();
     }
@@ -270,12 +272,16 @@ impl Agent {
                     self.state.save();
                     self.changes.delivered(changed);
                 }
-                Output::Delivered(Delivered::CpeRequest { .. }) => {
-                    self.want_get_rpc_methods = false;
+                Output::Delivered(Delivered::CpeRequest { index, .. }) => {
+                    if !self.transfer_delivered(index) {
+                        self.want_get_rpc_methods = false;
+                    }
                 }
-                Output::Delivered(Delivered::CpeRequestFaulted { code, .. }) => {
+                Output::Delivered(Delivered::CpeRequestFaulted { index, code }) => {
                     log::warn!("ACS faulted our request: {code}");
-                    self.want_get_rpc_methods = false;
+                    if !self.transfer_faulted(index) {
+                        self.want_get_rpc_methods = false;
+                    }
                 }
                 Output::Done(r) => {
                     if let Err(crate::session::SessionError::InformFault(code, _)) = &r {
@@ -294,6 +300,7 @@ impl Agent {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        let transfers = self.xfer.queue.snapshot();
         let mut ctx = RpcContext {
             dm: self.dm.as_mut(),
             attrs: &mut self.attrs,
@@ -301,6 +308,7 @@ impl Agent {
             now: crate::time::now_unix(),
             forced_inform: &forced,
             queued_schedule_informs: self.state.scheduled.len(),
+            transfers: &transfers,
         };
         let (resp, actions) = rpc::handle(req, &mut ctx);
         for a in actions {
@@ -339,6 +347,10 @@ impl Agent {
                 }
             }
             Action::ConfigChanged => self.end.reload_config = true,
+            a @ (Action::Download(_)
+            | Action::Upload(_)
+            | Action::ScheduleDownload(_)
+            | Action::CancelTransfer { .. }) => self.transfer_action(a),
             other => log::warn!("action not supported yet: {other:?}"),
         }
     }
@@ -366,7 +378,7 @@ impl Agent {
         }
     }
 
-    fn reboot(&mut self) {
+    pub(super) fn reboot(&mut self) {
         let cmd = self.config.cpe.reboot_command.clone();
         log::info!("rebooting");
         // rpc-sys first when no command is configured (OpenWrt); re-exec as the last resort.

@@ -11,7 +11,7 @@
 mod client;
 pub mod cookies;
 pub mod digest;
-mod tls;
+pub(crate) mod tls;
 pub mod url;
 
 #[cfg(test)]

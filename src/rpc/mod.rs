@@ -14,6 +14,9 @@ mod params;
 mod test_env;
 #[cfg(test)]
 mod tests;
+mod transfer;
+#[cfg(test)]
+mod transfer_tests;
 
 use crate::datamodel::DataModel;
 use crate::fault::{Fault, FaultCode};
@@ -43,6 +46,8 @@ pub struct RpcContext<'a> {
     pub forced_inform: &'a [String],
     /// ScheduleInform requests already waiting.
     pub queued_schedule_informs: usize,
+    /// The transfer queue as GetAllQueuedTransfers reports it (limits, CancelTransfer).
+    pub transfers: &'a [crate::soap::QueuedTransfer],
 }
 
 /// Something the main loop must do once the response is on its way.
@@ -70,13 +75,13 @@ pub enum Action {
     AttributesChanged,
     /// A `Device.ManagementServer.` setting changed: reload the configuration after the session.
     ConfigChanged,
-    /// Queue a download (served once transfers land).
+    /// Queue a download (arguments checked).
     Download(DownloadArgs),
-    /// Queue an upload (served once transfers land).
+    /// Queue an upload (arguments checked).
     Upload(UploadArgs),
-    /// Queue a windowed download (served once transfers land).
+    /// Queue a windowed download (arguments checked).
     ScheduleDownload(ScheduleDownloadArgs),
-    /// Cancel transfers with this key (served once transfers land).
+    /// Drop the not-yet-started transfers with this key (checked: nothing else has it).
     CancelTransfer {
         /// CommandKey of the transfers to cancel.
         command_key: String,
@@ -106,9 +111,7 @@ struct Method {
 }
 
 /// Everything [`handle`] serves and [`supported_methods`] lists. Not here, hence 9000:
-/// Download, Upload, ScheduleDownload, CancelTransfer, GetQueuedTransfers,
-/// GetAllQueuedTransfers, ChangeDUState (they come with the transfer queue, one line each),
-/// SetVouchers and GetOptions.
+/// ChangeDUState (it comes with software modules), SetVouchers and GetOptions.
 #[rustfmt::skip]
 const METHODS: &[Method] = &[
     Method { name: "GetRPCMethods", min_amd: 1, handler: get_rpc_methods },
@@ -123,6 +126,12 @@ const METHODS: &[Method] = &[
     Method { name: "FactoryReset", min_amd: 1, handler: factory_reset },
     Method { name: "ScheduleInform", min_amd: 1, handler: schedule_inform },
     Method { name: "X_FactoryResetSoft", min_amd: 1, handler: factory_reset },
+    Method { name: "Download", min_amd: 1, handler: transfer::download },
+    Method { name: "Upload", min_amd: 1, handler: transfer::upload },
+    Method { name: "GetQueuedTransfers", min_amd: 1, handler: transfer::get_queued },
+    Method { name: "GetAllQueuedTransfers", min_amd: 2, handler: transfer::get_all_queued },
+    Method { name: "ScheduleDownload", min_amd: 3, handler: transfer::schedule_download },
+    Method { name: "CancelTransfer", min_amd: 3, handler: transfer::cancel },
 ];
 
 /// The methods offered at `amd_version`: the MethodList of GetRPCMethodsResponse.
@@ -162,7 +171,7 @@ fn wrong_request(req: &AcsRequest) -> Fault {
 }
 
 /// 9003 unless the CommandKey/ParameterKey fits string(32).
-fn check_key(what: &str, key: &str) -> Result<(), Fault> {
+pub(crate) fn check_key(what: &str, key: &str) -> Result<(), Fault> {
     if key.chars().count() > MAX_KEY_LEN {
         return Err(Fault::invalid_args(format!(
             "{what} longer than {MAX_KEY_LEN} characters"

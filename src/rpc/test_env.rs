@@ -16,6 +16,7 @@ pub(crate) struct Env {
     pub amd: u8,
     pub forced: Vec<String>,
     pub queued: usize,
+    pub transfers: Vec<crate::soap::QueuedTransfer>,
 }
 
 impl Env {
@@ -34,6 +35,7 @@ impl Env {
             amd: 5,
             forced: forced.iter().map(|s| s.to_string()).collect(),
             queued: 0,
+            transfers: Vec::new(),
         }
     }
 
@@ -45,6 +47,7 @@ impl Env {
             now: NOW,
             forced_inform: &self.forced,
             queued_schedule_informs: self.queued,
+            transfers: &self.transfers,
         };
         handle(&req, &mut ctx)
     }

@@ -9,8 +9,8 @@ pub mod inform;
 mod run;
 pub mod state;
 mod system;
-mod transfers;
 pub mod tr069;
+mod transfers;
 
 use crate::config::Config;
 use crate::conn_req::{ConnReqEvent, ConnReqServer};

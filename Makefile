@@ -3,7 +3,7 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   scripts/bench.sh if present, else the session bench
+#   make bench   session, connection-request, GPV and download figures
 #   make size    binary size (plain release and the size-optimised router build)
 
 CARGO ?= cargo
@@ -45,8 +45,8 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 bench:
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
-	else $(CARGO) bench --bench session; fi
+	$(CARGO) bench --bench session
+	$(CARGO) bench --bench transfer
 
 size:
 	scripts/size.sh

@@ -87,6 +87,7 @@ pub fn run(
         forced_inform: &forced,
         queued_schedule_informs: 0,
         transfers: &[],
+        du_jobs: 0,
     };
     let (resp, actions) = rpc::handle(&req, &mut ctx);
     for a in actions {

@@ -1,0 +1,279 @@
+//! The DU worker thread (named `du-<id>`): runs a job's operations in order, fetching
+//! packages with the transfer code, and reports each result to the main loop.
+//!
+//! Backend: the package-manager hooks `cpe.du_install_command`, `du_update_command` and
+//! `du_uninstall_command` (the package file, or for an uninstall the package name, is the
+//! argument; exit status 0 means success), defaulting to opkg when it is installed; without
+//! hooks and without opkg, the built-in store alone (so the flow runs on any host). Either
+//! way `du.json` records the units (UUID to name, instance numbers).
+
+use super::store::{package_identity, Du, DuStore};
+use super::{failed, uuid_for_url, DuEvent, DUPLICATE_DU, UNKNOWN_DU, VERSION_EXISTS};
+use crate::fault::FaultCode;
+use crate::soap::{DuOperation, OpResult, TransferFault};
+use crate::transfer::http::NetOptions;
+use crate::transfer::{Failure, Kind, Request};
+use crossbeam_channel::Sender;
+use std::path::{Path, PathBuf};
+
+/// The package-manager commands (empty: none, the built-in store only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DuHooks {
+    /// Install: gets the package file.
+    pub install: String,
+    /// Update: gets the package file.
+    pub update: String,
+    /// Uninstall: gets the package name.
+    pub uninstall: String,
+}
+
+impl DuHooks {
+    /// The configured commands; when none is configured, opkg's when `opkg` is on the PATH.
+    pub fn resolve(install: &str, update: &str, uninstall: &str) -> DuHooks {
+        let given = DuHooks {
+            install: install.trim().into(),
+            update: update.trim().into(),
+            uninstall: uninstall.trim().into(),
+        };
+        if given != DuHooks::default() || !has_opkg() {
+            return given;
+        }
+        DuHooks {
+            install: "opkg install".into(),
+            update: "opkg install --force-reinstall".into(),
+            uninstall: "opkg remove".into(),
+        }
+    }
+}
+
+fn has_opkg() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("opkg").is_file()))
+}
+
+/// Everything a DU worker needs.
+#[derive(Clone, Debug)]
+pub struct DuCtx {
+    /// Network settings for the package fetch.
+    pub net: NetOptions,
+    /// The hooks.
+    pub hooks: DuHooks,
+    /// Where `du.json` lives.
+    pub state_dir: PathBuf,
+    /// Where packages are fetched to.
+    pub work_dir: PathBuf,
+}
+
+/// Starts the worker of job `id` for the operations still to run (index, operation).
+pub fn spawn(
+    id: u64,
+    ops: Vec<(usize, DuOperation)>,
+    ctx: DuCtx,
+    tx: Sender<DuEvent>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("du-{id}"))
+        .spawn(move || {
+            for (index, op) in ops {
+                let result = run_op(&op, &ctx);
+                log::info!(
+                    "DU job {id} op {index} ({}): {} fault {}",
+                    super::op_name(&op),
+                    result.current_state,
+                    result.fault.code
+                );
+                if tx
+                    .send(DuEvent::Op {
+                        id,
+                        index,
+                        result: Box::new(result),
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(DuEvent::Done { id });
+        })
+        .map(|_| ())
+}
+
+/// A fetch failure code as OpResult allows it (9010, 9011, 9014, 9019, 9020 are not).
+fn du_code(f: &Failure) -> FaultCode {
+    match f.code.0 {
+        9001 | 9003 | 9012 | 9013 | 9015..=9018 | 9022..=9032 => f.code,
+        9019 => FaultCode::TRANSFER_AUTH_FAILURE,
+        _ => FaultCode::COMPLETE_DOWNLOAD_FAILURE,
+    }
+}
+
+/// Runs one operation to its result.
+pub fn run_op(op: &DuOperation, ctx: &DuCtx) -> OpResult {
+    let start = crate::time::now_unix();
+    match try_op(op, ctx, start) {
+        Ok(r) => r,
+        Err(f) => {
+            log::warn!("DU {}: {f}", super::op_name(op));
+            failed(op, du_code(&f), &f.message, start, crate::time::now_unix())
+        }
+    }
+}
+
+fn fetch(url: &str, user: &str, pass: &str, ctx: &DuCtx) -> Result<(PathBuf, Vec<u8>), Failure> {
+    std::fs::create_dir_all(&ctx.work_dir).map_err(|e| {
+        Failure::new(
+            FaultCode::REQUEST_DENIED,
+            format!("cannot create work dir: {e}"),
+        )
+    })?;
+    let req = Request {
+        kind: Some(Kind::Download),
+        command_key: String::new(),
+        file_type: String::new(),
+        url: url.into(),
+        username: user.into(),
+        password: pass.into(),
+        file_size: 0,
+        target_file_name: String::new(),
+        not_before: 0,
+        windows: Vec::new(),
+    };
+    let file = ctx.work_dir.join(format!("du-{}", std::process::id()));
+    crate::transfer::worker::fetch(&req, &ctx.net, &file)?;
+    // Only the head is needed to identify a package.
+    let head = std::fs::read(&file)
+        .map(|mut d| {
+            d.truncate(4096);
+            d
+        })
+        .map_err(|e| {
+            Failure::new(
+                FaultCode::FILE_CORRUPTED,
+                format!("cannot read package: {e}"),
+            )
+        })?;
+    Ok((file, head))
+}
+
+fn hook(cmd: &str, arg: &Path, what: &str) -> Result<(), Failure> {
+    if cmd.is_empty() {
+        return Ok(());
+    }
+    crate::transfer::apply::run_hook(cmd, arg, what, false)
+        .map_err(|e| Failure::new(FaultCode::FILE_CORRUPTED, e))
+}
+
+fn save(store: &DuStore, ctx: &DuCtx) -> Result<(), Failure> {
+    store.save(&ctx.state_dir).map_err(|e| {
+        Failure::new(
+            FaultCode(9027),
+            format!("cannot write {}: {e}", super::store::FILE_NAME),
+        )
+    })
+}
+
+fn ok(du: &Du, state: &str, start: i64, eu: bool) -> OpResult {
+    OpResult {
+        uuid: du.uuid.clone(),
+        deployment_unit_ref: du.du_ref(),
+        version: du.version.clone(),
+        current_state: state.into(),
+        resolved: true,
+        execution_unit_ref_list: if eu { du.eu_ref() } else { String::new() },
+        start_time: Some(start),
+        complete_time: Some(crate::time::now_unix()),
+        fault: TransferFault::default(),
+        operation_performed: None,
+    }
+}
+
+fn try_op(op: &DuOperation, ctx: &DuCtx, start: i64) -> Result<OpResult, Failure> {
+    let mut store = DuStore::load(&ctx.state_dir);
+    match op {
+        DuOperation::Install {
+            url,
+            uuid,
+            username,
+            password,
+            ..
+        } => {
+            let url = url.trim();
+            let uuid = match uuid.trim() {
+                "" => uuid_for_url(url),
+                u => u.to_ascii_lowercase(),
+            };
+            if store.by_uuid(&uuid).is_some() {
+                return Err(Failure::new(
+                    DUPLICATE_DU,
+                    format!("DU {uuid} already installed"),
+                ));
+            }
+            let (file, head) = fetch(url, username, password, ctx)?;
+            let (name, version) = package_identity(&head, url);
+            let r = hook(&ctx.hooks.install, &file, "install");
+            let _ = std::fs::remove_file(&file);
+            r?;
+            let du = store.add(&uuid, &name, &version, url);
+            save(&store, ctx)?;
+            Ok(ok(&du, "Installed", start, true))
+        }
+        DuOperation::Update {
+            uuid,
+            version: _,
+            url,
+            username,
+            password,
+        } => {
+            let old = match uuid.trim() {
+                "" => store.by_url(url.trim()),
+                u => store.by_uuid(u),
+            };
+            let Some(old) = old.cloned() else {
+                return Err(Failure::new(UNKNOWN_DU, "no such deployment unit"));
+            };
+            let url = if url.trim().is_empty() {
+                old.url.as_str()
+            } else {
+                url.trim()
+            };
+            let (file, head) = fetch(url, username, password, ctx)?;
+            let (name, version) = package_identity(&head, url);
+            if !version.is_empty() && version == old.version {
+                let _ = std::fs::remove_file(&file);
+                return Err(Failure::new(
+                    VERSION_EXISTS,
+                    format!("version {version} already installed"),
+                ));
+            }
+            let r = hook(&ctx.hooks.update, &file, "update");
+            let _ = std::fs::remove_file(&file);
+            r?;
+            let du = Du {
+                name,
+                version,
+                url: url.to_string(),
+                ..old
+            };
+            if let Some(slot) = store.units.iter_mut().find(|u| u.instance == du.instance) {
+                *slot = du.clone();
+            }
+            save(&store, ctx)?;
+            Ok(ok(&du, "Installed", start, true))
+        }
+        DuOperation::Uninstall { uuid, version, .. } => {
+            let found = store
+                .by_uuid(uuid.trim())
+                .filter(|d| version.trim().is_empty() || d.version == version.trim());
+            let Some(du) = found.cloned() else {
+                return Err(Failure::new(
+                    UNKNOWN_DU,
+                    format!("unknown deployment unit {}", uuid.trim()),
+                ));
+            };
+            hook(&ctx.hooks.uninstall, Path::new(&du.name), "uninstall")?;
+            store.remove(&du.uuid);
+            save(&store, ctx)?;
+            Ok(ok(&du, "Uninstalled", start, false))
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod bus;
 mod du;
 pub mod inform;
+mod outbox;
 mod run;
 pub mod state;
 mod system;
@@ -104,6 +105,8 @@ pub struct Agent {
     xfer: transfers::Transfers,
     /// ChangeDUState jobs (list, worker channel).
     du: du::DuState,
+    /// RequestDownload and autonomous completions waiting for the ACS.
+    outbox: outbox::Outbox,
     /// Set when a successful session left exactly the events it carried undelivered (their
     /// follow-up RPC could not be sent): wait for something new rather than loop.
     stalled: bool,
@@ -130,6 +133,7 @@ impl Agent {
         let attrs = NotifyAttributes::load(&opts.state_dir);
         let xfer = transfers::Transfers::load(&opts.state_dir);
         let du = du::DuState::load(&opts.state_dir);
+        let outbox = outbox::Outbox::load(&opts.state_dir);
         let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
         let conn_req = run::start_conn_req(&config, cr_tx);
         let mut agent = Agent {
@@ -157,6 +161,7 @@ impl Agent {
             sig_rx,
             xfer,
             du,
+            outbox,
             stalled: false,
             stats: Stats::default(),
             ubus: None,
@@ -170,6 +175,7 @@ impl Agent {
         }
         agent.recover_transfers();
         agent.recover_du();
+        agent.recover_outbox();
         agent.state.save();
         agent.plan_periodic();
         let current = agent.attrs.notified(agent.dm.as_mut());
@@ -202,6 +208,7 @@ impl Agent {
             self.state.scheduled.clear();
             self.discard_transfers();
             self.discard_du();
+            self.discard_outbox();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;

@@ -171,6 +171,7 @@ impl Agent {
         }
         self.add_transfer_requests(&mut requests);
         self.add_du_requests(&mut requests);
+        self.add_outbox_requests(&mut requests);
         let codes: Vec<String> = sent.iter().map(|e| e.code.to_string()).collect();
         log::info!(
             "session start: events [{}], retry {}",
@@ -235,6 +236,7 @@ impl Agent {
         }
         self.transfer_session_end();
         self.du_session_end();
+        self.outbox_session_end();
         self.end_of_session();
         system::release_free_memory();
     }
@@ -275,13 +277,19 @@ impl Agent {
                     self.changes.delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { index, .. }) => {
-                    if !self.transfer_delivered(index) && !self.du_delivered(index) {
+                    if !self.transfer_delivered(index)
+                        && !self.du_delivered(index)
+                        && !self.outbox_delivered(index)
+                    {
                         self.want_get_rpc_methods = false;
                     }
                 }
                 Output::Delivered(Delivered::CpeRequestFaulted { index, code }) => {
                     log::warn!("ACS faulted our request: {code}");
-                    if !self.transfer_faulted(index) && !self.du_faulted(index) {
+                    if !self.transfer_faulted(index)
+                        && !self.du_faulted(index)
+                        && !self.outbox_faulted(index)
+                    {
                         self.want_get_rpc_methods = false;
                     }
                 }

@@ -3,6 +3,7 @@
 //! through a backend ([`exec`]: a package-manager hook, or the built-in store of [`store`]).
 //! The main loop alone changes the job list; workers report over a channel as [`DuEvent`]s.
 
+pub mod autonomous;
 pub mod exec;
 pub mod jobs;
 pub mod store;

@@ -125,6 +125,7 @@ impl Agent {
             ),
             state_dir: self.opts.state_dir.clone(),
             work_dir: std::env::temp_dir().join(format!("icwmpd-{}", std::process::id())),
+            bbfdm: self.ubus.clone().filter(|_| self.dm.is_bbfdm()),
         }
     }
 

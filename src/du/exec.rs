@@ -15,6 +15,7 @@ use crate::transfer::http::NetOptions;
 use crate::transfer::{Failure, Kind, Request};
 use crossbeam_channel::Sender;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The package-manager commands (empty: none, the built-in store only).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,6 +52,11 @@ fn has_opkg() -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("opkg").is_file()))
 }
 
+/// How long a bbfdm `get` may take.
+const BBFDM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a bbfdm DU `operate` may take (it answers when the package is installed).
+const BBFDM_OPERATE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Everything a DU worker needs.
 #[derive(Clone, Debug)]
 pub struct DuCtx {
@@ -62,6 +68,8 @@ pub struct DuCtx {
     pub state_dir: PathBuf,
     /// Where packages are fetched to.
     pub work_dir: PathBuf,
+    /// When bbfdm is the data model: operations go through its `operate` instead.
+    pub bbfdm: Option<crate::ubus::UbusHandle>,
 }
 
 /// Starts the worker of job `id` for the operations still to run (index, operation).
@@ -98,23 +106,34 @@ pub fn spawn(
         .map(|_| ())
 }
 
-/// A fetch failure code as OpResult allows it (9010, 9011, 9014, 9019, 9020 are not).
-fn du_code(f: &Failure) -> FaultCode {
-    match f.code.0 {
-        9001 | 9003 | 9012 | 9013 | 9015..=9018 | 9022..=9032 => f.code,
-        9019 => FaultCode::TRANSFER_AUTH_FAILURE,
-        _ => FaultCode::COMPLETE_DOWNLOAD_FAILURE,
-    }
-}
-
 /// Runs one operation to its result.
 pub fn run_op(op: &DuOperation, ctx: &DuCtx) -> OpResult {
+    if let Some(ubus) = &ctx.bbfdm {
+        let call = |method: &str, args: serde_json::Value| {
+            // InstallDU/Update answer when swmodd is done: allow for a download.
+            let t = if method == "operate" {
+                BBFDM_OPERATE_TIMEOUT
+            } else {
+                BBFDM_TIMEOUT
+            };
+            let object = crate::datamodel::bbfdm::OBJECT;
+            ubus.call(object, method, &args, t)
+                .map_err(|e| format!("bbfdm {method}: {e}"))
+        };
+        return super::bbfdm::run_op(op, &call);
+    }
     let start = crate::time::now_unix();
     match try_op(op, ctx, start) {
         Ok(r) => r,
         Err(f) => {
             log::warn!("DU {}: {f}", super::op_name(op));
-            failed(op, du_code(&f), &f.message, start, crate::time::now_unix())
+            failed(
+                op,
+                super::allowed_code(f.code),
+                &f.message,
+                start,
+                crate::time::now_unix(),
+            )
         }
     }
 }

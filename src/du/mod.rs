@@ -4,6 +4,7 @@
 //! The main loop alone changes the job list; workers report over a channel as [`DuEvent`]s.
 
 pub mod autonomous;
+pub mod bbfdm;
 pub mod exec;
 pub mod jobs;
 pub mod store;
@@ -128,6 +129,17 @@ pub fn check(ops: &[DuOperation]) -> Result<(), Fault> {
     Ok(())
 }
 
+/// A fault code as an OpResult may carry it (0, 9001, 9003, 9012, 9013, 9015-9018,
+/// 9022-9032): transfer codes OpResult lacks map to their nearest kin, the rest to 9001.
+pub fn allowed_code(code: FaultCode) -> FaultCode {
+    match code.0 {
+        0 | 9001 | 9003 | 9012 | 9013 | 9015..=9018 | 9022..=9032 => code,
+        9019 => FaultCode::TRANSFER_AUTH_FAILURE,
+        9010 | 9011 | 9014 | 9020 => FaultCode::COMPLETE_DOWNLOAD_FAILURE,
+        _ => FaultCode::REQUEST_DENIED,
+    }
+}
+
 /// The OperationPerformed name of an operation.
 pub fn op_name(op: &DuOperation) -> &'static str {
     match op {
@@ -183,6 +195,16 @@ mod tests {
             "e2dca78e-995f-5aeb-be6c-31ca6ddf3ef6"
         );
         assert!(is_uuid(&uuid_for_url("x")));
+    }
+
+    #[test]
+    fn only_opresult_fault_codes_come_out() {
+        let c = |n| allowed_code(FaultCode(n)).0;
+        assert_eq!((c(0), c(9026), c(9013), c(9018)), (0, 9026, 9013, 9018));
+        assert_eq!(
+            (c(9019), c(9010), c(9002), c(9005)),
+            (9012, 9017, 9001, 9001)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn run(
 ) -> u8 {
     let Some((cmd, rest)) = args.split_first() else {
         eprintln!(
-            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif)"
+            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif, request_download)"
         );
         return 2;
     };

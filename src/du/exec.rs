@@ -296,3 +296,81 @@ fn try_op(op: &DuOperation, ctx: &DuCtx, start: i64) -> Result<OpResult, Failure
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// Serves `body` to every GET; returns the base URL.
+    fn serve(body: &'static [u8]) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let h = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = c.write_all(h.as_bytes());
+                let _ = c.write_all(body);
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[test]
+    fn hooks_get_the_package_file_and_the_name() {
+        let dir = std::env::temp_dir().join(format!("icwmp-du-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("hook.log");
+        let mut ctx = DuCtx {
+            net: NetOptions::default(),
+            hooks: DuHooks {
+                install: "false".into(),
+                update: String::new(),
+                uninstall: format!("echo >> {}", log.display()),
+            },
+            state_dir: dir.clone(),
+            work_dir: dir.join("work"),
+            bbfdm: None,
+        };
+        let url = format!("{}/pkg_1.0_all.ipk", serve(b"Package: pkg\nVersion: 1.0\n"));
+        let op = DuOperation::Install {
+            url: url.clone(),
+            uuid: String::new(),
+            username: String::new(),
+            password: String::new(),
+            execution_env_ref: String::new(),
+        };
+        // A failing install hook: Failed, nothing recorded.
+        let r = run_op(&op, &ctx);
+        assert_eq!((r.fault.code, r.current_state.as_str()), (9018, "Failed"));
+        assert_eq!(r.uuid, uuid_for_url(&url));
+        assert!(DuStore::load(&dir).units.is_empty());
+        ctx.hooks.install = format!("cat >> {} <", log.display());
+        let r = run_op(&op, &ctx);
+        assert_eq!((r.fault.code, r.version.as_str()), (0, "1.0"));
+        let un = DuOperation::Uninstall {
+            uuid: r.uuid.clone(),
+            version: String::new(),
+            execution_env_ref: String::new(),
+        };
+        assert_eq!(run_op(&un, &ctx).current_state, "Uninstalled");
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(logged, "Package: pkg\nVersion: 1.0\npkg\n");
+        // Unreachable server: a download fault OpResult allows.
+        let bad = DuOperation::Install {
+            url: "http://127.0.0.1:1/x.ipk".into(),
+            uuid: String::new(),
+            username: String::new(),
+            password: String::new(),
+            execution_env_ref: String::new(),
+        };
+        let code = run_op(&bad, &ctx).fault.code;
+        assert!(matches!(code, 9015..=9017), "{code}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -19,7 +19,7 @@ pub fn run(
 ) -> u8 {
     let Some((cmd, rest)) = args.split_first() else {
         eprintln!(
-            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif)"
+            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif, request_download)"
         );
         return 2;
     };
@@ -87,6 +87,7 @@ pub fn run(
         forced_inform: &forced,
         queued_schedule_informs: 0,
         transfers: &[],
+        du_jobs: 0,
     };
     let (resp, actions) = rpc::handle(&req, &mut ctx);
     for a in actions {
@@ -164,4 +165,51 @@ fn print_response(resp: &CpeResponse, req: &AcsRequest) -> u8 {
         _ => {}
     }
     0
+}
+
+/// `icwmpd -c request_download <FileType> [name=value...]`: asks the running daemon, through
+/// its ubus `tr069` object, to send a RequestDownload. Exit code 0 when it accepted, 1 when
+/// the daemon cannot be reached, 2 for a usage error.
+pub fn request_download(args: &[String], ubus: Option<&crate::ubus::UbusHandle>) -> u8 {
+    let Some((file_type, rest)) = args.split_first() else {
+        eprintln!("icwmpd -c request_download: usage: request_download <FileType> [name=value...]");
+        return 2;
+    };
+    let mut table = serde_json::Map::new();
+    for a in rest {
+        let Some((n, v)) = a.split_once('=') else {
+            eprintln!("icwmpd -c request_download: '{a}' is not name=value");
+            return 2;
+        };
+        table.insert(
+            n.trim().to_string(),
+            serde_json::Value::String(v.to_string()),
+        );
+    }
+    let Some(ubus) = ubus else {
+        eprintln!("icwmpd -c request_download: no ubus connection: is ubusd running?");
+        return 1;
+    };
+    let msg = serde_json::json!({"file_type": file_type, "args": table});
+    match ubus.call(
+        crate::agent::tr069::OBJECT,
+        "request_download",
+        &msg,
+        std::time::Duration::from_secs(5),
+    ) {
+        Ok(r) => {
+            let reply = r.into_iter().next().unwrap_or_default();
+            if reply.get("status").and_then(serde_json::Value::as_i64) == Some(1) {
+                println!("RequestDownload queued");
+                0
+            } else {
+                eprintln!("icwmpd -c request_download: refused: {reply}");
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("icwmpd -c request_download: cannot reach icwmpd over ubus: {e}");
+            1
+        }
+    }
 }

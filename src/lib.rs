@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod conn_req;
 pub mod datamodel;
+pub mod du;
 pub mod events;
 pub mod fault;
 pub mod http;

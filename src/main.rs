@@ -196,7 +196,9 @@ fn main() -> ExitCode {
     // the CLI only when its data model may need it.
     let status = tr069::SharedStatus::default();
     let (tr069_tx, tr069_rx) = crossbeam_channel::unbounded();
-    let ubus = if cli && dm_kind == "embedded" {
+    // `request_download` talks to the running daemon over ubus, whatever the data model.
+    let request_download = cli && m.free.first().map(String::as_str) == Some("request_download");
+    let ubus = if cli && dm_kind == "embedded" && !request_download {
         None
     } else {
         let objects = if cli {
@@ -219,6 +221,21 @@ fn main() -> ExitCode {
     };
     if !cli && !ubus_socket_exists(socket.as_deref()) {
         log::info!("no ubusd socket yet: the tr069 object is registered once ubusd is up");
+    }
+    if request_download {
+        let handle = ubus.as_ref().and_then(|(h, events)| {
+            // The thread connects in the background: wait for it (or give up) first.
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match events.recv_timeout(left) {
+                    Ok(icwmp::ubus::UbusEvent::Connected { .. }) => return Some(h),
+                    Ok(_) => continue,
+                    Err(_) => return None,
+                }
+            }
+        });
+        return ExitCode::from(icwmp::cli::request_download(&m.free[1..], handle));
     }
     let dm = match open_datamodel(
         &dm_kind,

@@ -292,3 +292,142 @@ fn bbfdm_backend_end_to_end() {
     assert_eq!(fake.calls_to("bbf.config.revert").len(), 1);
     assert_eq!(fake.calls_to("bbf.config.commit").len(), 2);
 }
+
+/// The RequestDownload the ACS received: (FileType, [(Name, Value)]).
+fn request_downloads(msgs: &[common::acs::Msg]) -> Vec<(String, Vec<(String, String)>)> {
+    msgs.iter()
+        .filter_map(|m| m.rpc())
+        .filter(|r| r.name == "RequestDownload")
+        .map(|r| {
+            let args = r
+                .all("ArgStruct")
+                .iter()
+                .map(|a| (a.child_text("Name"), a.child_text("Value")))
+                .collect();
+            (r.child_text("FileType"), args)
+        })
+        .collect()
+}
+
+#[test]
+fn request_download_through_ubus_and_the_cli() {
+    let bus = Bus::start();
+    let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
+    bus.wait_object("tr069");
+    let (h, _rx) = bus.client(Vec::new());
+    rig.wait_idle();
+    let r = call(
+        &h,
+        "request_download",
+        json!({"file_type": "1 Firmware Upgrade Image", "args": {"Version": "2.0"}}),
+    );
+    assert_eq!(r["status"], 1, "{r}");
+    let inform = rig.wait_inform("9 REQUEST DOWNLOAD", 1);
+    assert!(!inform.has_event("1 BOOT"), "{}", inform.summary());
+    let msgs = rig.wait("RequestDownload", |m| !request_downloads(m).is_empty());
+    assert_eq!(
+        request_downloads(&msgs),
+        vec![(
+            "1 Firmware Upgrade Image".to_string(),
+            vec![("Version".to_string(), "2.0".to_string())]
+        )]
+    );
+    let bad = call(&h, "request_download", json!({"args": {}}));
+    assert_eq!(bad["status"], -1, "{bad}");
+    // The CLI goes through the same object.
+    wait_not_running(&h);
+    let out = std::process::Command::new(common::daemon::bin())
+        .arg("--config")
+        .arg(&rig.cpe.config)
+        .arg("--state-dir")
+        .arg(&rig.cpe.state_dir)
+        .arg("--ubus-socket")
+        .arg(bus.path())
+        .args([
+            "-c",
+            "request_download",
+            "3 Vendor Configuration File",
+            "a=b",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let msgs = rig.wait("second RequestDownload", |m| {
+        request_downloads(m).len() >= 2
+    });
+    assert_eq!(
+        request_downloads(&msgs)[1],
+        (
+            "3 Vendor Configuration File".to_string(),
+            vec![("a".to_string(), "b".to_string())]
+        )
+    );
+    // Acknowledged: nothing left on disk; the CLI without a bus fails clearly.
+    rig.wait_idle();
+    wait_not_running(&h);
+    let outbox = std::fs::read_to_string(rig.cpe.state_dir.join("outbox.json")).unwrap();
+    assert!(!outbox.contains("RequestDownload"), "{outbox}");
+    let out = std::process::Command::new(common::daemon::bin())
+        .arg("--config")
+        .arg(&rig.cpe.config)
+        .arg("--ubus-socket")
+        .arg(bus.dir.join("nosuch.sock"))
+        .args(["-c", "request_download", "1 Firmware Upgrade Image"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ubus"),
+        "{out:?}"
+    );
+    rig.assert_xsd_valid();
+}
+
+#[test]
+fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
+    let bus = Bus::start();
+    let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
+    bus.wait_object("tr069");
+    let (h, _rx) = bus.client(Vec::new());
+    rig.wait_idle();
+    let input = |op: &str, code: u32| {
+        json!({"name": "Device.SoftwareModules.DUStateChange!", "input": {
+            "UUID": "886313e1-3b8a-5372-9b90-0c9aee199e5d", "OperationPerformed": op,
+            "CurrentState": "Installed", "Version": "1.0", "Resolved": "1",
+            "DeploymentUnitRef": "Device.SoftwareModules.DeploymentUnit.2",
+            "StartTime": "2024-01-02T03:04:05Z", "FaultCode": code}})
+    };
+    // No policy section: filtered out.
+    h.send_event("bbfdm.event", &input("Install", 0), T)
+        .unwrap();
+    let mut cfg = std::fs::read_to_string(&rig.cpe.config).unwrap();
+    cfg.push_str(
+        "\nconfig du_state_change\n\toption enable '1'\n\toption operation_type 'Install'\n",
+    );
+    std::fs::write(&rig.cpe.config, cfg).unwrap();
+    wait_not_running(&h);
+    call(&h, "command", json!({"command": "reload"}));
+    // The reload and the bus events reach the main loop on different channels.
+    std::thread::sleep(Duration::from_millis(500));
+    h.send_event("bbfdm.event", &input("Uninstall", 0), T)
+        .unwrap();
+    h.send_event("bbfdm.event", &input("Install", 0), T)
+        .unwrap();
+    let inform = rig.wait_inform("12 AUTONOMOUS DU STATE CHANGE COMPLETE", 1);
+    assert!(!inform.has_event("1 BOOT"));
+    let msgs = rig.wait("AutonomousDUStateChangeComplete", |m| {
+        m.iter()
+            .any(|x| x.method() == "AutonomousDUStateChangeComplete")
+    });
+    let sent: Vec<_> = msgs
+        .iter()
+        .filter(|x| x.method() == "AutonomousDUStateChangeComplete")
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let r = sent[0].rpc().unwrap();
+    let res = r.child("Results").unwrap();
+    assert_eq!(res.child_text("OperationPerformed"), "Install");
+    assert_eq!(res.child_text("StartTime"), "2024-01-02T03:04:05Z");
+    rig.wait_idle();
+    rig.assert_xsd_valid();
+}

@@ -82,6 +82,11 @@ impl Agent {
                 Next::Continue
             }
             Tr069Request::Exit => Next::Exit,
+            Tr069Request::RequestDownload { file_type, args } => {
+                log::info!("ubus request_download: {file_type}");
+                self.send_later(crate::soap::CpeRequest::RequestDownload { file_type, args });
+                Next::Continue
+            }
         }
     }
 
@@ -113,10 +118,9 @@ impl Agent {
             }
             "bbfdm.event" => {
                 let ev = data.get("name").and_then(Json::as_str).unwrap_or("?");
-                log::info!(
-                    "bbfdm event {ev}: {}",
-                    data.get("input").unwrap_or(&Json::Null)
-                );
+                let input = data.get("input").unwrap_or(&Json::Null);
+                log::info!("bbfdm event {ev}: {input}");
+                self.on_bbfdm_event(ev, input);
             }
             other => log::debug!("ubus event {other} ignored"),
         }

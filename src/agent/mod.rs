@@ -5,7 +5,9 @@
 //! arriving meanwhile waits in its channel and is served right after.
 
 mod bus;
+mod du;
 pub mod inform;
+mod outbox;
 mod run;
 pub mod state;
 mod system;
@@ -101,6 +103,10 @@ pub struct Agent {
     sig_rx: Receiver<Signal>,
     /// File transfers (queue, worker channel).
     xfer: transfers::Transfers,
+    /// ChangeDUState jobs (list, worker channel).
+    du: du::DuState,
+    /// RequestDownload and autonomous completions waiting for the ACS.
+    outbox: outbox::Outbox,
     /// Set when a successful session left exactly the events it carried undelivered (their
     /// follow-up RPC could not be sent): wait for something new rather than loop.
     stalled: bool,
@@ -126,6 +132,8 @@ impl Agent {
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
         let xfer = transfers::Transfers::load(&opts.state_dir);
+        let du = du::DuState::load(&opts.state_dir);
+        let outbox = outbox::Outbox::load(&opts.state_dir);
         let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
         let conn_req = run::start_conn_req(&config, cr_tx);
         let mut agent = Agent {
@@ -152,6 +160,8 @@ impl Agent {
             cr_rx,
             sig_rx,
             xfer,
+            du,
+            outbox,
             stalled: false,
             stats: Stats::default(),
             ubus: None,
@@ -164,6 +174,8 @@ impl Agent {
             agent.state.events.add(EventCode::Boot, "");
         }
         agent.recover_transfers();
+        agent.recover_du();
+        agent.recover_outbox();
         agent.state.save();
         agent.plan_periodic();
         let current = agent.attrs.notified(agent.dm.as_mut());
@@ -195,6 +207,8 @@ impl Agent {
             self.state.events.add(EventCode::Bootstrap, "");
             self.state.scheduled.clear();
             self.discard_transfers();
+            self.discard_du();
+            self.discard_outbox();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.retry_at = None;
@@ -337,6 +351,7 @@ impl Agent {
                 continue;
             }
             self.start_transfers();
+            self.start_du();
             self.publish_status(None);
             let wait = self.next_wakeup();
             select! {
@@ -353,6 +368,11 @@ impl Agent {
                 recv(self.xfer.rx) -> ev => {
                     if let Ok(ev) = ev {
                         self.on_transfer_event(ev);
+                    }
+                },
+                recv(self.du.rx) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.on_du_event(ev);
                     }
                 },
                 recv(self.sig_rx) -> sig => match sig {

@@ -170,6 +170,8 @@ impl Agent {
             requests.push(CpeRequest::GetRpcMethods);
         }
         self.add_transfer_requests(&mut requests);
+        self.add_du_requests(&mut requests);
+        self.add_outbox_requests(&mut requests);
         let codes: Vec<String> = sent.iter().map(|e| e.code.to_string()).collect();
         log::info!(
             "session start: events [{}], retry {}",
@@ -233,6 +235,8 @@ impl Agent {
             }
         }
         self.transfer_session_end();
+        self.du_session_end();
+        self.outbox_session_end();
         self.end_of_session();
         system::release_free_memory();
     }
@@ -273,13 +277,19 @@ impl Agent {
                     self.changes.delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { index, .. }) => {
-                    if !self.transfer_delivered(index) {
+                    if !self.transfer_delivered(index)
+                        && !self.du_delivered(index)
+                        && !self.outbox_delivered(index)
+                    {
                         self.want_get_rpc_methods = false;
                     }
                 }
                 Output::Delivered(Delivered::CpeRequestFaulted { index, code }) => {
                     log::warn!("ACS faulted our request: {code}");
-                    if !self.transfer_faulted(index) {
+                    if !self.transfer_faulted(index)
+                        && !self.du_faulted(index)
+                        && !self.outbox_faulted(index)
+                    {
                         self.want_get_rpc_methods = false;
                     }
                 }
@@ -309,6 +319,7 @@ impl Agent {
             forced_inform: &forced,
             queued_schedule_informs: self.state.scheduled.len(),
             transfers: &transfers,
+            du_jobs: self.du.jobs.jobs.len(),
         };
         let (resp, actions) = rpc::handle(req, &mut ctx);
         for a in actions {
@@ -351,7 +362,10 @@ impl Agent {
             | Action::Upload(_)
             | Action::ScheduleDownload(_)
             | Action::CancelTransfer { .. }) => self.transfer_action(a),
-            other => log::warn!("action not supported yet: {other:?}"),
+            Action::ChangeDuState {
+                operations,
+                command_key,
+            } => self.du_action(&command_key, operations),
         }
     }
 

@@ -30,6 +30,13 @@ pub enum Tr069Request {
     Reload,
     /// `command exit`: clean exit.
     Exit,
+    /// `request_download`: send a RequestDownload (event `9 REQUEST DOWNLOAD`).
+    RequestDownload {
+        /// FileType.
+        file_type: String,
+        /// FileTypeArg name/value pairs.
+        args: Vec<(String, String)>,
+    },
 }
 
 /// How the last session went, as `status` reports it.
@@ -117,6 +124,13 @@ pub fn object(status: SharedStatus, tx: Sender<Tr069Request>) -> UbusObject {
         UbusMethod::new("command", &[("command", BlobmsgType::String)]),
         UbusMethod::new("status", &[]),
         UbusMethod::new(
+            "request_download",
+            &[
+                ("file_type", BlobmsgType::String),
+                ("args", BlobmsgType::Table),
+            ],
+        ),
+        UbusMethod::new(
             "inform",
             &[
                 ("GetRPCMethods", BlobmsgType::Int8),
@@ -142,6 +156,7 @@ pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr06
         "status" => snap.to_json(),
         "inform" => inform(args, snap, tx),
         "command" => command(args, snap, tx),
+        "request_download" => request_download(args, tx),
         _ => json!({"status": -1, "info": format!("'{method}' is not a tr069 method")}),
     }
 }
@@ -209,6 +224,36 @@ fn inform(args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json
     } else {
         json!({"status": 1, "info": "Session started"})
     }
+}
+
+/// `request_download {file_type, args:{name:value}}`: the main loop sends a RequestDownload.
+fn request_download(args: &Json, tx: &Sender<Tr069Request>) -> Json {
+    let file_type = args
+        .get("file_type")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .trim();
+    if file_type.is_empty() || file_type.chars().count() > 64 {
+        return json!({"status": -1, "info": "file_type (string(64)) is required"});
+    }
+    let mut pairs = Vec::new();
+    if let Some(m) = args.get("args").and_then(Json::as_object) {
+        for (name, v) in m {
+            let value = match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            pairs.push((name.clone(), value));
+        }
+    }
+    let req = Tr069Request::RequestDownload {
+        file_type: file_type.to_string(),
+        args: pairs,
+    };
+    if !send(tx, req) {
+        return gone();
+    }
+    json!({"status": 1, "info": "RequestDownload will be sent"})
 }
 
 fn command(args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json {
@@ -388,5 +433,22 @@ mod tests {
             &tx,
         );
         assert_eq!(r["status"], -1);
+    }
+
+    #[test]
+    fn request_download_needs_a_file_type_and_stringifies_args() {
+        let snap = StatusSnapshot::default();
+        let args = json!({"file_type": " 1 Firmware Upgrade Image ", "args": {"V": "2", "N": 3}});
+        let (r, reqs) = call("request_download", args, &snap);
+        assert_eq!(r["status"], 1, "{r}");
+        assert_eq!(
+            reqs,
+            vec![Tr069Request::RequestDownload {
+                file_type: "1 Firmware Upgrade Image".into(),
+                args: vec![("N".into(), "3".into()), ("V".into(), "2".into())],
+            }]
+        );
+        let (r, reqs) = call("request_download", json!({"file_type": ""}), &snap);
+        assert_eq!((r["status"].as_i64(), reqs.len()), (Some(-1), 0));
     }
 }

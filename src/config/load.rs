@@ -256,6 +256,9 @@ impl Reader<'_> {
             config_import_command: self.string(s, "config_import_command", "")?,
             config_export_command: self.string(s, "config_export_command", "")?,
             log_export_command: self.string(s, "log_export_command", "")?,
+            du_install_command: self.string(s, "du_install_command", "")?,
+            du_update_command: self.string(s, "du_update_command", "")?,
+            du_uninstall_command: self.string(s, "du_uninstall_command", "")?,
         })
     }
 

@@ -312,6 +312,13 @@ pub struct CpeConfig {
     pub config_export_command: String,
     /// `log_export_command`: shell command producing a vendor log file.
     pub log_export_command: String,
+    /// `du_install_command`: installs a package file (empty: opkg when present, else the
+    /// built-in store).
+    pub du_install_command: String,
+    /// `du_update_command`: updates from a package file.
+    pub du_update_command: String,
+    /// `du_uninstall_command`: removes a package by name.
+    pub du_uninstall_command: String,
 }
 
 impl Default for CpeConfig {
@@ -356,6 +363,9 @@ impl Default for CpeConfig {
             config_import_command: String::new(),
             config_export_command: String::new(),
             log_export_command: String::new(),
+            du_install_command: String::new(),
+            du_update_command: String::new(),
+            du_uninstall_command: String::new(),
         }
     }
 }

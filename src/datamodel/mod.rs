@@ -197,6 +197,11 @@ pub trait DataModel {
 
     /// Called once a session has ended: apply what was deferred (service restarts...).
     fn end_of_session(&mut self) {}
+
+    /// True for the bbfdm backend (software modules then go through bbfdm `operate`).
+    fn is_bbfdm(&self) -> bool {
+        false
+    }
 }
 
 /// Where configuration-backed parameters live (`Device.ManagementServer.*`, DeviceInfo

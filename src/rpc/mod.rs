@@ -48,6 +48,8 @@ pub struct RpcContext<'a> {
     pub queued_schedule_informs: usize,
     /// The transfer queue as GetAllQueuedTransfers reports it (limits, CancelTransfer).
     pub transfers: &'a [crate::soap::QueuedTransfer],
+    /// ChangeDUState jobs waiting or unacknowledged (limit: 9004).
+    pub du_jobs: usize,
 }
 
 /// Something the main loop must do once the response is on its way.
@@ -86,7 +88,7 @@ pub enum Action {
         /// CommandKey of the transfers to cancel.
         command_key: String,
     },
-    /// Run DU operations (served once software modules land).
+    /// Run DU operations after the session (checked).
     ChangeDuState {
         /// Operations, in order.
         operations: Vec<DuOperation>,
@@ -111,7 +113,7 @@ struct Method {
 }
 
 /// Everything [`handle`] serves and [`supported_methods`] lists. Not here, hence 9000:
-/// ChangeDUState (it comes with software modules), SetVouchers and GetOptions.
+/// SetVouchers and GetOptions.
 #[rustfmt::skip]
 const METHODS: &[Method] = &[
     Method { name: "GetRPCMethods", min_amd: 1, handler: get_rpc_methods },
@@ -132,6 +134,7 @@ const METHODS: &[Method] = &[
     Method { name: "GetAllQueuedTransfers", min_amd: 2, handler: transfer::get_all_queued },
     Method { name: "ScheduleDownload", min_amd: 3, handler: transfer::schedule_download },
     Method { name: "CancelTransfer", min_amd: 3, handler: transfer::cancel },
+    Method { name: "ChangeDUState", min_amd: 3, handler: transfer::change_du_state },
 ];
 
 /// The methods offered at `amd_version`: the MethodList of GetRPCMethodsResponse.

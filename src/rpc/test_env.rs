@@ -48,6 +48,7 @@ impl Env {
             forced_inform: &self.forced,
             queued_schedule_informs: self.queued,
             transfers: &self.transfers,
+            du_jobs: 0,
         };
         handle(&req, &mut ctx)
     }

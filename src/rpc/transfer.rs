@@ -1,5 +1,5 @@
 //! Download, Upload, ScheduleDownload, CancelTransfer, GetQueuedTransfers and
-//! GetAllQueuedTransfers: checks against [`RpcContext::transfers`], the work itself is an
+//! GetAllQueuedTransfers, ChangeDUState: checks against [`RpcContext::transfers`], the work itself is an
 //! [`Action`] for the main loop's transfer queue.
 
 use super::{wrong_request, Action, Reply, RpcContext};
@@ -94,4 +94,27 @@ pub(super) fn get_all_queued(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
     }
     let transfers = ctx.transfers.to_vec();
     Ok((CpeResponse::GetAllQueuedTransfers { transfers }, Vec::new()))
+}
+
+pub(super) fn change_du_state(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply, Fault> {
+    let AcsRequest::ChangeDuState {
+        operations,
+        command_key,
+    } = req
+    else {
+        return Err(wrong_request(req));
+    };
+    super::check_key("CommandKey", command_key)?;
+    crate::du::check(operations)?;
+    if ctx.du_jobs >= crate::du::jobs::MAX_JOBS {
+        return Err(Fault::with_message(
+            FaultCode::RESOURCES_EXCEEDED,
+            "too many ChangeDUState requests pending",
+        ));
+    }
+    let action = Action::ChangeDuState {
+        operations: operations.clone(),
+        command_key: command_key.clone(),
+    };
+    Ok((CpeResponse::ChangeDuState, vec![action]))
 }

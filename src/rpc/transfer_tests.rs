@@ -140,3 +140,40 @@ fn get_rpc_methods_lists_transfer_methods_by_amendment() {
     assert!(m1.contains(&"Download") && !m1.contains(&"GetAllQueuedTransfers"));
     assert!(!m1.contains(&"ScheduleDownload") && !m1.contains(&"ChangeDUState"));
 }
+
+#[test]
+fn change_du_state_answers_empty_and_queues_checked_operations() {
+    use crate::soap::DuOperation;
+    let install = |uuid: &str| DuOperation::Install {
+        url: "http://h/p.ipk".into(),
+        uuid: uuid.into(),
+        username: String::new(),
+        password: String::new(),
+        execution_env_ref: String::new(),
+    };
+    let req = |ops: Vec<DuOperation>| AcsRequest::ChangeDuState {
+        operations: ops,
+        command_key: "d1".into(),
+    };
+    let mut env = Env::new();
+    env.amd = 3;
+    let (resp, actions) = env.call(req(vec![install("")]));
+    assert_eq!(resp, CpeResponse::ChangeDuState);
+    assert_eq!(
+        actions,
+        vec![Action::ChangeDuState {
+            operations: vec![install("")],
+            command_key: "d1".into()
+        }]
+    );
+    assert_eq!(
+        super::test_env::code(&env.fault(req(vec![install("bad")]))),
+        9022
+    );
+    assert_eq!(super::test_env::code(&env.fault(req(vec![]))), 9003);
+    env.amd = 2;
+    assert_eq!(
+        super::test_env::code(&env.fault(req(vec![install("")]))),
+        9000
+    );
+}

@@ -211,6 +211,10 @@ fn root(path: &str) -> &str {
 }
 
 impl DataModel for BbfdmDataModel {
+    fn is_bbfdm(&self) -> bool {
+        true
+    }
+
     fn get_values(&mut self, path: &str) -> Result<Vec<ParamValue>, Fault> {
         let path = self.resolve(root(path))?;
         let rows = self.one("get", &path)?;

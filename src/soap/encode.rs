@@ -4,6 +4,7 @@
 //! only the method element and header elements are qualified; exact arrayType counts;
 //! `xsi:type` on every Value; UTC `Z` times with the Unknown Time for `None`.
 
+use super::cpe_types::*;
 use super::types::*;
 use crate::datamodel::ParamValue;
 use crate::time::{format_datetime, UNKNOWN_TIME};

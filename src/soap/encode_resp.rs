@@ -1,7 +1,7 @@
 //! Bodies of the CPE's responses and of the CWMP fault (digest sections 2.5 and 7.1).
 
+use super::cpe_types::*;
 use super::encode::Writer;
-use super::types::*;
 use crate::fault::Fault;
 
 /// Writes the children of a `<Method>Response` element.

@@ -4,6 +4,7 @@
 //! counts, empty `<Notification/>`); `encode` is strict (exact arrayType counts, `xsi:type` on
 //! every Value, UTC `Z` times, never a cwmp-1-3/1-4 namespace).
 
+mod cpe_types;
 mod decode;
 mod decode_rpc;
 mod encode;
@@ -16,6 +17,7 @@ mod tests;
 #[cfg(test)]
 pub mod xsd_check;
 
+pub use cpe_types::*;
 pub use decode::decode;
 pub use encode::{encode_request, encode_response, HeaderOpts};
 pub use types::*;

@@ -130,9 +130,7 @@ cmd_cross() {
 # - connect_timeout_and_url_errors: qemu-user hands the host's errno in getsockopt(SO_ERROR) to
 #   the guest untranslated (ECONNREFUSED is 111 on x86, 146 on MIPS), so a refused non-blocking
 #   connect is not recognised as such.
-# - gpv_of_ten_thousand_mappings_is_fast: a timing bound, meaningless under emulation.
-QEMU_SKIPS=(http::tests::connect_timeout_and_url_errors
-  datamodel::embedded::tests::gpv_of_ten_thousand_mappings_is_fast)
+QEMU_SKIPS=(http::tests::connect_timeout_and_url_errors)
 
 cmd_cross_test() {
   need_rust

@@ -523,3 +523,5 @@ pub fn apply_changes<S: AsRef<str>>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_files;

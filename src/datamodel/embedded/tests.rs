@@ -551,8 +551,9 @@ fn corrupt_state_file_starts_empty() {
     assert_eq!(dm.add_object("Device.NAT.PortMapping.").unwrap().0, 6);
 }
 
+/// Correctness at scale; the speed figure is in `make bench` (benches/session.rs).
 #[test]
-fn gpv_of_ten_thousand_mappings_is_fast() {
+fn gpv_and_gpn_cover_ten_thousand_rows() {
     let dir = tmpdir();
     let mut rows = serde_json::Map::new();
     for n in 1..=10_000 {
@@ -565,17 +566,13 @@ fn gpv_of_ten_thousand_mappings_is_fast() {
         {"next": 10_001, "rows": rows}}});
     std::fs::write(dir.join("dm.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
     let mut dm = mk(&dir);
-    let t = std::time::Instant::now();
     let v = dm.get_values("Device.").unwrap();
-    let took = t.elapsed();
     assert!(v.len() > 150_000);
-    eprintln!("GPV Device. with {} params: {took:?}", v.len());
-    // Generous for unoptimized test builds; the release bench target is 50 ms.
-    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
-    let t = std::time::Instant::now();
+    assert!(v
+        .iter()
+        .any(|p| p.name == "Device.NAT.PortMapping.10000.ExternalPort"));
     let n = dm.get_names("", false).unwrap();
     assert!(n.len() > v.len());
-    eprintln!("GPN '' with {} names: {:?}", n.len(), t.elapsed());
 }
 
 #[test]

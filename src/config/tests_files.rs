@@ -1,0 +1,80 @@
+//! Config files on disk: atomic rewrites and the shipped default file.
+
+use super::*;
+
+#[test]
+fn set_options_rewrites_atomically_preserving_the_rest() {
+    let dir = std::env::temp_dir().join(format!("icwmp-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("cwmp");
+    let missing = Config::load(&path).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with(&format!("cannot read {}: ", path.display())),
+        "{missing}"
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &path,
+        "config foo 'bar'\n\tlist x 'a b'\n# c\nconfig cpe 'cpe'\n\toption port '7547'\n",
+    )
+    .unwrap();
+    set_options(
+        &path,
+        &[("cpe", "port", "7548"), ("acs", "url", "http://n/")],
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "\nconfig foo 'bar'\n\tlist x 'a b'\n\nconfig cpe 'cpe'\n\toption port '7548'\n\nconfig acs 'acs'\n\toption url 'http://n/'\n\n"
+    );
+    let (c, _) = Config::load(&path).unwrap();
+    assert_eq!((c.cpe.port, c.acs.url.as_str()), (7548, "http://n/"));
+    // A file that does not parse is left alone.
+    std::fs::write(&path, "config cpe\n\toption x 'y\n").unwrap();
+    let e = set_options(&path, &[("cpe", "port", "1")]).unwrap_err();
+    assert_eq!(e.line, 2);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "config cpe\n\toption x 'y\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shipped_default_config_parses_to_the_documented_values() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openwrt/files/etc/config/cwmp");
+    let (c, w) = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.acs.url, "");
+    assert!(c.acs.periodic_inform_enable);
+    assert_eq!(c.acs.periodic_inform_interval, 86400);
+    assert_eq!(
+        (
+            c.acs.retry_min_wait_interval,
+            c.acs.retry_interval_multiplier
+        ),
+        (5, 2000)
+    );
+    assert!(c.acs.get_rpc_methods);
+    assert_eq!(c.acs.ssl_capath, "/etc/ssl/certs");
+    assert!(c.cpe.enable);
+    assert_eq!((c.cpe.port, c.cpe.path.as_str()), (7547, "/"));
+    assert_eq!(
+        (
+            c.cpe.amd_version,
+            c.cpe.instance_mode,
+            c.cpe.session_timeout
+        ),
+        (5, InstanceMode::Number, 60)
+    );
+    assert_eq!(c.cpe.log_severity, LogSeverity::Info);
+    assert_eq!((c.lwn.enable, c.lwn.port), (false, 7547));
+    // Everything the file does not mention explicitly equals the built-in default.
+    let mut d = Config::default();
+    d.acs.periodic_inform_enable = true;
+    d.cpe.periodic_notify_enable = true;
+    assert_eq!(c, d);
+}

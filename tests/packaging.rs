@@ -28,6 +28,14 @@ fn shell_files() -> Vec<PathBuf> {
     defaults.sort();
     assert_eq!(defaults.len(), 2, "{defaults:?}");
     v.extend(defaults);
+    for hook in [
+        "firmware-upgrade",
+        "config-import",
+        "config-export",
+        "log-export",
+    ] {
+        v.push(f.join("usr/libexec/icwmpd").join(hook));
+    }
     v
 }
 
@@ -485,4 +493,79 @@ fn uci_default_sets_userid_from_oui_and_serial_when_empty() {
     assert_eq!(db["cwmp.acs.userid"], "00A0BC-SN42");
     assert_eq!(db["cwmp.cpe.userid"], "keep-me");
     assert!(f.calls().contains(&"uci -q commit cwmp".to_string()));
+}
+
+/// Runs a transfer hook with fake platform tools that log their arguments; returns
+/// (exit success, calls).
+fn run_transfer_hook(hook: &str, file: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("icwmp-hook-{}-{hook}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    for tool in ["sysupgrade", "uci", "reload_config", "logread"] {
+        let body = format!(
+            "#!/bin/sh\necho \"{tool} $*\" >> \"$FAKE_DIR/calls\"\n\
+             [ \"$1\" = -b ] && echo backup > \"$2\"\n[ {tool} = logread ] && echo log\n\
+             exit ${{FAKE_RC:-0}}\n"
+        );
+        let p = dir.join("bin").join(tool);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("sh");
+    c.arg(files().join("usr/libexec/icwmpd").join(hook))
+        .arg(file)
+        .env("PATH", path)
+        .env("FAKE_DIR", &dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let ok = c.output().unwrap().status.success();
+    // The firmware hook flashes from a detached child after 2 s.
+    if hook == "firmware-upgrade" && ok {
+        std::thread::sleep(std::time::Duration::from_millis(2600));
+    }
+    (
+        ok,
+        std::fs::read_to_string(dir.join("calls")).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn transfer_hooks_drive_the_platform_tools() {
+    let dir = std::env::temp_dir().join(format!("icwmp-hook-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("fw.bin");
+    std::fs::write(&image, b"image").unwrap();
+    let (ok, calls) =
+        run_transfer_hook("firmware-upgrade", &image, &[("ICWMP_KEEP_SETTINGS", "0")]);
+    assert!(ok, "{calls}");
+    assert!(calls.contains("sysupgrade -T"), "{calls}");
+    assert!(
+        calls.contains(&format!("sysupgrade -n {}", image.display())),
+        "{calls}"
+    );
+    let (ok, calls) = run_transfer_hook("firmware-upgrade", &image, &[("FAKE_RC", "1")]);
+    assert!(!ok, "an image sysupgrade -T rejects is refused: {calls}");
+
+    let uci = dir.join("cfg");
+    std::fs::write(&uci, "package network\nconfig interface 'lan'\n").unwrap();
+    let (ok, calls) = run_transfer_hook("config-import", &uci, &[]);
+    assert!(
+        ok && calls.contains("uci import") && calls.contains("uci commit"),
+        "{calls}"
+    );
+    let junk = dir.join("junk");
+    std::fs::write(&junk, "not a config").unwrap();
+    assert!(!run_transfer_hook("config-import", &junk, &[]).0);
+
+    let out = dir.join("export");
+    let (ok, calls) = run_transfer_hook("config-export", &out, &[]);
+    assert!(ok && calls.contains("sysupgrade -b"), "{calls}");
+    assert!(run_transfer_hook("log-export", &dir.join("log"), &[]).0);
 }

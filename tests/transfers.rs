@@ -283,3 +283,57 @@ fn kill_9_mid_transfer_gives_exactly_one_transfer_complete() {
     );
     rig.assert_xsd_valid();
 }
+
+/// On a router the firmware hook (sysupgrade) reboots the device itself: the transfer waits
+/// for that reboot, and the BOOT session after it reports success when the software version
+/// changed, or 9018 when the same firmware came back.
+#[test]
+fn firmware_hook_result_is_reported_after_the_platform_reboot() {
+    for (new_version, expected_fault) in [("2.0", "0"), ("1.0", "9018")] {
+        let (files, _) = file_server(Arc::default());
+        let dl = download(
+            "fwh",
+            "1 Firmware Upgrade Image",
+            &format!("{files}/fw.bin"),
+            14,
+            0,
+        );
+        let marker = common::temp_dir("fw-hook").join("flashed");
+        let hook = format!("cp \"$1\" '{}' && true", marker.display());
+        let mut rig = Rig::with(common::acs::AcsOpts::default(), &[dl], |o| {
+            o.extra_cpe = format!(
+                "\toption firmware_upgrade_command '{hook}'\n\toption software_version '1.0'\n"
+            );
+        });
+        rig.wait_answer("Download", 1);
+        let deadline = Instant::now() + common::WAIT;
+        while !marker.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "hook never ran: {}",
+                rig.cpe.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Give the main loop a moment to record the hand-over, then "reboot" the platform.
+        std::thread::sleep(Duration::from_millis(300));
+        let msgs = rig.wait_idle();
+        assert!(
+            completions(&msgs, "fwh").is_empty(),
+            "no TransferComplete before the reboot"
+        );
+        rig.cpe.kill9();
+        let text = rig
+            .cpe
+            .config_text()
+            .replace("'1.0'", &format!("'{new_version}'"));
+        std::fs::write(&rig.cpe.config, text).unwrap();
+        rig.cpe.restart();
+        let inform = rig.wait_inform("7 TRANSFER COMPLETE", 1);
+        assert!(inform.has_event("1 BOOT"), "{}", inform.summary());
+        let msgs = wait_completions(&rig, "fwh", 1);
+        let (_, fault, _) = completions(&msgs, "fwh").remove(0);
+        assert_eq!(fault, expected_fault, "new version {new_version}");
+        rig.assert_xsd_valid();
+    }
+}

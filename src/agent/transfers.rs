@@ -10,6 +10,7 @@
 
 use super::Agent;
 use crate::events::EventCode;
+use crate::fault::FaultCode;
 use crate::rpc::Action;
 use crate::soap::CpeRequest;
 use crate::transfer::apply::Hooks;
@@ -30,6 +31,9 @@ pub(super) struct Transfers {
     pub rx: Receiver<TransferEvent>,
     /// This session's TransferComplete requests: (request index, transfer id).
     in_session: Vec<(usize, u64)>,
+    /// A firmware handed to the platform's upgrade hook: (id, generation, outcome so far,
+    /// deadline for the reboot).
+    await_reboot: Option<(u64, u32, Outcome, i64)>,
 }
 
 impl Transfers {
@@ -41,6 +45,7 @@ impl Transfers {
             tx,
             rx,
             in_session: Vec::new(),
+            await_reboot: None,
         }
     }
 }
@@ -155,7 +160,11 @@ impl Agent {
 
     /// When the next transfer is due (for the loop's sleep).
     pub(super) fn transfer_wakeup(&self) -> Option<i64> {
-        self.xfer.queue.next_due(crate::time::now_unix())
+        let due = self.xfer.queue.next_due(crate::time::now_unix());
+        match (due, self.xfer.await_reboot.as_ref().map(|a| a.3)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn worker_ctx(&self) -> WorkerCtx {
@@ -187,6 +196,15 @@ impl Agent {
     /// session is running or wanted.
     pub(super) fn start_transfers(&mut self) {
         let now = crate::time::now_unix();
+        if self.xfer.await_reboot.as_ref().is_some_and(|a| a.3 <= now) {
+            if let Some((id, generation, mut outcome, _)) = self.xfer.await_reboot.take() {
+                log::error!("transfer {id}: firmware accepted but the device did not reboot");
+                outcome.fault = FaultCode::FILE_CORRUPTED.0;
+                outcome.message = "image could not be applied: no reboot followed".into();
+                outcome.complete = Some(now);
+                self.transfer_done(id, generation, outcome, After::Nothing);
+            }
+        }
         if self.xfer.queue.expire(now) {
             self.save_transfers();
             self.raise_result_events();
@@ -249,6 +267,15 @@ impl Agent {
     }
 
     fn transfer_done(&mut self, id: u64, generation: u32, outcome: Outcome, then: After) {
+        if then == After::AwaitReboot {
+            // Stays `Applying` on disk: the BOOT after the upgrade reports it.
+            log::info!(
+                "transfer {id}: firmware handed to the upgrade hook; waiting for the reboot"
+            );
+            let deadline = crate::time::now_unix() + crate::transfer::FIRMWARE_REBOOT_WAIT;
+            self.xfer.await_reboot = Some((id, generation, outcome, deadline));
+            return;
+        }
         if then == After::Reboot {
             // The transfer stays `Applying` on disk: the restart reports it.
             log::info!("transfer {id}: firmware kept; rebooting to apply it");

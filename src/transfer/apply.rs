@@ -104,7 +104,7 @@ pub fn apply_download(h: &Hooks, file_type: &str, file: &Path) -> Result<After, 
     match file_type {
         "1 Firmware Upgrade Image" if !h.firmware.trim().is_empty() => {
             run_hook(&h.firmware, file, file_type, keep).map_err(corrupted)?;
-            Ok(After::Nothing)
+            Ok(After::AwaitReboot)
         }
         "1 Firmware Upgrade Image" => {
             let dest = h.state_dir.join(FIRMWARE_FILE);

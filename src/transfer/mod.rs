@@ -94,7 +94,14 @@ pub enum After {
     /// Soft-reboot to finish a firmware apply (the embedded default); the outcome is not
     /// final: the transfer stays `Applying` and the restart reports it.
     Reboot,
+    /// A firmware hook accepted the image and the platform will reboot by itself
+    /// (sysupgrade): the transfer stays `Applying` and the restart reports it; if no reboot
+    /// comes within [`FIRMWARE_REBOOT_WAIT`] seconds the agent reports 9018.
+    AwaitReboot,
 }
+
+/// How long a firmware hook's reboot may take before the upgrade counts as failed.
+pub const FIRMWARE_REBOOT_WAIT: i64 = 300;
 
 impl Request {
     /// A Download received at `now`.

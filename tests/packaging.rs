@@ -502,7 +502,7 @@ fn run_transfer_hook(hook: &str, file: &Path, env: &[(&str, &str)]) -> (bool, St
     let dir = std::env::temp_dir().join(format!("icwmp-hook-{}-{hook}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    for tool in ["sysupgrade", "uci", "reload_config", "logread"] {
+    for tool in ["sysupgrade", "uci", "reload_config", "logread", "ubus"] {
         let body = format!(
             "#!/bin/sh\necho \"{tool} $*\" >> \"$FAKE_DIR/calls\"\n\
              [ \"$1\" = -b ] && echo backup > \"$2\"\n[ {tool} = logread ] && echo log\n\
@@ -552,6 +552,14 @@ fn transfer_hooks_drive_the_platform_tools() {
     );
     let (ok, calls) = run_transfer_hook("firmware-upgrade", &image, &[("FAKE_RC", "1")]);
     assert!(!ok, "an image sysupgrade -T rejects is refused: {calls}");
+    let stored = [("ICWMP_FILE_TYPE", "6 Stored Firmware Image")];
+    let (ok, calls) = run_transfer_hook("firmware-upgrade", &image, &stored);
+    assert!(ok && calls.contains("call fwbank upgrade"), "{calls}");
+    assert!(calls.contains("\"auto_activate\":false"), "{calls}");
+    assert!(
+        !calls.contains("sysupgrade"),
+        "a stored image is not flashed: {calls}"
+    );
 
     let uci = dir.join("cfg");
     std::fs::write(&uci, "package network\nconfig interface 'lan'\n").unwrap();

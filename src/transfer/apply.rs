@@ -114,6 +114,12 @@ pub fn apply_download(h: &Hooks, file_type: &str, file: &Path) -> Result<After, 
             log::info!("firmware image kept in {}", dest.display());
             Ok(After::Reboot)
         }
+        "6 Stored Firmware Image" if !h.firmware.trim().is_empty() => {
+            // The platform hook writes the image to the inactive bank without activating it
+            // (ICWMP_FILE_TYPE tells it which kind of image it got): no reboot follows.
+            run_hook(&h.firmware, file, file_type, keep).map_err(corrupted)?;
+            Ok(After::Nothing)
+        }
         "3 Vendor Configuration File" if !h.config_import.trim().is_empty() => {
             run_hook(&h.config_import, file, file_type, keep).map_err(corrupted)?;
             Ok(After::Nothing)
@@ -231,6 +237,17 @@ mod tests {
         };
         let e = apply_download(&h, "1 Firmware Upgrade Image", &f).unwrap_err();
         assert_eq!(e.code, FaultCode::FILE_CORRUPTED);
+        let h = Hooks {
+            state_dir: d.clone(),
+            firmware: "test -f".into(),
+            ..Hooks::default()
+        };
+        // A platform hook: the upgrade waits for the platform's reboot; a stored image
+        // (other bank, not activated) is done when the hook succeeds.
+        let fw = apply_download(&h, "1 Firmware Upgrade Image", &f);
+        assert_eq!(fw, Ok(After::AwaitReboot));
+        let stored = apply_download(&h, "6 Stored Firmware Image", &f);
+        assert_eq!(stored, Ok(After::Nothing));
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -182,6 +182,19 @@ fn reset_new_instance(attrs: &mut NotifyAttributes, path: &str) -> bool {
     changed
 }
 
+/// What a successful AddObject or DeleteObject leaves for the agent: the new ParameterKey,
+/// attributes to persist, and a config reload when ManagementServer changed.
+fn object_actions(parameter_key: &str, attrs_changed: bool, path: &str) -> Vec<Action> {
+    let mut actions = vec![Action::SetParameterKey(parameter_key.to_string())];
+    if attrs_changed {
+        actions.push(Action::AttributesChanged);
+    }
+    if is_management_server(path) {
+        actions.push(Action::ConfigChanged);
+    }
+    actions
+}
+
 pub(super) fn add_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply, Fault> {
     let AcsRequest::AddObject {
         object_name,
@@ -193,7 +206,6 @@ pub(super) fn add_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
     check_key("ParameterKey", parameter_key)?;
     let path = parse_object_path(object_name)?;
     let (instance, status) = ctx.dm.add_object(path.as_str())?;
-    let mut actions = vec![Action::SetParameterKey(parameter_key.clone())];
     // `Table.[alias].` names the new instance itself; `Table.` is its table.
     let table = match path
         .as_str()
@@ -207,12 +219,7 @@ pub(super) fn add_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
     if table != path.as_str() {
         attrs_changed |= ctx.attrs.remove_under(path.as_str());
     }
-    if attrs_changed {
-        actions.push(Action::AttributesChanged);
-    }
-    if is_management_server(path.as_str()) {
-        actions.push(Action::ConfigChanged);
-    }
+    let actions = object_actions(parameter_key, attrs_changed, path.as_str());
     let status = status.as_status();
     Ok((CpeResponse::AddObject { instance, status }, actions))
 }
@@ -228,13 +235,8 @@ pub(super) fn delete_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Re
     check_key("ParameterKey", parameter_key)?;
     let path = parse_object_path(object_name)?;
     let status = ctx.dm.delete_object(path.as_str())?;
-    let mut actions = vec![Action::SetParameterKey(parameter_key.clone())];
-    if ctx.attrs.remove_under(path.as_str()) {
-        actions.push(Action::AttributesChanged);
-    }
-    if is_management_server(path.as_str()) {
-        actions.push(Action::ConfigChanged);
-    }
+    let attrs_changed = ctx.attrs.remove_under(path.as_str());
+    let actions = object_actions(parameter_key, attrs_changed, path.as_str());
     let status = status.as_status();
     Ok((CpeResponse::DeleteObject { status }, actions))
 }

@@ -184,11 +184,13 @@ cmd_size() {
   report "x86_64 router build (build-std, immediate-abort)" target/router/x86_64-unknown-linux-gnu/release/icwmpd
 
   # mipsel as the ipk links it: OpenSSL dynamic (Debian's libssl3 3.0.x, as old as OpenWrt's).
+  # Non-PIE: MIPS position-independent code loads every call through the GOT, which costs
+  # about 130 KB here; a non-PIE executable still links libssl/libcrypto dynamically.
   need_apt gcc-mipsel-linux-gnu libc6-dev-mipsel-cross
   local sr t=mipsel-unknown-linux-gnu
   sr=$(debian_openssl_sysroot mipsel mipsel-linux-gnu)
   env CARGO_TARGET_MIPSEL_UNKNOWN_LINUX_GNU_LINKER=mipsel-linux-gnu-gcc \
-    CARGO_TARGET_MIPSEL_UNKNOWN_LINUX_GNU_RUSTFLAGS="$ROUTER_RUSTFLAGS" \
+    CARGO_TARGET_MIPSEL_UNKNOWN_LINUX_GNU_RUSTFLAGS="$ROUTER_RUSTFLAGS -Crelocation-model=static" \
     MIPSEL_UNKNOWN_LINUX_GNU_OPENSSL_LIB_DIR="$sr/usr/lib/mipsel-linux-gnu" \
     MIPSEL_UNKNOWN_LINUX_GNU_OPENSSL_INCLUDE_DIR="$sr/usr/include" CARGO_TARGET_DIR="$OUT" \
     cargo build -q --release --bin icwmpd --target "$t" "${ROUTER_STD[@]}"

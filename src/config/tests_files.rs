@@ -76,5 +76,11 @@ fn shipped_default_config_parses_to_the_documented_values() {
     let mut d = Config::default();
     d.acs.periodic_inform_enable = true;
     d.cpe.periodic_notify_enable = true;
+    // On OpenWrt the transfer hooks drive sysupgrade, uci and logread.
+    let hook = |n: &str| format!("/usr/libexec/icwmpd/{n}");
+    d.cpe.firmware_upgrade_command = hook("firmware-upgrade");
+    d.cpe.config_import_command = hook("config-import");
+    d.cpe.config_export_command = hook("config-export");
+    d.cpe.log_export_command = hook("log-export");
     assert_eq!(c, d);
 }

@@ -19,6 +19,7 @@ use crate::fault::{Fault, ParamFault};
 use crate::ubus::{status, UbusError, UbusHandle};
 use reply::Row;
 use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The bbfdm object's path.
@@ -167,6 +168,54 @@ impl BbfdmDataModel {
         Ok(path)
     }
 
+    /// InstanceAlias mode: writes `[alias]` in place of every instance number whose row has
+    /// an Alias, in names the ACS gets back (the reference's rename of results).
+    fn to_alias_form<'a>(&self, names: impl Iterator<Item = &'a mut String>) {
+        let mut cache: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for name in names {
+            let mut out = String::with_capacity(name.len());
+            let mut prefix = String::new();
+            for seg in name.split_inclusive('.') {
+                let bare = seg.trim_end_matches('.');
+                let numeric = !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit());
+                if numeric && !prefix.is_empty() {
+                    let aliases = cache
+                        .entry(prefix.clone())
+                        .or_insert_with(|| self.aliases(&prefix));
+                    if let Some(a) = aliases.get(bare).filter(|a| !a.is_empty()) {
+                        out.push('[');
+                        out.push_str(a);
+                        out.push(']');
+                        out.push_str(&seg[bare.len()..]);
+                        prefix.push_str(seg);
+                        continue;
+                    }
+                }
+                out.push_str(seg);
+                prefix.push_str(seg);
+            }
+            *name = out;
+        }
+    }
+
+    /// Instance number -> Alias of the rows of `table` (empty when it has no Alias column).
+    fn aliases(&self, table: &str) -> HashMap<String, String> {
+        let mut args = Map::new();
+        args.insert("path".into(), json!(format!("{table}*.Alias")));
+        let rows = self.call("get", args).unwrap_or_default();
+        rows.into_iter()
+            .filter(|r| r.fault.is_none())
+            .filter_map(|r| {
+                let n = r
+                    .path
+                    .strip_prefix(table)?
+                    .strip_suffix(".Alias")?
+                    .to_string();
+                Some((n, r.data))
+            })
+            .collect()
+    }
+
     fn one(&self, method: &str, path: &str) -> Result<Vec<Row>, Fault> {
         let mut args = Map::new();
         args.insert("path".into(), json!(path));
@@ -221,7 +270,7 @@ impl DataModel for BbfdmDataModel {
         if rows.is_empty() && !path.ends_with('.') {
             return Err(Fault::invalid_name(&path));
         }
-        Ok(rows
+        let mut values: Vec<ParamValue> = rows
             .into_iter()
             .filter(|r| !r.path.is_empty() && !r.path.ends_with('.'))
             .map(|r| ParamValue {
@@ -229,7 +278,11 @@ impl DataModel for BbfdmDataModel {
                 name: r.path,
                 value: r.data,
             })
-            .collect())
+            .collect();
+        if self.alias_mode {
+            self.to_alias_form(values.iter_mut().map(|v| &mut v.name));
+        }
+        Ok(values)
     }
 
     fn get_names(&mut self, path: &str, next_level: bool) -> Result<Vec<ParamInfo>, Fault> {
@@ -269,6 +322,9 @@ impl DataModel for BbfdmDataModel {
                     writable: false,
                 },
             );
+        }
+        if self.alias_mode {
+            self.to_alias_form(out.iter_mut().map(|i| &mut i.name));
         }
         Ok(out)
     }

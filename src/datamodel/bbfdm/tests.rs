@@ -302,6 +302,31 @@ fn add_and_delete_objects_atomically_with_aliases() {
 }
 
 #[test]
+fn instance_alias_mode_names_rows_by_alias_in_results() {
+    let mut r = rig(Api::BbfConfig);
+    r.dm.set_alias_mode(true);
+    let values = r.dm.get_values("Device.Users.User.").unwrap();
+    assert!(
+        values
+            .iter()
+            .any(|v| v.name == "Device.Users.User.[admin].Username" && v.value == "root"),
+        "{values:?}"
+    );
+    assert!(values
+        .iter()
+        .all(|v| !v.name.starts_with("Device.Users.User.1.")));
+    let names = r.dm.get_names("Device.Users.User.", true).unwrap();
+    assert!(
+        names.iter().any(|n| n.name == "Device.Users.User.[admin]."),
+        "{names:?}"
+    );
+    // Number mode keeps numbers.
+    r.dm.set_alias_mode(false);
+    let values = r.dm.get_values("Device.Users.User.1.Username").unwrap();
+    assert_eq!(values[0].name, "Device.Users.User.1.Username");
+}
+
+#[test]
 fn a_failed_alias_on_add_drops_the_new_row() {
     let mut r = rig(Api::BbfConfig);
     // Make Alias non-writable in new rows: the follow-up set fails with 9008.

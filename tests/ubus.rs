@@ -431,3 +431,74 @@ fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
     rig.wait_idle();
     rig.assert_xsd_valid();
 }
+
+#[test]
+fn autonomous_transfer_complete_from_bbfdm_event_follows_the_policy() {
+    let bus = Bus::start();
+    let mut rig = Rig::with(AcsOpts::default(), &[], |o| {
+        with_socket(&bus, "embedded")(o);
+        // Only successful downloads of firmware are reported.
+        o.extra_cpe.push_str(
+            "\nconfig transfer_complete\n\toption enable '1'\n\toption transfer_type 'Download'\n\
+             \toption result_type 'Success'\n\toption file_type '1 Firmware Upgrade Image'\n",
+        );
+    });
+    bus.wait_object("tr069");
+    let (h, _rx) = bus.client(Vec::new());
+    rig.wait_idle();
+    let event = |kind: &str, file_type: &str, code: u32| {
+        json!({"name": "Device.LocalAgent.TransferComplete!", "input": {
+            "TransferType": kind, "FileType": file_type, "FaultCode": code,
+            "TransferURL": "http://files.example/fw.bin", "FileSize": "1234",
+            "StartTime": "2024-01-02T03:04:05Z", "CompleteTime": "2024-01-02T03:05:00Z"}})
+    };
+    h.send_event(
+        "bbfdm.event",
+        &event("Upload", "1 Firmware Upgrade Image", 0),
+        T,
+    )
+    .unwrap();
+    h.send_event(
+        "bbfdm.event",
+        &event("Download", "1 Firmware Upgrade Image", 9010),
+        T,
+    )
+    .unwrap();
+    h.send_event(
+        "bbfdm.event",
+        &event("Download", "3 Vendor Configuration File", 0),
+        T,
+    )
+    .unwrap();
+    h.send_event(
+        "bbfdm.event",
+        &event("Download", "1 Firmware Upgrade Image", 0),
+        T,
+    )
+    .unwrap();
+    rig.wait_inform("10 AUTONOMOUS TRANSFER COMPLETE", 1);
+    let msgs = rig.wait("AutonomousTransferComplete", |m| {
+        m.iter().any(|x| x.method() == "AutonomousTransferComplete")
+    });
+    rig.wait_idle();
+    let sent: Vec<_> = rig
+        .acs
+        .msgs()
+        .into_iter()
+        .filter(|x| x.method() == "AutonomousTransferComplete")
+        .collect();
+    assert_eq!(sent.len(), 1, "only the allowed one: {}", msgs.len());
+    let r = sent[0].rpc().unwrap();
+    assert_eq!(r.child_text("TransferURL"), "http://files.example/fw.bin");
+    assert_eq!(r.child_text("IsDownload"), "1");
+    assert_eq!(r.child_text("FileSize"), "1234");
+    // Acknowledged: a restart does not send it again.
+    let before = rig.acs.msgs().len();
+    rig.cpe.restart();
+    rig.wait_inform("1 BOOT", 2);
+    rig.wait_idle();
+    assert!(rig.acs.msgs()[before..]
+        .iter()
+        .all(|x| x.method() != "AutonomousTransferComplete"));
+    rig.assert_xsd_valid();
+}

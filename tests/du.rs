@@ -72,7 +72,11 @@ fn install(url: &str, uuid: &str) -> String {
 }
 
 fn update(uuid: &str, url: &str) -> String {
-    format!("<Operations xsi:type=\"cwmp:UpdateOpStruct\"><UUID>{uuid}</UUID><Version></Version><URL>{url}</URL><Username></Username><Password></Password></Operations>")
+    update_version(uuid, "", url)
+}
+
+fn update_version(uuid: &str, version: &str, url: &str) -> String {
+    format!("<Operations xsi:type=\"cwmp:UpdateOpStruct\"><UUID>{uuid}</UUID><Version>{version}</Version><URL>{url}</URL><Username></Username><Password></Password></Operations>")
 }
 
 fn uninstall(uuid: &str) -> String {
@@ -160,6 +164,8 @@ fn install_update_uninstall_duplicate_and_unknown() {
         "i2",
         &[
             install(&url, &uuid),
+            // A Version that is not installed names no unit.
+            update_version(&uuid, "9.9", &format!("{files}/hello2.ipk")),
             update(&uuid, &format!("{files}/hello2.ipk")),
             uninstall(unknown),
         ],
@@ -168,6 +174,7 @@ fn install_update_uninstall_duplicate_and_unknown() {
         wait_completion(&rig, "i2"),
         vec![
             res(&uuid, "", "", "Failed", "9026"),
+            res(&uuid, "", "", "Failed", "9028"),
             res(&uuid, "1", "2.0", "Installed", "0"),
             res(unknown, "", "", "Failed", "9028"),
         ]

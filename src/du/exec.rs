@@ -238,7 +238,7 @@ fn try_op(op: &DuOperation, ctx: &DuCtx, start: i64) -> Result<OpResult, Failure
         }
         DuOperation::Update {
             uuid,
-            version: _,
+            version,
             url,
             username,
             password,
@@ -247,6 +247,8 @@ fn try_op(op: &DuOperation, ctx: &DuCtx, start: i64) -> Result<OpResult, Failure
                 "" => store.by_url(url.trim()),
                 u => store.by_uuid(u),
             };
+            // A Version names which installed version to update (Uninstall does the same).
+            let old = old.filter(|d| version.trim().is_empty() || d.version == version.trim());
             let Some(old) = old.cloned() else {
                 return Err(Failure::new(UNKNOWN_DU, "no such deployment unit"));
             };

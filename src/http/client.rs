@@ -9,23 +9,13 @@ use ureq::config::Config;
 use ureq::http::Response;
 use ureq::{Agent, Body};
 
+use super::auth::{drain, Auth};
 use super::cookies::CookieJar;
-use super::digest::{parse_challenges, ClientDigest};
 use super::url::Url;
 use super::{tls, Compression, HttpError, HttpOptions, HttpReply};
 
 /// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
 pub const MAX_REDIRECTS: u32 = 5;
-
-/// Bytes read from an error/redirect body so the connection can be reused.
-const DRAIN_LIMIT: u64 = 64 << 10;
-
-/// Credentials state after a challenge, reused pre-emptively for the rest of the session.
-enum Auth {
-    /// Ready-made `Basic ...` header value.
-    Basic(String),
-    Digest(ClientDigest),
-}
 
 /// HTTP(S) client of one ACS. See the module docs.
 pub struct AcsClient {
@@ -139,18 +129,20 @@ impl AcsClient {
                     return Ok(HttpReply { status, body });
                 }
                 401 => {
-                    let challenges = parse_challenges(
-                        resp.headers()
-                            .get_all("www-authenticate")
-                            .iter()
-                            .filter_map(|v| v.to_str().ok()),
-                    );
+                    let auth = Auth::from_response(&resp, &self.opts.username, &self.opts.password);
                     drain(resp);
                     if auth_retried || !trusted || self.opts.username.is_empty() {
                         log::warn!("ACS {url} refused authentication");
                         return Err(HttpError::AuthFailed);
                     }
-                    self.auth = Some(self.auth_from(&challenges, &url)?);
+                    let Some(auth) = auth else {
+                        log::warn!("ACS {url} sent no usable authentication challenge");
+                        return Err(HttpError::AuthFailed);
+                    };
+                    if auth.is_basic() && !url.is_https() {
+                        log::warn!("sending Basic credentials over plain HTTP to {url}");
+                    }
+                    self.auth = Some(auth);
                     auth_retried = true;
                 }
                 301 | 302 | 303 | 307 | 308 => {
@@ -184,41 +176,10 @@ impl AcsClient {
     }
 
     /// Auth state from a 401's challenges: Digest if offered, else Basic.
-    fn auth_from(
-        &self,
-        challenges: &[super::digest::AuthParams],
-        url: &Url,
-    ) -> Result<Auth, HttpError> {
-        if let Some(d) = ClientDigest::from_challenges(challenges) {
-            return Ok(Auth::Digest(d));
-        }
-        if challenges.iter().any(|c| c.is("Basic")) {
-            if !url.is_https() {
-                log::warn!("sending Basic credentials over plain HTTP to {url}");
-            }
-            let raw = format!("{}:{}", self.opts.username, self.opts.password);
-            let b64 = openssl::base64::encode_block(raw.as_bytes());
-            return Ok(Auth::Basic(format!("Basic {b64}")));
-        }
-        log::warn!("ACS {url} sent no usable authentication challenge");
-        Err(HttpError::AuthFailed)
-    }
-
     /// `Authorization` value for the next request, counting the digest nc upwards.
     fn authorization(&mut self, url: &Url) -> Option<String> {
-        match self.auth.as_mut()? {
-            Auth::Basic(h) => Some(h.clone()),
-            Auth::Digest(d) => {
-                let cnonce = super::digest::random_hex(16);
-                Some(d.authorization(
-                    &self.opts.username,
-                    &self.opts.password,
-                    "POST",
-                    url.target(),
-                    &cnonce,
-                ))
-            }
-        }
+        let (user, pass) = (&self.opts.username, &self.opts.password);
+        Some(self.auth.as_mut()?.header(user, pass, "POST", url.target()))
     }
 
     fn send(
@@ -301,15 +262,6 @@ fn compress(body: &[u8], enc: Compression) -> Result<Cow<'_, [u8]>, HttpError> {
             Cow::Owned(e.finish().map_err(io)?)
         }
     })
-}
-
-/// Reads and drops a small body so the keep-alive connection can carry the next request.
-fn drain(mut resp: Response<Body>) {
-    let _ = resp
-        .body_mut()
-        .with_config()
-        .limit(DRAIN_LIMIT)
-        .read_to_vec();
 }
 
 fn map_err(e: ureq::Error) -> HttpError {

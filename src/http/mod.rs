@@ -8,6 +8,7 @@
 //! Blocking I/O on the calling thread (the main loop); the protocol pieces are pure:
 //! [`digest`], [`cookies`], [`url`].
 
+pub(crate) mod auth;
 mod client;
 pub mod cookies;
 pub mod digest;

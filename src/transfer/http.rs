@@ -4,7 +4,7 @@
 
 use super::Failure;
 use crate::fault::FaultCode;
-use crate::http::digest::{parse_challenges, random_hex, ClientDigest};
+use crate::http::auth::{drain, Auth};
 use crate::http::url::Url;
 use crate::http::HttpOptions;
 use std::fs::File;
@@ -149,12 +149,6 @@ pub fn write_failure(e: &io::Error) -> Failure {
     }
 }
 
-/// Credentials state after a 401.
-enum Auth {
-    Basic(String),
-    Digest(ClientDigest),
-}
-
 struct Client<'a> {
     agent: Agent,
     base: Url,
@@ -196,12 +190,8 @@ impl<'a> Client<'a> {
     }
 
     fn authorization(&mut self, method: &str, url: &Url) -> Option<String> {
-        match self.auth.as_mut()? {
-            Auth::Basic(h) => Some(h.clone()),
-            Auth::Digest(d) => {
-                Some(d.authorization(self.user, self.pass, method, url.target(), &random_hex(16)))
-            }
-        }
+        let (user, pass) = (self.user, self.pass);
+        Some(self.auth.as_mut()?.header(user, pass, method, url.target()))
     }
 
     /// Sends `method` (GET, or PUT of `body`) following 401 and redirects; returns the final
@@ -248,12 +238,7 @@ impl<'a> Client<'a> {
             let status = resp.status().as_u16();
             match status {
                 401 => {
-                    let ch = parse_challenges(
-                        resp.headers()
-                            .get_all("www-authenticate")
-                            .iter()
-                            .filter_map(|v| v.to_str().ok()),
-                    );
+                    let auth = Auth::from_response(&resp, self.user, self.pass);
                     drain(resp);
                     if auth_tried || !trusted || self.user.is_empty() {
                         return Err(Failure::new(
@@ -261,20 +246,12 @@ impl<'a> Client<'a> {
                             format!("{url} refused authentication (HTTP 401)"),
                         ));
                     }
-                    self.auth = Some(if let Some(d) = ClientDigest::from_challenges(&ch) {
-                        Auth::Digest(d)
-                    } else if ch.iter().any(|c| c.is("Basic")) {
-                        let raw = format!("{}:{}", self.user, self.pass);
-                        Auth::Basic(format!(
-                            "Basic {}",
-                            openssl::base64::encode_block(raw.as_bytes())
-                        ))
-                    } else {
-                        return Err(Failure::new(
+                    self.auth = Some(auth.ok_or_else(|| {
+                        Failure::new(
                             FaultCode::TRANSFER_AUTH_FAILURE,
                             format!("{url}: no usable authentication challenge"),
-                        ));
-                    });
+                        )
+                    })?);
                     auth_tried = true;
                 }
                 301 | 302 | 303 | 307 | 308 => {
@@ -365,10 +342,6 @@ pub fn upload(
         200..=299 => Ok(()),
         s => Err(status_failure(s, FaultCode::UPLOAD_FAILURE)),
     }
-}
-
-fn drain(mut resp: Response<Body>) {
-    let _ = resp.body_mut().with_config().limit(64 << 10).read_to_vec();
 }
 
 /// Maps a ureq error before the answer: unreachable, silent or reset servers and TLS

@@ -6,65 +6,34 @@
 mod common;
 
 use common::acs::Msg;
+use common::files;
 use common::Rig;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// GET /hello.ipk (version 1.0), /hello2.ipk (2.0), /slow.ipk (the first request drips for a
 /// minute, later ones are fast). Reports each path requested.
 fn package_server() -> (String, mpsc::Receiver<String>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
-    let slow_hits = Arc::new(AtomicUsize::new(0));
-    std::thread::spawn(move || {
-        for conn in l.incoming().flatten() {
-            let (tx, slow_hits) = (tx.clone(), slow_hits.clone());
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                let mut first = String::new();
-                let _ = r.read_line(&mut first);
-                let path = first.split(' ').nth(1).unwrap_or("").to_string();
-                loop {
-                    let mut l = String::new();
-                    if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
-                        break;
-                    }
-                }
-                let _ = tx.send(path.clone());
-                let body: &[u8] = match path.as_str() {
-                    "/hello.ipk" => b"Package: hello\nVersion: 1.0\n",
-                    "/hello2.ipk" => b"Package: hello\nVersion: 2.0\n",
-                    "/slow.ipk" if slow_hits.fetch_add(1, Ordering::SeqCst) == 0 => {
-                        let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                        for _ in 0..600 {
-                            if w.write_all(&[b'x'; 10]).is_err() {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                        return;
-                    }
-                    "/slow.ipk" => b"Package: slow\nVersion: 3\n",
-                    _ => {
-                        let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                        return;
-                    }
-                };
-                let h = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = w.write_all(h.as_bytes());
-                let _ = w.write_all(body);
-            });
+    let tx = Mutex::new(tx);
+    let slow_hits = AtomicUsize::new(0);
+    let url = files::serve(move |path, _, w| {
+        let _ = tx.lock().unwrap().send(path.to_string());
+        match path {
+            "/hello.ipk" => files::ok(w, b"Package: hello\nVersion: 1.0\n"),
+            "/hello2.ipk" => files::ok(w, b"Package: hello\nVersion: 2.0\n"),
+            "/slow.ipk" if slow_hits.fetch_add(1, Ordering::SeqCst) == 0 => {
+                files::drip(w, 100_000, &[b'x'; 10])
+            }
+            "/slow.ipk" => files::ok(w, b"Package: slow\nVersion: 3\n"),
+            _ => {
+                let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
         }
     });
-    (format!("http://127.0.0.1:{port}"), rx)
+    (url, rx)
 }
 
 fn install(url: &str, uuid: &str) -> String {

@@ -7,67 +7,25 @@
 mod common;
 
 use common::acs::Msg;
+use common::files;
 use common::Rig;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A file server: GET /fw.bin, /cfg (the text given), /slow (1 MB dripping), PUT /up.
 fn file_server(cfg: Arc<Mutex<String>>) -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming().flatten() {
-            let (tx, cfg) = (tx.clone(), cfg.clone());
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                let mut first = String::new();
-                let _ = r.read_line(&mut first);
-                let path = first.split(' ').nth(1).unwrap_or("").to_string();
-                let mut len = 0;
-                loop {
-                    let mut l = String::new();
-                    if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = l.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = r.read_exact(&mut body);
-                let _ = tx.send((path.clone(), body));
-                let send = |w: &mut TcpStream, b: &[u8]| {
-                    let h = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    );
-                    let _ = w.write_all(h.as_bytes());
-                    let _ = w.write_all(b);
-                };
-                match path.as_str() {
-                    "/fw.bin" => send(&mut w, b"FIRMWARE-IMAGE"),
-                    "/cfg" => send(&mut w, cfg.lock().unwrap().as_bytes()),
-                    "/slow" => {
-                        let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
-                        for _ in 0..600 {
-                            if w.write_all(&[0u8; 100]).is_err() {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                    }
-                    _ => send(&mut w, b""),
-                }
-            });
+    let tx = Mutex::new(tx);
+    let url = files::serve(move |path, body, w| {
+        let _ = tx.lock().unwrap().send((path.to_string(), body));
+        match path {
+            "/fw.bin" => files::ok(w, b"FIRMWARE-IMAGE"),
+            "/cfg" => files::ok(w, cfg.lock().unwrap().as_bytes()),
+            "/slow" => files::drip(w, 1_000_000, &[0u8; 100]),
+            _ => files::ok(w, b""),
         }
     });
-    (format!("http://127.0.0.1:{port}"), rx)
+    (url, rx)
 }
 
 fn download(key: &str, file_type: &str, url: &str, size: usize, delay: u32) -> String {

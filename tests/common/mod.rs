@@ -7,6 +7,7 @@
 pub mod acs;
 pub mod daemon;
 pub mod digest;
+pub mod files;
 pub mod msg;
 pub mod pki;
 pub mod soap;

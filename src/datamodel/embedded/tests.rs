@@ -497,15 +497,8 @@ fn active_notify_and_forced_inform_come_from_the_schema() {
     );
     assert_eq!(dm.active_notify("Device.Nope"), ActiveNotify::Normal);
     let forced = EmbeddedDataModel::forced_inform_names();
-    for n in [
-        "Device.RootDataModelVersion",
-        "Device.DeviceInfo.HardwareVersion",
-        "Device.DeviceInfo.SoftwareVersion",
-        "Device.DeviceInfo.ProvisioningCode",
-        "Device.ManagementServer.ParameterKey",
-        "Device.ManagementServer.ConnectionRequestURL",
-        "Device.ManagementServer.AliasBasedAddressing",
-    ] {
+    // The agent's forced-inform list and the schema's forcedInform flags agree.
+    for n in crate::agent::inform::FORCED_INFORM {
         assert!(forced.contains(&n), "{n}");
     }
 }

@@ -412,7 +412,15 @@ impl Agent {
                     log::warn!("{w}");
                 }
                 self.config = config;
-                self.client = None;
+                // New URL, credentials or certificates; what the ACS taught the client
+                // (it refused compression) is kept.
+                let opts = self.http_options();
+                if let Some(client) = &mut self.client {
+                    if let Err(e) = client.reconfigure(opts) {
+                        log::warn!("HTTP client not reconfigured ({e}); a new one next session");
+                        self.client = None;
+                    }
+                }
                 log::info!("config reloaded");
             }
             Err(e) => {

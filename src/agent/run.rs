@@ -100,7 +100,7 @@ impl Agent {
         (sent, changed, msg)
     }
 
-    fn http_options(&self) -> HttpOptions {
+    pub(super) fn http_options(&self) -> HttpOptions {
         let acs = &self.config.acs;
         HttpOptions {
             username: acs.userid.clone(),
@@ -188,11 +188,8 @@ impl Agent {
                 let mut session = Session::new(msg, requests, self.session_opts());
                 let r = self.drive(&mut session, &mut client, &sent, &changed);
                 client.end_session();
-                // A reload during the session (ACS URL changed by SPV) already dropped the
-                // old client; keep this one only if nothing changed.
-                if !self.end.reload_config {
-                    self.client = Some(client);
-                }
+                // Kept across sessions; a config reload at the end reconfigures it.
+                self.client = Some(client);
                 r
             }
             Err(e) => Err(e.to_string()),

@@ -143,8 +143,9 @@ fn rollup_kb(pid: u32, key: &str) -> u64 {
         .sum()
 }
 
-/// The mappings holding the most private dirty memory (shown with BENCH_VERBOSE=1).
-fn dirty_breakdown(pid: u32) -> String {
+/// The mappings holding the most of a smaps field, e.g. `Private_Dirty:` or `Rss:`
+/// (shown with BENCH_VERBOSE=1).
+fn breakdown(pid: u32, key: &str) -> String {
     let s = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
     let mut by: std::collections::BTreeMap<String, u64> = Default::default();
     let mut name = String::new();
@@ -154,7 +155,7 @@ fn dirty_breakdown(pid: u32) -> String {
             .is_some_and(|a| a.contains('-') && !a.ends_with(':'))
         {
             name = f.get(5).unwrap_or(&"[anon]").to_string();
-        } else if f.first() == Some(&"Private_Dirty:") {
+        } else if f.first() == Some(&key) {
             *by.entry(name.clone()).or_default() +=
                 f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
         }
@@ -162,8 +163,8 @@ fn dirty_breakdown(pid: u32) -> String {
     let mut v: Vec<_> = by.into_iter().filter(|(_, k)| *k > 0).collect();
     v.sort_by_key(|e| std::cmp::Reverse(e.1));
     v.iter()
-        .take(6)
-        .map(|(n, k)| format!("    {k:6} KiB {n}\n"))
+        .take(8)
+        .map(|(n, k)| format!("    {k:6} KiB {key} {n}\n"))
         .collect()
 }
 
@@ -288,7 +289,8 @@ fn main() {
         status_kb(pid, "VmRSS:")
     );
     if std::env::var_os("BENCH_VERBOSE").is_some() {
-        print!("{}", dirty_breakdown(pid));
+        print!("{}", breakdown(pid, "Private_Dirty:"));
+        print!("{}", breakdown(pid, "Rss:"));
     }
 
     // Connection request to Inform, and 5-RPC sessions, repeated.
@@ -346,6 +348,9 @@ fn main() {
         status_kb(pid, "VmHWM:"),
         rollup_kb(pid, "Private_Dirty:")
     );
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        print!("{}", breakdown(pid, "Rss:"));
+    }
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }

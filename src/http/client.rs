@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
-use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
-use flate2::write::{GzEncoder, ZlibEncoder};
+use flate2::read::{DeflateDecoder, ZlibDecoder};
+use flate2::write::ZlibEncoder;
 use ureq::config::Config;
 use ureq::http::Response;
 use ureq::{Agent, Body};
@@ -12,7 +12,7 @@ use ureq::{Agent, Body};
 use super::auth::{drain, Auth};
 use super::cookies::CookieJar;
 use super::url::Url;
-use super::{tls, Compression, HttpError, HttpOptions, HttpReply};
+use super::{gzip, tls, Compression, HttpError, HttpOptions, HttpReply};
 
 /// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
 pub const MAX_REDIRECTS: u32 = 5;
@@ -225,7 +225,13 @@ impl AcsClient {
             .read_to_vec()
             .map_err(map_err)?;
         match enc.as_deref() {
-            Some("gzip") | Some("x-gzip") => inflate(MultiGzDecoder::new(&raw[..]), limit),
+            Some("gzip") | Some("x-gzip") => gzip::decompress(&raw, limit).map_err(|e| {
+                if e.kind() == io::ErrorKind::FileTooLarge {
+                    HttpError::BodyTooLarge
+                } else {
+                    HttpError::Io(format!("cannot decode response body: {e}"))
+                }
+            }),
             Some("deflate") => inflate(ZlibDecoder::new(&raw[..]), limit)
                 // Some servers send raw deflate without the zlib wrapper.
                 .or_else(|_| inflate(DeflateDecoder::new(&raw[..]), limit)),
@@ -251,11 +257,7 @@ fn compress(body: &[u8], enc: Compression) -> Result<Cow<'_, [u8]>, HttpError> {
     let io = |e: io::Error| HttpError::Io(e.to_string());
     Ok(match enc {
         Compression::None => Cow::Borrowed(body),
-        Compression::Gzip => {
-            let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(body).map_err(io)?;
-            Cow::Owned(e.finish().map_err(io)?)
-        }
+        Compression::Gzip => Cow::Owned(gzip::compress(body).map_err(io)?),
         Compression::Deflate => {
             let mut e = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(body).map_err(io)?;

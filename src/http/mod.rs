@@ -12,6 +12,7 @@ pub(crate) mod auth;
 mod client;
 pub mod cookies;
 pub mod digest;
+pub mod gzip;
 pub(crate) mod tls;
 pub mod url;
 

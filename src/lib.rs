@@ -11,6 +11,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod conn_req;
+pub mod crypto;
 pub mod datamodel;
 pub mod du;
 pub mod events;

@@ -138,10 +138,10 @@ pub fn clear_state_dir(dir: &Path) {
     }
 }
 
-/// A random number from OpenSSL (retry jitter).
+/// A random number from the kernel (retry jitter).
 pub fn random_u32() -> u32 {
     let mut b = [0u8; 4];
-    if openssl::rand::rand_bytes(&mut b).is_err() {
+    if crate::crypto::random_bytes(&mut b).is_err() {
         // No entropy source: fall back to the clock's nanoseconds; jitter only.
         return std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

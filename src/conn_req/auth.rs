@@ -2,7 +2,7 @@
 //! nonce-count replay protection, rate limiting and an optional source allow-list.
 //!
 //! Pure: no sockets, no threads, never reads the clock (`now` is passed in). Nonces come
-//! from OpenSSL's random generator.
+//! from the kernel's random generator.
 //!
 //! Decision order for each request: allow-list (403), rate limit (503, every request costs
 //! a token, challenges included), credentials configured (503 when empty, like the C
@@ -247,8 +247,8 @@ impl CrAuth {
             qop: Some("auth"),
         });
         let got = resp.to_ascii_lowercase();
-        // memcmp::eq is constant-time but panics on unequal lengths: check those first.
-        if want.len() != got.len() || !openssl::memcmp::eq(want.as_bytes(), got.as_bytes()) {
+        // Constant-time, so the comparison does not tell how many leading characters match.
+        if !crate::crypto::ct_eq(want.as_bytes(), got.as_bytes()) {
             return self.challenge(now, false);
         }
         let entry = &mut self.nonces[idx];

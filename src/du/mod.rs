@@ -62,7 +62,7 @@ pub fn is_uuid(s: &str) -> bool {
 pub fn uuid_v5(namespace: &[u8; 16], name: &str) -> String {
     let mut data = namespace.to_vec();
     data.extend_from_slice(name.as_bytes());
-    let h = openssl::sha::sha1(&data);
+    let h = crate::crypto::sha1(&data);
     let mut u = [0u8; 16];
     u.copy_from_slice(&h[..16]);
     u[6] = (u[6] & 0x0f) | 0x50;

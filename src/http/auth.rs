@@ -33,7 +33,7 @@ impl Auth {
             let raw = format!("{user}:{pass}");
             Auth::Basic(format!(
                 "Basic {}",
-                openssl::base64::encode_block(raw.as_bytes())
+                crate::crypto::base64_encode(raw.as_bytes())
             ))
         })
     }

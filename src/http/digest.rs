@@ -3,7 +3,7 @@
 //!
 //! Pure: no sockets, no clock. Random client nonces are passed in by the caller.
 
-use openssl::hash::{hash, MessageDigest};
+use crate::crypto;
 
 /// A Digest hash algorithm, with or without the `-sess` variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +57,9 @@ impl Algorithm {
 
     /// Lower-case hex of the algorithm's hash of `data`.
     pub fn hex(self, data: &[u8]) -> String {
-        let md = match self {
-            Algorithm::Md5 | Algorithm::Md5Sess => MessageDigest::md5(),
-            Algorithm::Sha256 | Algorithm::Sha256Sess => MessageDigest::sha256(),
-        };
-        // MD5 and SHA-256 are always available in OpenSSL's default provider; an error here
-        // would mean a broken libcrypto, so an empty string (never matching) is enough.
-        match hash(md, data) {
-            Ok(d) => to_hex(&d),
-            Err(_) => String::new(),
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => to_hex(&crypto::md5(data)),
+            Algorithm::Sha256 | Algorithm::Sha256Sess => to_hex(&crypto::sha256(data)),
         }
     }
 }
@@ -81,11 +75,11 @@ pub fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
-/// `n` random bytes from OpenSSL's CSPRNG as hex (nonces, cnonces, opaque values).
+/// `n` random bytes from the kernel as hex (nonces, cnonces, opaque values).
 pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
-    if openssl::rand::rand_bytes(&mut b).is_err() {
-        // The OpenSSL CSPRNG failing is not recoverable in a useful way; fall back to the
+    if crypto::random_bytes(&mut b).is_err() {
+        // The kernel's random source failing is not recoverable in a useful way; fall back to the
         // clock so the value is still unique, which is what a cnonce must be.
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

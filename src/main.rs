@@ -49,7 +49,13 @@ fn options() -> getopts::Options {
     ] {
         o.optflag(short, long, "");
     }
-    for long in ["config", "state-dir", "datamodel", "ubus-socket", "log-level"] {
+    for long in [
+        "config",
+        "state-dir",
+        "datamodel",
+        "ubus-socket",
+        "log-level",
+    ] {
         o.optopt("", long, "", "");
     }
     o
@@ -250,11 +256,7 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     if !m.free.is_empty() {
-        eprintln!(
-            "icwmpd: unexpected argument '{}'\n{}",
-            m.free[0],
-            USAGE
-        );
+        eprintln!("icwmpd: unexpected argument '{}'\n{}", m.free[0], USAGE);
         return ExitCode::from(2);
     }
 

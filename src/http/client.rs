@@ -7,12 +7,14 @@ use flate2::read::{DeflateDecoder, ZlibDecoder};
 use flate2::write::ZlibEncoder;
 use ureq::config::Config;
 use ureq::http::Response;
+use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
 
 use super::auth::{drain, Auth};
 use super::cookies::CookieJar;
+use super::tls::{self, Tls};
 use super::url::Url;
-use super::{gzip, tls, Compression, HttpError, HttpOptions, HttpReply};
+use super::{gzip, Compression, HttpError, HttpOptions, HttpReply};
 
 /// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
 pub const MAX_REDIRECTS: u32 = 5;
@@ -23,6 +25,7 @@ pub struct AcsClient {
     /// The configured ACS URL: the only origin that ever gets credentials.
     base: Url,
     config: Config,
+    tls: Tls,
     agent: Agent,
     /// URL learnt from a redirect, for the rest of this session.
     redirect: Option<Url>,
@@ -40,18 +43,26 @@ impl AcsClient {
     /// `BadUrl` for a URL that is not http(s); `Tls` for unreadable certificate files.
     pub fn new(opts: HttpOptions) -> Result<AcsClient, HttpError> {
         let base = Url::parse(&opts.url).map_err(HttpError::BadUrl)?;
+        let tls = Tls::new(opts.tls_settings());
+        if base.is_https() {
+            // Bad certificate files are a configuration error to report now. For an http
+            // ACS the context is built only if a redirect leads to https.
+            tls.prepare()?;
+        }
         let config = Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_global(Some(opts.timeout))
             .user_agent(opts.user_agent.as_str())
-            .tls_config(tls::tls_config(&opts, base.is_https())?)
+            // The connector chain has no proxy step: never pick one up from the environment.
+            .proxy(None)
             .build();
-        let agent = config.new_agent();
+        let agent = new_agent(&config, &tls);
         Ok(AcsClient {
             opts,
             base,
             config,
+            tls,
             agent,
             redirect: None,
             redirects: 0,
@@ -90,7 +101,7 @@ impl AcsClient {
         self.redirect = None;
         self.redirects = 0;
         self.auth = None;
-        self.agent = self.config.new_agent();
+        self.agent = new_agent(&self.config, &self.tls);
     }
 
     /// POSTs `body` (SOAP envelope, or empty for the empty POST) and returns the ACS's 200/204.
@@ -240,6 +251,15 @@ impl AcsClient {
     }
 }
 
+/// A ureq agent over our TCP and TLS connector, sharing the client's TLS context.
+pub(crate) fn new_agent(config: &Config, tls: &Tls) -> Agent {
+    Agent::with_parts(
+        config.clone(),
+        tls.ureq_connector(),
+        DefaultResolver::default(),
+    )
+}
+
 /// Reads a decoder to the end, failing past `limit` bytes (a small zip bomb stays small).
 fn inflate(r: impl Read, limit: u64) -> Result<Vec<u8>, HttpError> {
     let mut out = Vec::new();
@@ -268,6 +288,9 @@ fn compress(body: &[u8], enc: Compression) -> Result<Cow<'_, [u8]>, HttpError> {
 
 fn map_err(e: ureq::Error) -> HttpError {
     use ureq::Error as E;
+    if let Some(m) = tls::failure_of(&e) {
+        return HttpError::Tls(m);
+    }
     match e {
         E::Timeout(_) => HttpError::Timeout,
         E::HostNotFound | E::ConnectionFailed => HttpError::Connect(e.to_string()),
@@ -282,8 +305,6 @@ fn map_err(e: ureq::Error) -> HttpError {
             | io::ErrorKind::NetworkUnreachable => HttpError::Connect(io.to_string()),
             _ => HttpError::Io(io.to_string()),
         },
-        E::Tls(m) => HttpError::Tls(m.to_string()),
-        E::NativeTls(_) | E::Der(_) => HttpError::Tls(e.to_string()),
         E::BodyExceedsLimit(_) => HttpError::BodyTooLarge,
         E::BadUri(_) | E::Http(_) => HttpError::BadUrl(e.to_string()),
         _ => HttpError::Io(e.to_string()),

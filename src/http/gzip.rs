@@ -110,7 +110,10 @@ pub fn decompress(data: &[u8], limit: u64) -> io::Result<Vec<u8>> {
         let budget = (limit + 1).saturating_sub(out.len() as u64);
         (&mut d).take(budget).read_to_end(&mut out)?;
         if out.len() as u64 > limit {
-            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "gzip: body too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "gzip: body too large",
+            ));
         }
         // The decoder reads ahead through a buffer; `total_in` is what the stream used.
         let used = usize::try_from(d.total_in()).map_err(|_| bad("stream too long"))?;
@@ -192,7 +195,18 @@ mod tests {
     #[test]
     fn header_fields_are_skipped() {
         let z = compress(b"payload").unwrap();
-        let mut h = vec![0x1f, 0x8b, 8, FEXTRA | FNAME | FCOMMENT | FHCRC, 0, 0, 0, 0, 0, 3];
+        let mut h = vec![
+            0x1f,
+            0x8b,
+            8,
+            FEXTRA | FNAME | FCOMMENT | FHCRC,
+            0,
+            0,
+            0,
+            0,
+            0,
+            3,
+        ];
         h.extend([3, 0, b'a', b'b', b'c']);
         h.extend(b"name\0comment\0\x12\x34");
         h.extend(&z[10..]);

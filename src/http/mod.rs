@@ -13,7 +13,7 @@ mod client;
 pub mod cookies;
 pub mod digest;
 pub mod gzip;
-pub(crate) mod tls;
+pub mod tls;
 pub mod url;
 
 #[cfg(test)]
@@ -27,6 +27,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use client::new_agent;
 pub use client::AcsClient;
 pub use tls::DEFAULT_CA_PATH;
 
@@ -91,6 +92,19 @@ impl HttpOptions {
             timeout: Duration::from_secs(30),
             user_agent: concat!("icwmp/", env!("CARGO_PKG_VERSION")).to_string(),
             max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The TLS part of the options.
+    pub fn tls_settings(&self) -> tls::TlsSettings {
+        tls::TlsSettings {
+            ca_file: self.ca_file.clone(),
+            ca_path: self.ca_path.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            insecure: self.insecure,
         }
     }
 }

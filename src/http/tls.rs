@@ -1,15 +1,27 @@
-//! TLS settings for the ACS client: OpenSSL (through ureq's native-tls) with root
-//! certificates loaded explicitly from files, and an optional client certificate.
+//! TLS for every client of the daemon (ACS, HTTP and FTP transfers): one OpenSSL context
+//! built from the CA and client-certificate settings, and a ureq connector that wraps ureq's
+//! TCP transport in it.
+//!
+//! The context is built on first use: a daemon that talks plain http to its ACS never
+//! initialises OpenSSL, which saves about 2 MB of resident libcrypto pages on a router.
 
-use std::collections::HashSet;
+use std::fmt;
 use std::fs;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use openssl::pkey::PKey;
+use openssl::ssl::{
+    HandshakeError, SslConnector, SslConnectorBuilder, SslMethod, SslStream, SslVerifyMode,
+};
 use openssl::x509::X509;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
+};
 
-use super::{HttpError, HttpOptions};
+use super::HttpError;
 
 /// Where root certificates come from when neither `ca_file` nor `ca_path` is set.
 pub const DEFAULT_CA_PATH: &str = "/etc/ssl/certs";
@@ -17,109 +29,270 @@ pub const DEFAULT_CA_PATH: &str = "/etc/ssl/certs";
 /// Largest certificate file read (bundles included); larger files are skipped.
 const MAX_CERT_FILE: u64 = 4 << 20;
 
-fn tls_err(what: &str, path: &Path, e: impl std::fmt::Display) -> HttpError {
+/// Trust and identity settings (`cpe.ssl_capath`, `acs.ssl_cafile`, client certificate...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM file of CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Directory of PEM CA certificates (hashed names or not).
+    pub ca_path: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert` (default: read from `client_cert`).
+    pub client_key: Option<PathBuf>,
+    /// Skip server certificate and host name verification (testing only).
+    pub insecure: bool,
+}
+
+fn tls_err(what: &str, path: &Path, e: impl fmt::Display) -> HttpError {
     HttpError::Tls(format!("{what} {}: {e}", path.display()))
 }
 
-/// Reads every PEM certificate in `path` (DER-encoded), skipping anything that is not one.
-fn pem_certs(path: &Path) -> Result<Vec<Vec<u8>>, HttpError> {
+/// Every PEM certificate in `path`.
+fn pem_certs(path: &Path) -> Result<Vec<X509>, HttpError> {
     let meta = fs::metadata(path).map_err(|e| tls_err("cannot read", path, e))?;
     if meta.len() > MAX_CERT_FILE {
         return Err(tls_err("file too large", path, meta.len()));
     }
     let pem = fs::read(path).map_err(|e| tls_err("cannot read", path, e))?;
-    let stack = X509::stack_from_pem(&pem).map_err(|e| tls_err("bad PEM in", path, e))?;
-    Ok(stack.iter().filter_map(|c| c.to_der().ok()).collect())
+    X509::stack_from_pem(&pem).map_err(|e| tls_err("bad PEM in", path, e))
 }
 
 /// Root certificates: `ca_file`, then every readable PEM file in `ca_path` (hashed links and
-/// bundles alike; duplicates dropped). With neither set, [`DEFAULT_CA_PATH`] is used and its
-/// absence is not an error (TLS will then fail to verify, as it should).
-fn load_roots(opts: &HttpOptions) -> Result<Vec<Certificate<'static>>, HttpError> {
-    let mut ders: Vec<Vec<u8>> = Vec::new();
-    if let Some(f) = &opts.ca_file {
-        ders.extend(pem_certs(f)?);
+/// bundles alike). With neither set, [`DEFAULT_CA_PATH`] is used and its absence is not an
+/// error (verification then fails, as it should).
+fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpError> {
+    let mut roots = Vec::new();
+    if let Some(f) = &s.ca_file {
+        roots.extend(pem_certs(f)?);
     }
-    let (dir, required) = match (&opts.ca_path, &opts.ca_file) {
+    let (dir, required) = match (&s.ca_path, &s.ca_file) {
         (Some(d), _) => (Some(d.as_path()), true),
         (None, None) => (Some(Path::new(DEFAULT_CA_PATH)), false),
         (None, Some(_)) => (None, false),
     };
     if let Some(dir) = dir {
         match fs::read_dir(dir) {
-            Ok(entries) => {
-                for e in entries.flatten() {
-                    let p = e.path();
-                    if p.is_file() {
-                        // Non-certificate files in the directory are normal: skip them.
-                        if let Ok(c) = pem_certs(&p) {
-                            ders.extend(c);
-                        }
-                    }
-                }
-            }
+            // Non-certificate files in the directory are normal: skip them.
+            Ok(entries) => entries
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .filter_map(|e| pem_certs(&e.path()).ok())
+                .for_each(|c| roots.extend(c)),
             Err(e) if required => return Err(tls_err("cannot read directory", dir, e)),
             Err(e) => log::warn!("no CA certificates: {}: {e}", dir.display()),
         }
     }
-    let mut seen = HashSet::new();
-    ders.retain(|d| seen.insert(d.clone()));
-    Ok(ders
-        .iter()
-        .map(|d| Certificate::from_der(d).to_owned())
-        .collect())
+    let store = b.cert_store_mut();
+    for c in roots {
+        // A duplicate (a bundle and its hashed links) is refused by the store: harmless.
+        let _ = store.add_cert(c);
+    }
+    Ok(())
 }
 
-/// Client certificate chain and key (any PEM key form, converted to PKCS#8 for native-tls).
-fn load_client_cert(cert: &Path, key: &Path) -> Result<ClientCert, HttpError> {
-    let chain: Vec<Certificate<'static>> = pem_certs(cert)?
-        .iter()
-        .map(|d| Certificate::from_der(d).to_owned())
-        .collect();
-    if chain.is_empty() {
-        return Err(tls_err("no certificate in", cert, "empty"));
-    }
+/// Client certificate chain and its key (any PEM key form).
+fn add_identity(b: &mut SslConnectorBuilder, cert: &Path, key: &Path) -> Result<(), HttpError> {
+    let chain = pem_certs(cert)?;
+    let (leaf, rest) = chain
+        .split_first()
+        .ok_or_else(|| tls_err("no certificate in", cert, "empty"))?;
     let pem = fs::read(key).map_err(|e| tls_err("cannot read", key, e))?;
     let pkey = PKey::private_key_from_pem(&pem).map_err(|e| tls_err("bad key in", key, e))?;
-    // native-tls takes PKCS#8 only. ureq 3.5 does not export `KeyKind`, so the key goes
-    // through PKCS#8 PEM, which `PrivateKey::from_pem` tags as PKCS#8.
-    let pkcs8 = pkey
-        .private_key_to_pem_pkcs8()
-        .map_err(|e| tls_err("cannot convert key", key, e))?;
-    let key = PrivateKey::from_pem(&pkcs8).map_err(|e| tls_err("bad key in", key, e))?;
-    Ok(ClientCert::new_with_certs(&chain, key))
+    b.set_certificate(leaf)
+        .map_err(|e| tls_err("cannot use", cert, e))?;
+    for c in rest {
+        b.add_extra_chain_cert(c.clone())
+            .map_err(|e| tls_err("cannot use", cert, e))?;
+    }
+    b.set_private_key(&pkey)
+        .and_then(|()| b.check_private_key())
+        .map_err(|e| tls_err("key does not match the certificate", key, e))
 }
 
-/// Builds ureq's TLS configuration from the options. For a plain `http://` ACS no certificate
-/// is loaded: parsing a whole CA directory costs tens of milliseconds and about a megabyte that
-/// a router would carry for nothing (a redirect from http to https then fails verification,
-/// which is the safe way to fail).
-pub(crate) fn tls_config(opts: &HttpOptions, https: bool) -> Result<TlsConfig, HttpError> {
-    if !https {
-        return Ok(TlsConfig::builder()
-            .provider(TlsProvider::NativeTls)
-            .root_certs(RootCerts::from(Vec::<Certificate<'static>>::new()))
-            .build());
-    }
-    let client_cert = match (&opts.client_cert, &opts.client_key) {
-        (Some(c), Some(k)) => Some(load_client_cert(c, k)?),
-        (Some(c), None) => Some(load_client_cert(c, c)?), // key in the same PEM file
+/// Builds the OpenSSL client context of `s`.
+///
+/// # Errors
+/// `Tls` for unreadable or malformed certificate and key files.
+pub fn connector(s: &TlsSettings) -> Result<SslConnector, HttpError> {
+    let mut b = SslConnector::builder(SslMethod::tls_client())
+        .map_err(|e| HttpError::Tls(format!("OpenSSL: {e}")))?;
+    match (&s.client_cert, &s.client_key) {
+        (Some(c), Some(k)) => add_identity(&mut b, c, k)?,
+        (Some(c), None) => add_identity(&mut b, c, c)?, // key in the same PEM file
         (None, Some(_)) => {
             return Err(HttpError::Tls(
                 "client_key given without client_cert".into(),
             ))
         }
-        (None, None) => None,
-    };
-    let roots = if opts.insecure {
-        Vec::new()
+        (None, None) => {}
+    }
+    if s.insecure {
+        b.set_verify(SslVerifyMode::NONE);
     } else {
-        load_roots(opts)?
-    };
-    Ok(TlsConfig::builder()
-        .provider(TlsProvider::NativeTls)
-        .root_certs(RootCerts::from(roots))
-        .client_cert(client_cert)
-        .disable_verification(opts.insecure)
-        .build())
+        add_roots(&mut b, s)?;
+    }
+    Ok(b.build())
+}
+
+/// A TLS failure (handshake, verification) carried through ureq's `Error::Other`.
+#[derive(Debug)]
+pub struct TlsFailure(pub String);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+/// The `ureq::Error` message of a TLS failure, if `e` is one.
+pub fn failure_of(e: &ureq::Error) -> Option<String> {
+    match e {
+        ureq::Error::Other(o) => o.downcast_ref::<TlsFailure>().map(|f| f.0.clone()),
+        ureq::Error::Tls(m) => Some((*m).to_string()),
+        _ => None,
+    }
+}
+
+/// The context of one client, built on the first https connection (or on [`Tls::prepare`]).
+#[derive(Clone)]
+pub struct Tls {
+    inner: Arc<(TlsSettings, OnceLock<Result<SslConnector, HttpError>>)>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Tls").field(&self.inner.0).finish()
+    }
+}
+
+impl Tls {
+    /// A context for `settings`, not built yet.
+    pub fn new(settings: TlsSettings) -> Tls {
+        Tls {
+            inner: Arc::new((settings, OnceLock::new())),
+        }
+    }
+
+    /// Builds the context now, so that bad certificate files are reported at once.
+    ///
+    /// # Errors
+    /// As [`connector`].
+    pub fn prepare(&self) -> Result<&SslConnector, HttpError> {
+        let (settings, ctx) = &*self.inner;
+        ctx.get_or_init(|| connector(settings))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// ureq's connector chain: TCP, then this TLS context for https URLs.
+    pub fn ureq_connector(&self) -> impl Connector {
+        use ureq::unversioned::transport::TcpConnector;
+        ().chain(TcpConnector::default()).chain(self.clone())
+    }
+
+    fn handshake(
+        &self,
+        host: &str,
+        io: TransportAdapter,
+        buffers: LazyBuffers,
+    ) -> Result<TlsTransport, ureq::Error> {
+        let ctx = self
+            .prepare()
+            .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(e.to_string()))))?;
+        let mut cfg = ctx
+            .configure()
+            .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(e.to_string()))))?;
+        cfg.set_verify_hostname(!self.inner.0.insecure);
+        let stream = cfg.connect(host, io).map_err(|e| match e {
+            HandshakeError::Failure(mid) => {
+                let verify = mid.ssl().verify_result();
+                match mid.into_error().into_io_error() {
+                    // Timeouts and resets of the TCP transport keep their ureq meaning.
+                    Ok(io) => ureq::Error::from(io),
+                    Err(e) if verify.as_raw() != 0 => ureq::Error::Other(Box::new(TlsFailure(
+                        format!("{e}: {}", verify.error_string()),
+                    ))),
+                    Err(e) => ureq::Error::Other(Box::new(TlsFailure(e.to_string()))),
+                }
+            }
+            HandshakeError::SetupFailure(e) => {
+                ureq::Error::Other(Box::new(TlsFailure(e.to_string())))
+            }
+            // A blocking transport never reports WouldBlock.
+            HandshakeError::WouldBlock(_) => ureq::Error::Tls("TLS handshake would block"),
+        })?;
+        Ok(TlsTransport { buffers, stream })
+    }
+}
+
+impl<In: Transport> Connector<In> for Tls {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details.uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut io = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        io.set_timeout(details.timeout);
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(self.handshake(host, io, buffers)?)))
+    }
+}
+
+/// An established TLS connection over ureq's TCP transport.
+pub struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: SslStream<TransportAdapter>,
+}
+
+impl fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsTransport")
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        // io errors that wrap a ureq error (a timeout) are unwrapped by `From`.
+        self.stream.write_all(output).map_err(ureq::Error::from)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let n = self
+            .stream
+            .read(self.buffers.input_append_buf())
+            .map_err(ureq::Error::from)?;
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
 }

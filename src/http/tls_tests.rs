@@ -54,9 +54,14 @@ fn cert(
         }
         Some((ica, ikey)) => {
             b.set_issuer_name(ica.subject_name()).unwrap();
-            let san = SubjectAlternativeName::new()
-                .ip("127.0.0.1")
-                .dns("localhost")
+            let mut san = SubjectAlternativeName::new();
+            // "elsewhere" is a certificate issued for another host.
+            if cn == "elsewhere" {
+                san.dns("elsewhere.example");
+            } else {
+                san.ip("127.0.0.1").dns("localhost");
+            }
+            let san = san
                 .build(&b.x509v3_context(Some(ica), None))
                 .unwrap();
             b.append_extension(san).unwrap();
@@ -70,6 +75,7 @@ struct Pki {
     dir: PathBuf,
     ca: X509,
     server: (X509, PKey<Private>),
+    elsewhere: (X509, PKey<Private>),
 }
 
 impl Pki {
@@ -86,6 +92,8 @@ impl Pki {
         let ca = cert("Test CA", &ca_key, None, 1);
         let (skey, _) = key();
         let scert = cert("localhost", &skey, Some((&ca, &ca_key)), 2);
+        let (ekey, _) = key();
+        let ecert = cert("elsewhere", &ekey, Some((&ca, &ca_key)), 4);
         let (ckey, cec) = key();
         let ccert = cert("cpe", &ckey, Some((&ca, &ca_key)), 3);
         std::fs::write(dir.join("ca.pem"), ca.to_pem().unwrap()).unwrap();
@@ -98,6 +106,7 @@ impl Pki {
             dir,
             ca,
             server: (scert, skey),
+            elsewhere: (ecert, ekey),
         }
     }
 
@@ -111,9 +120,18 @@ impl Pki {
         &self,
         require_client_cert: bool,
     ) -> (u16, JoinHandle<Result<Option<String>, String>>) {
+        self.serve_once_as(&self.server, require_client_cert)
+    }
+
+    /// As [`Pki::serve_once`], presenting `id` as the server's certificate.
+    fn serve_once_as(
+        &self,
+        id: &(X509, PKey<Private>),
+        require_client_cert: bool,
+    ) -> (u16, JoinHandle<Result<Option<String>, String>>) {
         let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
-        acc.set_certificate(&self.server.0).unwrap();
-        acc.set_private_key(&self.server.1).unwrap();
+        acc.set_certificate(&id.0).unwrap();
+        acc.set_private_key(&id.1).unwrap();
         if require_client_cert {
             let mut store = X509StoreBuilder::new().unwrap();
             store.add_cert(self.ca.clone()).unwrap();
@@ -206,8 +224,56 @@ fn fails_without_the_ca() {
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
     o.ca_path = Some(pki.path("empty"));
-    assert!(matches!(post(o), Err(HttpError::Tls(_))));
+    match post(o) {
+        Err(HttpError::Tls(m)) => assert!(m.contains("local issuer certificate"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     assert!(t.join().unwrap().is_err());
+}
+
+#[test]
+fn verifies_an_ip_address_url() {
+    let pki = Pki::new();
+    let (port, t) = pki.serve_once(false);
+    let mut o = https_opts(port);
+    o.url = format!("https://127.0.0.1:{port}/acs");
+    o.ca_file = Some(pki.path("ca.pem"));
+    assert_eq!(post(o).unwrap().body, b"ok");
+    t.join().unwrap().unwrap();
+}
+
+#[test]
+fn refuses_a_certificate_for_another_host() {
+    let pki = Pki::new();
+    let (port, t) = pki.serve_once_as(&pki.elsewhere, false);
+    let mut o = https_opts(port);
+    o.ca_file = Some(pki.path("ca.pem"));
+    match post(o.clone()) {
+        Err(HttpError::Tls(m)) => assert!(m.contains("mismatch"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.join().unwrap().is_err());
+    // Without verification (insecure_enable) the name is not checked either.
+    let (port, t) = pki.serve_once_as(&pki.elsewhere, false);
+    o.url = format!("https://localhost:{port}/acs");
+    o.insecure = true;
+    assert_eq!(post(o).unwrap().body, b"ok");
+    t.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_key_of_another_certificate_is_refused() {
+    let pki = Pki::new();
+    let (_, other) = key();
+    std::fs::write(pki.path("other.key"), other.private_key_to_pem().unwrap()).unwrap();
+    let mut o = https_opts(1);
+    o.client_cert = Some(pki.path("client.pem"));
+    o.client_key = Some(pki.path("other.key"));
+    match AcsClient::new(o) {
+        Err(HttpError::Tls(m)) => assert!(m.contains("does not match"), "{m}"),
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("accepted a key of another certificate"),
+    }
 }
 
 #[test]

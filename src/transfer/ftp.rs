@@ -10,8 +10,7 @@
 use super::http::{copy_limited, write_failure, NetOptions, SizeLimit};
 use super::Failure;
 use crate::fault::FaultCode;
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
-use openssl::x509::X509;
+use openssl::ssl::{SslConnector, SslStream};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -131,37 +130,6 @@ impl Write for Stream {
     }
 }
 
-/// Builds the OpenSSL client context: CA file and every PEM in the CA directory.
-fn connector(o: &NetOptions) -> Result<SslConnector, String> {
-    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
-    if o.insecure {
-        b.set_verify(SslVerifyMode::NONE);
-        return Ok(b.build());
-    }
-    if let Some(f) = &o.ca_file {
-        b.set_ca_file(f)
-            .map_err(|e| format!("CA file {}: {e}", f.display()))?;
-    }
-    let dir = match (&o.ca_path, &o.ca_file) {
-        (Some(d), _) => Some(d.clone()),
-        (None, None) => Some(crate::http::DEFAULT_CA_PATH.into()),
-        _ => None,
-    };
-    if let Some(dir) = dir {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let pem = match std::fs::read(e.path()) {
-                Ok(p) if p.len() < (4 << 20) => p,
-                _ => continue,
-            };
-            for c in X509::stack_from_pem(&pem).unwrap_or_default() {
-                // Duplicates are refused by the store; that is fine.
-                let _ = b.cert_store_mut().add_cert(c);
-            }
-        }
-    }
-    Ok(b.build())
-}
-
 /// One logged-in FTP control connection.
 struct Session {
     ctl: Option<Stream>,
@@ -279,7 +247,10 @@ impl Session {
         let tcp = connect(&addrs, opts)?;
         let peer = tcp.peer_addr().map_err(|e| contact(e.to_string()))?.ip();
         let tls = if url.tls {
-            Some(connector(opts).map_err(|e| contact(format!("TLS setup: {e}")))?)
+            Some(
+                crate::http::tls::connector(&opts.tls_settings())
+                    .map_err(|e| contact(format!("TLS setup: {e}")))?,
+            )
         } else {
             None
         };

@@ -5,8 +5,9 @@
 use super::Failure;
 use crate::fault::FaultCode;
 use crate::http::auth::{drain, Auth};
+use crate::http::tls::{self, Tls, TlsSettings};
 use crate::http::url::Url;
-use crate::http::HttpOptions;
+use crate::http::{new_agent, HttpOptions};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,18 @@ pub struct NetOptions {
     pub connect_timeout: Duration,
     /// Longest silence while waiting for an answer or for the next bytes.
     pub idle_timeout: Duration,
+}
+
+impl NetOptions {
+    /// The TLS part of the options (transfers present no client certificate).
+    pub fn tls_settings(&self) -> TlsSettings {
+        TlsSettings {
+            ca_file: self.ca_file.clone(),
+            ca_path: self.ca_path.clone(),
+            insecure: self.insecure,
+            ..TlsSettings::default()
+        }
+    }
 }
 
 impl Default for NetOptions {
@@ -161,25 +174,23 @@ impl<'a> Client<'a> {
     fn new(url: &str, user: &'a str, pass: &'a str, o: &NetOptions) -> Result<Client<'a>, Failure> {
         let base = Url::parse(url)
             .map_err(|e| Failure::new(FaultCode::DOWNLOAD_FAILURE, format!("bad URL: {e}")))?;
-        let mut hopts = HttpOptions::new(url);
-        hopts.ca_path = o.ca_path.clone();
-        hopts.ca_file = o.ca_file.clone();
-        hopts.insecure = o.insecure;
-        // Certificates are loaded for https and for http too (a redirect may go to https).
-        let tls = crate::http::tls::tls_config(&hopts, true).map_err(|e| {
-            Failure::new(FaultCode::CONTACT_SERVER_FAILURE, format!("TLS setup: {e}"))
-        })?;
-        let agent = Agent::config_builder()
+        let tls = Tls::new(o.tls_settings());
+        if base.is_https() {
+            tls.prepare().map_err(|e| {
+                Failure::new(FaultCode::CONTACT_SERVER_FAILURE, format!("TLS setup: {e}"))
+            })?;
+        }
+        let config = Agent::config_builder()
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(o.connect_timeout))
             .timeout_recv_response(Some(o.idle_timeout))
             .timeout_per_read(Some(o.idle_timeout))
             .timeout_per_write(Some(o.idle_timeout))
-            .user_agent(hopts.user_agent.as_str())
-            .tls_config(tls)
-            .build()
-            .new_agent();
+            .user_agent(HttpOptions::new(url).user_agent.as_str())
+            .proxy(None)
+            .build();
+        let agent = new_agent(&config, &tls);
         Ok(Client {
             agent,
             base,
@@ -349,12 +360,13 @@ pub fn upload(
 fn map_err(e: ureq::Error, fail: FaultCode) -> Failure {
     use ureq::Error as E;
     let contact = |m: String| Failure::new(FaultCode::CONTACT_SERVER_FAILURE, m);
+    if let Some(m) = tls::failure_of(&e) {
+        return contact(format!("TLS: {m}"));
+    }
     match e {
         E::HostNotFound => contact("file server name not found".into()),
         E::ConnectionFailed => contact("cannot connect to the file server".into()),
         E::Timeout(t) => contact(format!("file server did not answer in time ({t})")),
-        E::Tls(m) => contact(format!("TLS: {m}")),
-        E::NativeTls(_) | E::Der(_) => contact(format!("TLS: {e}")),
         E::Io(io) => contact(format!("file server: {io}")),
         other => Failure::new(fail, other.to_string()),
     }

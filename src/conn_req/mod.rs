@@ -6,6 +6,7 @@
 //! `6 CONNECTION REQUEST` (also while a session runs).
 
 pub mod auth;
+pub mod head;
 pub mod ratelimit;
 pub mod server;
 

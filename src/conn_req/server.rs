@@ -1,10 +1,15 @@
-//! The connection-request listener thread (tiny_http).
+//! The connection-request listener thread.
 //!
-//! Every answer carries `Content-Length: 0` and `Connection: close`. tiny_http refuses a
-//! user `Connection` header, so responses are written raw through the request's writer.
+//! One thread accepts and answers one request at a time: a connection request is a single
+//! small `GET`, and the rate limiter bounds how often one is accepted anyway. A client that
+//! sends nothing is dropped after [`IO_TIMEOUT`], so it cannot hold the listener (a general
+//! HTTP server library would give it a worker thread until it leaves). Every answer carries
+//! `Content-Length: 0` and `Connection: close`.
 
-use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -13,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::auth::{CrAuth, CrDecision, CrRequest, CrSettings};
+use super::head::{self, HeadError, RequestHead};
 
 /// What the server tells the main loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +40,8 @@ pub enum Bind {
     Addr(SocketAddr),
 }
 
-/// How often the thread wakes up without traffic to notice a stop request.
-const POLL: Duration = Duration::from_millis(500);
+/// Longest time a client may take to send its request head, and to take the answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Shared {
     stop: AtomicBool,
@@ -46,7 +52,8 @@ struct Shared {
 /// A running connection-request server; stops and joins its thread on drop.
 pub struct ConnReqServer {
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
+    /// Written to on drop: wakes the thread out of `poll`.
+    wake: UnixStream,
     local_addr: SocketAddr,
     thread: Option<JoinHandle<()>>,
 }
@@ -66,21 +73,22 @@ impl ConnReqServer {
             Bind::Addr(a) => TcpListener::bind(a)?,
         };
         let local_addr = listener.local_addr()?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map(Arc::new)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        // Non-blocking: a connection reset between poll and accept must not block the
+        // thread in accept (it could then miss a stop request).
+        listener.set_nonblocking(true)?;
+        let (wake, woken) = UnixStream::pair()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             pending: Mutex::new(None),
         });
-        let (sh, srv) = (shared.clone(), server.clone());
+        let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("conn-req".into())
-            .spawn(move || run(&srv, &sh, settings, &events))?;
+            .spawn(move || run(&listener, &woken, &sh, settings, &events))?;
         log::info!("connection request server listening on {local_addr}");
         Ok(ConnReqServer {
             shared,
-            server,
+            wake,
             local_addr,
             thread: Some(thread),
         })
@@ -109,7 +117,7 @@ impl ConnReqServer {
 impl Drop for ConnReqServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        let _ = (&self.wake).write_all(b"x");
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 log::error!("conn-req thread panicked");
@@ -118,55 +126,112 @@ impl Drop for ConnReqServer {
     }
 }
 
+/// Waits until the listener has a connection (`true`) or the wake socket was written.
+fn wait_readable(listener: &TcpListener, woken: &UnixStream) -> io::Result<bool> {
+    let mut fds = [
+        libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: woken.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a live array of two initialised pollfd structures.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(fds[0].revents != 0 && fds[1].revents == 0)
+}
+
 fn run(
-    server: &tiny_http::Server,
+    listener: &TcpListener,
+    woken: &UnixStream,
     shared: &Shared,
     settings: CrSettings,
     events: &Sender<ConnReqEvent>,
 ) {
     let mut auth = CrAuth::new(settings, Instant::now());
     while !shared.stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(POLL) {
-            Ok(Some(req)) => {
-                let now = Instant::now();
+        match wait_readable(listener, woken)
+            .and_then(|ready| ready.then(|| listener.accept()).transpose())
+        {
+            Ok(Some((stream, peer))) => {
                 if let Some(s) = shared
                     .pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take()
                 {
-                    auth.update(s, now);
+                    auth.update(s, Instant::now());
                 }
-                handle(&mut auth, req, now, events);
+                serve(&mut auth, stream, peer.ip(), events);
             }
             Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 log::warn!("connection request server: {e}");
-                std::thread::sleep(POLL); // accept errors (EMFILE...) must not spin
+                // Accept errors (EMFILE...) must not spin.
+                std::thread::sleep(Duration::from_millis(500));
             }
         }
     }
 }
 
-fn handle(auth: &mut CrAuth, req: tiny_http::Request, now: Instant, events: &Sender<ConnReqEvent>) {
-    let peer = req
-        .remote_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let authorization = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().to_string());
-    let method = req.method().as_str().to_string();
-    let decision = auth.check(
-        &CrRequest {
-            method: &method,
-            path_with_query: req.url(),
-            authorization: authorization.as_deref(),
-            peer,
-        },
-        now,
-    );
+/// Reads a request head within [`IO_TIMEOUT`]; `Err(None)` when the client went silent or away.
+fn read_head(s: &mut TcpStream) -> Result<RequestHead, Option<HeadError>> {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            return Err(None);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        match head::parse(&buf) {
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) => {}
+            Err(e) => return Err(Some(e)),
+        }
+    }
+}
+
+fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Sender<ConnReqEvent>) {
+    let (decision, line) = match read_head(&mut stream) {
+        Ok(req) => {
+            let decision = auth.check(
+                &CrRequest {
+                    method: &req.method,
+                    path_with_query: &req.target,
+                    authorization: req.authorization.as_deref(),
+                    peer,
+                },
+                Instant::now(),
+            );
+            (decision, format!("{} {}", req.method, req.target))
+        }
+        Err(Some(e)) => {
+            let code = if e == HeadError::TooLarge { 431 } else { 400 };
+            (CrDecision::Reject(code), format!("{e:?} request"))
+        }
+        Err(None) => {
+            log::debug!("connection request from {peer}: no request within {IO_TIMEOUT:?}");
+            return;
+        }
+    };
     let (status, extra) = match &decision {
         CrDecision::Accept => ("200 OK", String::new()),
         CrDecision::Challenge { www_authenticate } => (
@@ -181,17 +246,16 @@ fn handle(auth: &mut CrAuth, req: tiny_http::Request, now: Instant, events: &Sen
             },
         ),
     };
-    log::debug!(
-        "connection request from {peer}: {method} {} => {status}",
-        req.url()
-    );
+    log::debug!("connection request from {peer}: {line} => {status}");
     let head =
         format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n");
-    let mut w = req.into_writer();
-    if let Err(e) = w.write_all(head.as_bytes()).and_then(|_| w.flush()) {
+    let sent = stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.write_all(head.as_bytes()));
+    if let Err(e) = sent {
         log::debug!("connection request answer to {peer} not sent: {e}");
     }
-    drop(w);
+    drop(stream);
     if decision == CrDecision::Accept {
         log::info!("connection request accepted from {peer}");
         if events.send(ConnReqEvent::Accepted { peer }).is_err() {
@@ -206,6 +270,7 @@ fn reason(code: u16) -> &'static str {
         403 => "403 Forbidden",
         404 => "404 Not Found",
         405 => "405 Method Not Allowed",
+        431 => "431 Request Header Fields Too Large",
         _ => "503 Service Unavailable",
     }
 }

@@ -151,3 +151,54 @@ fn any_binds_dual_stack_and_drop_joins() {
     drop(srv);
     assert!(t.elapsed() < Duration::from_secs(2));
 }
+
+/// Sends `chunks` with pauses between them and returns the whole answer.
+fn raw_chunks(addr: SocketAddr, chunks: &[&[u8]]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for ch in chunks {
+        c.write_all(ch).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn bad_heads_get_400_or_431_and_split_heads_are_reassembled() {
+    let (srv, rx) = start(settings());
+    let addr = srv.local_addr();
+    let r = raw_chunks(addr, &[b"GET /cr HTTP/1.1\r\nno colon\r\n\r\n"]);
+    assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+    let big = format!("GET /cr HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
+    let r = raw_chunks(addr, &[big.as_bytes()]);
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    let r = raw_chunks(
+        addr,
+        &[b"GET /c", b"r HTTP/1.1\r\nHo", b"st: x\r\n", b"\r\n"],
+    );
+    assert!(r.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{r}");
+    assert!(rx.try_recv().is_err());
+}
+
+/// A client that connects and sends nothing (slowloris) is dropped after IO_TIMEOUT; the
+/// next client is served then.
+#[test]
+fn a_silent_client_is_dropped_and_the_next_one_served() {
+    let (srv, _rx) = start(settings());
+    let addr = srv.local_addr();
+    let mut silent = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let r = raw(addr, "GET", "/cr", None);
+    assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+    let waited = t.elapsed();
+    assert!(waited < IO_TIMEOUT + Duration::from_secs(3), "{waited:?}");
+    // The silent one got no answer, only the close.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut out = Vec::new();
+    assert_eq!(silent.read_to_end(&mut out).unwrap(), 0);
+}

@@ -61,9 +61,7 @@ fn cert(
             } else {
                 san.ip("127.0.0.1").dns("localhost");
             }
-            let san = san
-                .build(&b.x509v3_context(Some(ica), None))
-                .unwrap();
+            let san = san.build(&b.x509v3_context(Some(ica), None)).unwrap();
             b.append_extension(san).unwrap();
             b.sign(ikey, MessageDigest::sha256()).unwrap();
         }

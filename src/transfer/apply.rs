@@ -46,12 +46,17 @@ pub struct Hooks {
 /// Runs `cmd` through `/bin/sh` with `file` as its last argument; Ok on exit status 0.
 pub fn run_hook(cmd: &str, file: &Path, file_type: &str, keep: bool) -> Result<(), String> {
     let mut c = Command::new("/bin/sh");
+    // The shell exports the hook's variables itself: `Command::env` would link std's whole
+    // environment-editing machinery (about 5 KB of a router binary) for two variables.
     c.arg("-c")
-        .arg(format!("{cmd} \"$1\""))
+        .arg(format!(
+            "ICWMP_FILE_TYPE=\"$2\" ICWMP_KEEP_SETTINGS=\"$3\"; \
+             export ICWMP_FILE_TYPE ICWMP_KEEP_SETTINGS; {cmd} \"$1\""
+        ))
         .arg("icwmpd-hook")
         .arg(file)
-        .env("ICWMP_FILE_TYPE", file_type)
-        .env("ICWMP_KEEP_SETTINGS", if keep { "1" } else { "0" })
+        .arg(file_type)
+        .arg(if keep { "1" } else { "0" })
         .stdin(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec: the daemon blocks
     // SIGHUP/SIGTERM/SIGINT in all threads, the hook must not inherit that.
@@ -230,6 +235,29 @@ mod tests {
         );
         run_hook(&cmd, &f, "1 Firmware Upgrade Image", true).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "1\n");
+        // A hook program (a child of the shell) sees the variables in its environment.
+        let script = d.join("hook.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$ICWMP_FILE_TYPE|$ICWMP_KEEP_SETTINGS|$1\" > '{}'\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        run_hook(
+            &script.display().to_string(),
+            &f,
+            "3 Vendor Configuration File",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("3 Vendor Configuration File|0|{}\n", f.display())
+        );
         let h = Hooks {
             state_dir: d.clone(),
             firmware: "false".into(),

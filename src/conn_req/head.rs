@@ -1,0 +1,129 @@
+//! The head of an HTTP/1.x request, as far as a connection request needs it: method,
+//! request target and `Authorization`. Pure: fed with the bytes received so far.
+
+/// Largest request head accepted; a connection request is a few hundred bytes.
+pub const MAX_HEAD: usize = 8 << 10;
+
+/// What the connection-request server reads of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `GET`, ... (case kept: methods are case-sensitive).
+    pub method: String,
+    /// Path and query as sent.
+    pub target: String,
+    /// The `Authorization` header value, if any.
+    pub authorization: Option<String>,
+}
+
+/// Why a head is refused (answered 400, or 431 for [`HeadError::TooLarge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not an HTTP/1.x request head.
+    Malformed,
+    /// No end of head within [`MAX_HEAD`] bytes.
+    TooLarge,
+}
+
+/// Parses `buf` once it holds a whole head (up to the empty line; bare LF line ends are
+/// accepted too). `Ok(None)`: more bytes are needed.
+///
+/// # Errors
+/// See [`HeadError`].
+pub fn parse(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let end = buf
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| i + 2)
+        .into_iter()
+        .chain(buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4))
+        .min();
+    let Some(end) = end else {
+        return if buf.len() > MAX_HEAD {
+            Err(HeadError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    if end > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let text = std::str::from_utf8(&buf[..end]).map_err(|_| HeadError::Malformed)?;
+    let mut lines = text.lines();
+    let mut request = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(target), Some(version), None) = (
+        request.next(),
+        request.next(),
+        request.next(),
+        request.next(),
+    ) else {
+        return Err(HeadError::Malformed);
+    };
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic());
+    if !token(method) || target.is_empty() || !version.starts_with("HTTP/1.") {
+        return Err(HeadError::Malformed);
+    }
+    let mut authorization = None;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').ok_or(HeadError::Malformed)?;
+        if name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(value.trim().to_string());
+        }
+    }
+    Ok(Some(RequestHead {
+        method: method.to_string(),
+        target: target.to_string(),
+        authorization,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_digest_request() {
+        let h = parse(
+            b"GET /cr?ts=1&id=2 HTTP/1.1\r\nHost: cpe:7547\r\nauthorization:  Digest username=\"u\", nc=00000001 \r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.method, "GET");
+        assert_eq!(h.target, "/cr?ts=1&id=2");
+        assert_eq!(
+            h.authorization.as_deref(),
+            Some("Digest username=\"u\", nc=00000001")
+        );
+        let h = parse(b"HEAD / HTTP/1.0\n\n").unwrap().unwrap();
+        assert_eq!((h.method.as_str(), h.authorization), ("HEAD", None));
+    }
+
+    #[test]
+    fn waits_for_the_whole_head() {
+        let full = b"GET /cr HTTP/1.1\r\nHost: x\r\n\r\n";
+        for n in 0..full.len() {
+            assert_eq!(parse(&full[..n]), Ok(None), "{n} bytes");
+        }
+        assert!(parse(full).unwrap().is_some());
+    }
+
+    #[test]
+    fn refuses_malformed_and_oversized_heads() {
+        for bad in [
+            &b"GET /cr\r\n\r\n"[..],
+            b"GET /cr HTTP/2\r\n\r\n",
+            b"GET  /cr HTTP/1.1\r\n\r\n",
+            b"G=T /cr HTTP/1.1\r\n\r\n",
+            b"GET /cr HTTP/1.1 extra\r\n\r\n",
+            b"GET /cr HTTP/1.1\r\nno colon here\r\n\r\n",
+            b"GET /\xff HTTP/1.1\r\n\r\n",
+            b"\r\n\r\n",
+        ] {
+            assert_eq!(parse(bad), Err(HeadError::Malformed), "{bad:?}");
+        }
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(MAX_HEAD + 1, b'a');
+        assert_eq!(parse(&long), Err(HeadError::TooLarge));
+        long.extend(b"\r\n\r\n");
+        assert_eq!(parse(&long), Err(HeadError::TooLarge));
+    }
+}

@@ -17,6 +17,7 @@ pub mod du;
 pub mod events;
 pub mod fault;
 pub mod http;
+pub mod inbox;
 pub mod logging;
 pub mod notify;
 pub mod rpc;

@@ -195,7 +195,7 @@ fn main() -> ExitCode {
     // The daemon always runs the ubus thread (the tr069 object appears whenever a ubusd does);
     // the CLI only when its data model may need it.
     let status = tr069::SharedStatus::default();
-    let (tr069_tx, tr069_rx) = crossbeam_channel::unbounded();
+    let inputs = agent::Inputs::default();
     // `request_download` talks to the running daemon over ubus, whatever the data model.
     let request_download = cli && m.free.first().map(String::as_str) == Some("request_download");
     let ubus = if cli && dm_kind == "embedded" && !request_download {
@@ -204,7 +204,10 @@ fn main() -> ExitCode {
         let objects = if cli {
             Vec::new()
         } else {
-            vec![tr069::object(status.clone(), tr069_tx)]
+            vec![tr069::object(
+                status.clone(),
+                inputs.inbox(agent::Input::Tr069),
+            )]
         };
         let listeners = if cli {
             Vec::new()
@@ -260,13 +263,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let sig_rx = match agent::spawn_signal_thread() {
-        Ok(rx) => rx,
-        Err(e) => {
-            eprintln!("icwmpd: cannot start signal thread: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    if let Err(e) = agent::spawn_signal_thread(inputs.inbox(agent::Input::Signal)) {
+        eprintln!("icwmpd: cannot start signal thread: {e}");
+        return ExitCode::from(1);
+    }
     let options = Options {
         config_path,
         state_dir,
@@ -274,12 +274,11 @@ fn main() -> ExitCode {
         get_rpc_methods: m.opt_present("g"),
         argv,
     };
-    let mut agent = Agent::new(options, config, dm, sig_rx);
+    let mut agent = Agent::new(options, config, dm, inputs);
     if let Some((handle, events)) = ubus {
         agent.attach_ubus(UbusLink {
             handle,
             events,
-            requests: tr069_rx,
             status,
         });
     }

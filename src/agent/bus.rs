@@ -18,8 +18,6 @@ pub struct UbusLink {
     pub handle: UbusHandle,
     /// Bus events and connection changes.
     pub events: Receiver<UbusEvent>,
-    /// Requests from the `tr069` object.
-    pub requests: Receiver<Tr069Request>,
     /// The snapshot `tr069 status` answers from.
     pub status: SharedStatus,
 }

@@ -11,9 +11,9 @@ use crate::du::exec::{self, DuCtx, DuHooks};
 use crate::du::jobs::DuJobs;
 use crate::du::DuEvent;
 use crate::events::EventCode;
+use crate::inbox::Inbox;
 use crate::soap::{CpeRequest, DuOperation};
 use crate::transfer::http::NetOptions;
-use crossbeam_channel::{Receiver, Sender};
 
 const METHOD: &str = "ChangeDUState";
 
@@ -21,21 +21,18 @@ const METHOD: &str = "ChangeDUState";
 pub(super) struct DuState {
     /// The jobs (mirrored in `du_jobs.json`).
     pub jobs: DuJobs,
-    tx: Sender<DuEvent>,
-    /// Worker reports.
-    pub rx: Receiver<DuEvent>,
+    /// Where workers report.
+    tx: Inbox<DuEvent>,
     /// This session's DUStateChangeComplete requests: (request index, job id).
     in_session: Vec<(usize, u64)>,
 }
 
 impl DuState {
     /// Loads the jobs from the state directory.
-    pub fn load(state_dir: &std::path::Path) -> DuState {
-        let (tx, rx) = crossbeam_channel::unbounded();
+    pub fn load(state_dir: &std::path::Path, tx: Inbox<DuEvent>) -> DuState {
         DuState {
             jobs: DuJobs::load(state_dir),
             tx,
-            rx,
             in_session: Vec::new(),
         }
     }

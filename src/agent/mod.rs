@@ -1,5 +1,6 @@
 //! The daemon's main loop: one thread owns all agent state (config, data model, events,
-//! timers) and is fed by the other threads over crossbeam channels.
+//! timers) and is fed by the other threads over one crossbeam channel of [`Input`] (and the
+//! ubus thread's own event channel).
 //!
 //! Sessions with the ACS run on this thread with blocking HTTP; a connection request or signal
 //! arriving meanwhile waits in its channel and is served right after.
@@ -18,14 +19,51 @@ use crate::config::Config;
 use crate::conn_req::{ConnReqEvent, ConnReqServer};
 use crate::datamodel::DataModel;
 use crate::events::EventCode;
+use crate::inbox::Inbox;
 use crate::notify::{ChangeTracker, NotifyAttributes};
 use crate::schedule;
 pub use bus::{UbusLink, LISTENERS};
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{select, Receiver, Sender};
 use state::AgentState;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 pub use system::{block_signals, spawn_signal_thread, tune_allocator, Signal};
+
+/// What the other threads tell the main loop.
+pub enum Input {
+    /// From the connection-request server.
+    ConnReq(ConnReqEvent),
+    /// From a transfer worker.
+    Transfer(crate::transfer::TransferEvent),
+    /// From a ChangeDUState worker.
+    Du(crate::du::DuEvent),
+    /// From the signal thread.
+    Signal(Signal),
+    /// From the `tr069` ubus object.
+    Tr069(tr069::Tr069Request),
+}
+
+/// The main loop's input channel: made before the agent (the `tr069` object and the signal
+/// thread start first), it hands out an [`Inbox`] per producer.
+pub struct Inputs {
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+}
+
+impl Default for Inputs {
+    fn default() -> Inputs {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Inputs { tx, rx }
+    }
+}
+
+impl Inputs {
+    /// An inbox for messages of type `T`, delivered as `wrap(message)`.
+    pub fn inbox<T: 'static>(&self, wrap: fn(T) -> Input) -> Inbox<T> {
+        let tx = self.tx.clone();
+        Inbox::new(move |m| tx.send(wrap(m)).is_ok())
+    }
+}
 
 /// How the daemon was started.
 #[derive(Clone, Debug)]
@@ -99,8 +137,8 @@ pub struct Agent {
     /// The HTTP client, kept across sessions (certificates are loaded once); dropped when the
     /// config changes.
     client: Option<crate::http::AcsClient>,
-    cr_rx: Receiver<ConnReqEvent>,
-    sig_rx: Receiver<Signal>,
+    /// Messages from the other threads (but ubus events).
+    inputs: Inputs,
     /// File transfers (queue, worker channel).
     xfer: transfers::Transfers,
     /// ChangeDUState jobs (list, worker channel).
@@ -115,7 +153,6 @@ pub struct Agent {
     /// The ubus connection, when a ubus thread runs (rpc-sys calls).
     ubus: Option<crate::ubus::UbusHandle>,
     ubus_rx: Receiver<crate::ubus::UbusEvent>,
-    tr069_rx: Receiver<tr069::Tr069Request>,
     /// What `tr069 status` reports.
     status: Option<tr069::SharedStatus>,
 }
@@ -123,19 +160,13 @@ pub struct Agent {
 impl Agent {
     /// Sets the agent up from a loaded config and data model; raises BOOTSTRAP and BOOT as the
     /// start-up conditions ask and persists them before anything else happens.
-    pub fn new(
-        opts: Options,
-        config: Config,
-        dm: Box<dyn DataModel>,
-        sig_rx: Receiver<Signal>,
-    ) -> Agent {
+    pub fn new(opts: Options, config: Config, dm: Box<dyn DataModel>, inputs: Inputs) -> Agent {
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
-        let xfer = transfers::Transfers::load(&opts.state_dir);
-        let du = du::DuState::load(&opts.state_dir);
+        let xfer = transfers::Transfers::load(&opts.state_dir, inputs.inbox(Input::Transfer));
+        let du = du::DuState::load(&opts.state_dir, inputs.inbox(Input::Du));
         let outbox = outbox::Outbox::load(&opts.state_dir);
-        let (cr_tx, cr_rx) = crossbeam_channel::unbounded();
-        let conn_req = run::start_conn_req(&config, cr_tx);
+        let conn_req = run::start_conn_req(&config, inputs.inbox(Input::ConnReq));
         let mut agent = Agent {
             want_get_rpc_methods: opts.get_rpc_methods || config.acs.get_rpc_methods,
             opts,
@@ -157,8 +188,7 @@ impl Agent {
             last_success_end: 0,
             conn_req,
             client: None,
-            cr_rx,
-            sig_rx,
+            inputs,
             xfer,
             du,
             outbox,
@@ -166,7 +196,6 @@ impl Agent {
             stats: Stats::default(),
             ubus: None,
             ubus_rx: crossbeam_channel::never(),
-            tr069_rx: crossbeam_channel::never(),
             status: None,
         };
         agent.check_bootstrap();
@@ -183,12 +212,11 @@ impl Agent {
         agent
     }
 
-    /// Connects the agent to the ubus thread: `tr069` requests and bus events join the main
-    /// loop's select, `status` gets its snapshot, reboots may go through `rpc-sys`.
+    /// Connects the agent to the ubus thread: bus events join the main loop's select,
+    /// `status` gets its snapshot, reboots may go through `rpc-sys`.
     pub fn attach_ubus(&mut self, link: UbusLink) {
         self.ubus = Some(link.handle);
         self.ubus_rx = link.events;
-        self.tr069_rx = link.requests;
         self.status = Some(link.status);
         self.publish_status(None);
     }
@@ -355,41 +383,26 @@ impl Agent {
             self.publish_status(None);
             let wait = self.next_wakeup();
             select! {
-                recv(self.cr_rx) -> ev => match ev {
-                    Ok(ConnReqEvent::Accepted { peer }) => {
+                recv(self.inputs.rx) -> input => match input {
+                    Ok(Input::ConnReq(ConnReqEvent::Accepted { peer })) => {
                         log::info!("connection request from {peer}");
                         self.raise(EventCode::ConnectionRequest, "");
                     }
-                    Err(_) => {
-                        log::error!("connection-request thread is gone");
-                        self.cr_rx = crossbeam_channel::never();
-                    }
-                },
-                recv(self.xfer.rx) -> ev => {
-                    if let Ok(ev) = ev {
-                        self.on_transfer_event(ev);
-                    }
-                },
-                recv(self.du.rx) -> ev => {
-                    if let Ok(ev) = ev {
-                        self.on_du_event(ev);
-                    }
-                },
-                recv(self.sig_rx) -> sig => match sig {
-                    Ok(Signal::Reload) => self.reload(),
-                    Ok(Signal::Terminate) | Err(_) => {
+                    Ok(Input::Transfer(ev)) => self.on_transfer_event(ev),
+                    Ok(Input::Du(ev)) => self.on_du_event(ev),
+                    Ok(Input::Signal(Signal::Reload)) => self.reload(),
+                    Ok(Input::Signal(Signal::Terminate)) => {
                         log::info!("exiting");
                         return 0;
                     }
-                },
-                recv(self.tr069_rx) -> req => match req {
-                    Ok(req) => {
+                    Ok(Input::Tr069(req)) => {
                         if let bus::Next::Exit = self.on_tr069(req) {
                             log::info!("exiting (ubus command)");
                             return 0;
                         }
                     }
-                    Err(_) => self.tr069_rx = crossbeam_channel::never(),
+                    // The agent holds a sender itself: the channel cannot disconnect.
+                    Err(_) => return 1,
                 },
                 recv(self.ubus_rx) -> ev => match ev {
                     Ok(ev) => self.on_ubus_event(ev),

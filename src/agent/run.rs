@@ -6,10 +6,10 @@ use crate::config::Config;
 use crate::conn_req::{Bind, ConnReqEvent, ConnReqServer, CrSettings};
 use crate::events::EventCode;
 use crate::http::{AcsClient, HttpOptions};
+use crate::inbox::Inbox;
 use crate::rpc::{self, Action, RpcContext};
 use crate::session::{Delivered, Output, Session, SessionOpts};
 use crate::soap::{CpeRequest, CwmpNs, HeaderOpts};
-use crossbeam_channel::Sender;
 use std::time::{Duration, Instant};
 
 /// The connection-request server settings from the config.
@@ -38,7 +38,7 @@ pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
 
 /// Starts the connection-request server on `cpe.port`; logs and goes on without it when the
 /// port cannot be bound.
-pub(super) fn start_conn_req(config: &Config, tx: Sender<ConnReqEvent>) -> Option<ConnReqServer> {
+pub(super) fn start_conn_req(config: &Config, tx: Inbox<ConnReqEvent>) -> Option<ConnReqServer> {
     match ConnReqServer::spawn(Bind::Any(config.cpe.port), conn_req_settings(config), tx) {
         Ok(s) => {
             log::info!("connection requests on port {}", config.cpe.port);

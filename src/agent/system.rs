@@ -1,7 +1,7 @@
 //! Process-level edges: signals, re-executing ourselves, running the configured reboot and
 //! factory-reset commands, randomness.
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::inbox::Inbox;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -38,8 +38,7 @@ pub fn block_signals() {
 }
 
 /// Starts the thread that turns signals into [`Signal`] messages.
-pub fn spawn_signal_thread() -> std::io::Result<Receiver<Signal>> {
-    let (tx, rx): (Sender<Signal>, Receiver<Signal>) = crossbeam_channel::unbounded();
+pub fn spawn_signal_thread(tx: Inbox<Signal>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
@@ -55,11 +54,11 @@ pub fn spawn_signal_thread() -> std::io::Result<Receiver<Signal>> {
             } else {
                 Signal::Terminate
             };
-            if tx.send(msg).is_err() {
+            if !tx.send(msg) {
                 return;
             }
         })?;
-    Ok(rx)
+    Ok(())
 }
 
 /// A child process must not inherit our blocked signal mask.

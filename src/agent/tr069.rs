@@ -7,8 +7,8 @@
 //! which is exactly the deferral the C replies announce.
 
 use crate::events::EventCode;
+use crate::inbox::Inbox;
 use crate::ubus::{BlobmsgType, UbusMethod, UbusObject};
-use crossbeam_channel::Sender;
 use serde_json::{json, Value as Json};
 use std::sync::{Arc, Mutex};
 
@@ -119,7 +119,7 @@ impl StatusSnapshot {
 pub type SharedStatus = Arc<Mutex<StatusSnapshot>>;
 
 /// The `tr069` object: `status {}`, `inform {GetRPCMethods, event}`, `command {command}`.
-pub fn object(status: SharedStatus, tx: Sender<Tr069Request>) -> UbusObject {
+pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
     let methods = vec![
         UbusMethod::new("command", &[("command", BlobmsgType::String)]),
         UbusMethod::new("status", &[]),
@@ -151,7 +151,7 @@ pub fn object(status: SharedStatus, tx: Sender<Tr069Request>) -> UbusObject {
 
 /// Serves one call (pure but for the channel send); the reply is always a table, as the C
 /// handlers always answer with DATA and status 0.
-pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json {
+pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     match method {
         "status" => snap.to_json(),
         "inform" => inform(args, snap, tx),
@@ -161,8 +161,8 @@ pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr06
     }
 }
 
-fn send(tx: &Sender<Tr069Request>, req: Tr069Request) -> bool {
-    if tx.send(req).is_err() {
+fn send(tx: &Inbox<Tr069Request>, req: Tr069Request) -> bool {
+    if !tx.send(req) {
         log::error!("tr069: the main loop is gone");
         return false;
     }
@@ -184,7 +184,7 @@ fn truthy(v: Option<&Json>) -> bool {
     }
 }
 
-fn inform(args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json {
+fn inform(args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     if truthy(args.get("GetRPCMethods")) {
         // Unlike the C one, no `2 PERIODIC` is invented: the main loop sends whatever is
         // pending, or `6 CONNECTION REQUEST` (a local "contact the ACS now") when nothing is.
@@ -227,7 +227,7 @@ fn inform(args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json
 }
 
 /// `request_download {file_type, args:{name:value}}`: the main loop sends a RequestDownload.
-fn request_download(args: &Json, tx: &Sender<Tr069Request>) -> Json {
+fn request_download(args: &Json, tx: &Inbox<Tr069Request>) -> Json {
     let file_type = args
         .get("file_type")
         .and_then(Json::as_str)
@@ -256,7 +256,7 @@ fn request_download(args: &Json, tx: &Sender<Tr069Request>) -> Json {
     json!({"status": 1, "info": "RequestDownload will be sent"})
 }
 
-fn command(args: &Json, snap: &StatusSnapshot, tx: &Sender<Tr069Request>) -> Json {
+fn command(args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     let Some(cmd) = args.get("command").and_then(Json::as_str) else {
         return json!({"SupportedCommands": [
             {"command": "reload", "description": "Reload icwmpd with new configuration"},
@@ -294,7 +294,7 @@ mod tests {
     use super::*;
 
     fn call(method: &str, args: Json, snap: &StatusSnapshot) -> (Json, Vec<Tr069Request>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = Inbox::channel();
         let reply = handle(method, &args, snap, &tx);
         (reply, rx.try_iter().collect())
     }
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn a_gone_main_loop_gives_an_error_reply() {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = Inbox::channel();
         drop(rx);
         let r = handle(
             "command",

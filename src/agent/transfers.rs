@@ -11,13 +11,13 @@
 use super::Agent;
 use crate::events::EventCode;
 use crate::fault::FaultCode;
+use crate::inbox::Inbox;
 use crate::rpc::Action;
 use crate::soap::CpeRequest;
 use crate::transfer::apply::Hooks;
 use crate::transfer::http::NetOptions;
 use crate::transfer::worker::{self, WorkerCtx};
 use crate::transfer::{After, Kind, Outcome, Request, TransferEvent, TransferQueue};
-use crossbeam_channel::{Receiver, Sender};
 use std::path::PathBuf;
 
 const SOFTWARE_VERSION: &str = "Device.DeviceInfo.SoftwareVersion";
@@ -26,9 +26,8 @@ const SOFTWARE_VERSION: &str = "Device.DeviceInfo.SoftwareVersion";
 pub(super) struct Transfers {
     /// The queue (mirrored in `transfers.json`).
     pub queue: TransferQueue,
-    tx: Sender<TransferEvent>,
-    /// Worker reports.
-    pub rx: Receiver<TransferEvent>,
+    /// Where workers report.
+    tx: Inbox<TransferEvent>,
     /// This session's TransferComplete requests: (request index, transfer id).
     in_session: Vec<(usize, u64)>,
     /// A firmware handed to the platform's upgrade hook: (id, generation, outcome so far,
@@ -38,12 +37,10 @@ pub(super) struct Transfers {
 
 impl Transfers {
     /// Loads the queue from the state directory.
-    pub fn load(state_dir: &std::path::Path) -> Transfers {
-        let (tx, rx) = crossbeam_channel::unbounded();
+    pub fn load(state_dir: &std::path::Path, tx: Inbox<TransferEvent>) -> Transfers {
         Transfers {
             queue: TransferQueue::load(state_dir),
             tx,
-            rx,
             in_session: Vec::new(),
             await_reboot: None,
         }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crate::inbox::Inbox;
 
 use super::auth::{CrAuth, CrDecision, CrRequest, CrSettings};
 use super::head::{self, HeadError, RequestHead};
@@ -66,7 +66,7 @@ impl ConnReqServer {
     pub fn spawn(
         bind: Bind,
         settings: CrSettings,
-        events: Sender<ConnReqEvent>,
+        events: Inbox<ConnReqEvent>,
     ) -> io::Result<ConnReqServer> {
         let listener = match bind {
             Bind::Any(port) => bind_any(port)?,
@@ -158,7 +158,7 @@ fn run(
     woken: &UnixStream,
     shared: &Shared,
     settings: CrSettings,
-    events: &Sender<ConnReqEvent>,
+    events: &Inbox<ConnReqEvent>,
 ) {
     let mut auth = CrAuth::new(settings, Instant::now());
     while !shared.stop.load(Ordering::SeqCst) {
@@ -209,7 +209,7 @@ fn read_head(s: &mut TcpStream) -> Result<RequestHead, Option<HeadError>> {
     }
 }
 
-fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Sender<ConnReqEvent>) {
+fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Inbox<ConnReqEvent>) {
     let (decision, line) = match read_head(&mut stream) {
         Ok(req) => {
             let decision = auth.check(
@@ -258,7 +258,7 @@ fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Sender
     drop(stream);
     if decision == CrDecision::Accept {
         log::info!("connection request accepted from {peer}");
-        if events.send(ConnReqEvent::Accepted { peer }).is_err() {
+        if !events.send(ConnReqEvent::Accepted { peer }) {
             log::error!("main loop gone: connection request dropped");
         }
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::http::digest::{parse_challenges, ClientDigest};
-use crossbeam_channel::{unbounded, Receiver};
+use crossbeam_channel::Receiver;
 use std::io::Read;
 use std::net::TcpStream;
 
@@ -14,7 +14,7 @@ fn settings() -> CrSettings {
 }
 
 fn start(s: CrSettings) -> (ConnReqServer, Receiver<ConnReqEvent>) {
-    let (tx, rx) = unbounded();
+    let (tx, rx) = Inbox::channel();
     let srv = ConnReqServer::spawn(Bind::Addr("127.0.0.1:0".parse().unwrap()), s, tx).unwrap();
     (srv, rx)
 }
@@ -130,7 +130,7 @@ fn update_changes_path_at_run_time() {
 
 #[test]
 fn any_binds_dual_stack_and_drop_joins() {
-    let (tx, _rx) = unbounded();
+    let (tx, _rx) = Inbox::channel();
     let srv = match ConnReqServer::spawn(Bind::Any(0), settings(), tx) {
         Ok(s) => s,
         Err(e) => {

@@ -10,10 +10,10 @@
 use super::store::{package_identity, Du, DuStore};
 use super::{failed, uuid_for_url, DuEvent, DUPLICATE_DU, UNKNOWN_DU, VERSION_EXISTS};
 use crate::fault::FaultCode;
+use crate::inbox::Inbox;
 use crate::soap::{DuOperation, OpResult, TransferFault};
 use crate::transfer::http::NetOptions;
 use crate::transfer::{Failure, Kind, Request};
-use crossbeam_channel::Sender;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ pub fn spawn(
     id: u64,
     ops: Vec<(usize, DuOperation)>,
     ctx: DuCtx,
-    tx: Sender<DuEvent>,
+    tx: Inbox<DuEvent>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("du-{id}"))
@@ -90,14 +90,11 @@ pub fn spawn(
                     result.current_state,
                     result.fault.code
                 );
-                if tx
-                    .send(DuEvent::Op {
-                        id,
-                        index,
-                        result: Box::new(result),
-                    })
-                    .is_err()
-                {
+                if !tx.send(DuEvent::Op {
+                    id,
+                    index,
+                    result: Box::new(result),
+                }) {
                     return;
                 }
             }

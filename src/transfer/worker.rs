@@ -6,7 +6,7 @@ use super::apply::{self, Hooks};
 use super::http::{NetOptions, SizeLimit};
 use super::{After, Failure, Kind, Outcome, Request, TransferEvent};
 use crate::fault::FaultCode;
-use crossbeam_channel::Sender;
+use crate::inbox::Inbox;
 use std::path::{Path, PathBuf};
 
 /// Everything a worker needs besides its request.
@@ -26,7 +26,7 @@ pub fn spawn(
     generation: u32,
     req: Request,
     ctx: WorkerCtx,
-    tx: Sender<TransferEvent>,
+    tx: Inbox<TransferEvent>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("transfer-{id}"))
@@ -81,7 +81,7 @@ fn run(
     generation: u32,
     req: &Request,
     ctx: &WorkerCtx,
-    tx: &Sender<TransferEvent>,
+    tx: &Inbox<TransferEvent>,
 ) -> Option<Result<After, Failure>> {
     if let Err(e) = std::fs::create_dir_all(&ctx.work_dir) {
         let m = format!("cannot create {}: {e}", ctx.work_dir.display());
@@ -107,7 +107,7 @@ fn run(
                 path: file.clone(),
                 go,
             });
-            if asked.is_err() || !answer.recv().unwrap_or(false) {
+            if !asked || !answer.recv().unwrap_or(false) {
                 let _ = std::fs::remove_file(&file);
                 return None;
             }

@@ -4,6 +4,7 @@
 #   cross/cross.sh cross        musl builds for the OpenWrt targets (zig + cargo-zigbuild)
 #   cross/cross.sh cross-test   unit tests of the mipsel and mips glibc builds under qemu-user
 #   cross/cross.sh size         stripped (and xz) size of icwmpd: x86_64 and mipsel, OpenSSL dynamic
+#   cross/cross.sh router-test  the integration tests against the x86_64 router build
 #
 # Toolchain: Debian's rustc-web/cargo-web 1.96 with rust-web-src (std rebuilt with -Zbuild-std),
 # called explicitly because rustup's ~/.cargo/bin comes first in PATH. Variables:
@@ -16,9 +17,11 @@ ROOT=$PWD
 OUT=$ROOT/target/cross
 mkdir -p "$OUT"
 
-# Flags of the "router build": std optimised for size, no unwinding machinery at all, and no
-# file/line/column strings for panic locations (an immediate abort never prints them).
-ROUTER_RUSTFLAGS="-Cpanic=immediate-abort -Zunstable-options -Cforce-unwind-tables=no -Zlocation-detail=none"
+# Flags of the "router build": std optimised for size, no unwinding machinery at all, no
+# file/line/column strings for panic locations (an immediate abort never prints them), and
+# derived Debug impls that print type and variant names only (the daemon uses Debug for
+# diagnostics alone; `router-test` runs the integration tests against this build).
+ROUTER_RUSTFLAGS="-Cpanic=immediate-abort -Zunstable-options -Cforce-unwind-tables=no -Zlocation-detail=none -Zfmt-debug=shallow"
 # PIE keeps ASLR; packed relative relocations (DT_RELR: glibc >= 2.36, musl >= 1.2.4) shrink
 # its 40 KB relocation table to under 1 KB.
 RELR_RUSTFLAGS="-Clink-arg=-Wl,-z,pack-relative-relocs"
@@ -175,6 +178,24 @@ cmd_cross_test() {
 }
 
 # ---------------------------------------------------------------------------------------------
+ROUTER_BIN=target/router/x86_64-unknown-linux-gnu/release/icwmpd
+
+# The x86_64 router build (in $ROUTER_BIN); Debian's cargo must come first in PATH.
+router_x86_64() {
+  CARGO_TARGET_DIR=target/router RUSTFLAGS="$ROUTER_RUSTFLAGS $RELR_RUSTFLAGS" \
+    cargo build -q --release --bin icwmpd --target x86_64-unknown-linux-gnu "${ROUTER_STD[@]}"
+}
+
+# The black-box integration tests (tests/*.rs) against the router build instead of the plain
+# one: the size flags change code generation, so what ships is tested too.
+cmd_router_test() {
+  need_rust
+  deb_cargo_env
+  router_x86_64
+  say "integration tests against $ROUTER_BIN ($(stat -c %s "$ROUTER_BIN") bytes)"
+  ICWMPD_BIN=$ROOT/$ROUTER_BIN cargo test -q --test '*' -- --test-threads="${TEST_THREADS:-4}"
+}
+
 cmd_size() {
   need_rust
   # The plain build uses whatever cargo comes first in PATH (rustup's, usually).
@@ -183,9 +204,8 @@ cmd_size() {
   local plain=target/release/icwmpd
   printf '%-52s %9d bytes\n' "x86_64 release (cargo defaults, std prebuilt):" "$(stat -c %s "$plain")"
 
-  CARGO_TARGET_DIR=target/router RUSTFLAGS="$ROUTER_RUSTFLAGS $RELR_RUSTFLAGS" \
-    cargo build -q --release --bin icwmpd --target x86_64-unknown-linux-gnu "${ROUTER_STD[@]}"
-  report "x86_64 router build (build-std, immediate-abort, PIE+RELR)" target/router/x86_64-unknown-linux-gnu/release/icwmpd
+  router_x86_64
+  report "x86_64 router build (build-std, immediate-abort, PIE+RELR)" "$ROUTER_BIN"
 
   # mipsel as the ipk links it: OpenSSL dynamic (Debian's libssl3 3.0.x, as old as OpenWrt's).
   # Non-PIE: MIPS position-independent code loads every call through the GOT, which costs
@@ -213,5 +233,6 @@ case ${1:-} in
   cross) cmd_cross ;;
   cross-test) cmd_cross_test ;;
   size) cmd_size ;;
-  *) die "usage: $0 cross|cross-test|size" ;;
+  router-test) cmd_router_test ;;
+  *) die "usage: $0 cross|cross-test|size|router-test" ;;
 esac

@@ -66,9 +66,13 @@ pub struct Cpe {
     starts: u32,
 }
 
-/// The binary under test.
+/// The binary under test: `$ICWMPD_BIN` when set (`make router-test` points it at the
+/// size-optimised router build), else the one cargo built for these tests.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_icwmpd")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("ICWMPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_icwmpd").to_string())
+    })
 }
 
 fn uci_quote(v: &str) -> String {

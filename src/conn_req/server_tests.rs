@@ -191,7 +191,8 @@ fn a_silent_client_is_dropped_and_the_next_one_served() {
     let mut silent = TcpStream::connect(addr).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
-    let r = raw(addr, "GET", "/cr", None);
+    // This client waits 10 s for its answer: longer than the silent one is given.
+    let r = raw_chunks(addr, &[b"GET /cr HTTP/1.1\r\nHost: cpe\r\n\r\n"]);
     assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
     let waited = t.elapsed();
     assert!(waited < IO_TIMEOUT + Duration::from_secs(3), "{waited:?}");

@@ -599,3 +599,32 @@ fn generated_schema_matches_the_generator() {
         "schema_gen.rs is stale: rerun tools/gen_tr181.py (see its header)"
     );
 }
+
+#[test]
+fn dm_json_is_valid_json_and_round_trips_awkward_strings() {
+    let dir = tmpdir();
+    let mut dm = mk(&dir);
+    let awkward = "q\"uote \\ back\nline \u{1} tab\t é ✓";
+    dm.add_object("Device.Users.User.").unwrap();
+    dm.add_object("Device.Users.User.").unwrap();
+    dm.add_object("Device.NAT.PortMapping.").unwrap();
+    dm.set_values(&[
+        sv("Device.Users.User.2.Username", awkward),
+        sv("Device.Users.User.1.Password", ""),
+    ])
+    .unwrap();
+    dm.delete_object("Device.Users.User.1.").unwrap();
+    drop(dm);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("dm.json")).unwrap()).unwrap();
+    assert_eq!(doc["version"], 1);
+    let users = &doc["tables"]["Device.Users.User."];
+    assert_eq!(users["next"], 3);
+    assert_eq!(users["rows"]["2"]["Username"], awkward);
+    assert!(users["rows"].get("1").is_none());
+    assert_eq!(doc["tables"]["Device.NAT.PortMapping."]["next"], 2);
+    assert!(doc["values"].is_object());
+    let mut dm = mk(&dir);
+    assert_eq!(get1(&mut dm, "Device.Users.User.2.Username"), awkward);
+    assert_eq!(dm.add_object("Device.Users.User.").unwrap().0, 3);
+}

@@ -12,7 +12,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::fault::{Fault, FaultCode};
+use crate::fault::FaultCode;
 use crate::soap::{
     self, AcsMessage, AcsRequest, AcsResponse, CpeRequest, CpeResponse, CwmpNs, HeaderOpts,
 };
@@ -327,12 +327,9 @@ impl Session {
             }
             (State::AcsTurn, AcsMessage::Request(req)) => {
                 if let Some(h) = header.not_understood {
-                    let fault = Fault::with_message(
-                        FaultCode::REQUEST_DENIED,
-                        format!("header {h} not understood"),
-                    );
-                    let body = soap::encode_response(
-                        &CpeResponse::Fault(fault),
+                    // SOAP 1.1: the request is not processed; the session goes on.
+                    let body = soap::encode_must_understand_fault(
+                        &h,
                         header.id.as_deref(),
                         self.ns.for_output(),
                     );

@@ -169,6 +169,37 @@ fn test_hold_requests_defers_our_request_until_acs_is_done() {
 }
 
 #[test]
+fn test_unknown_must_understand_header_gets_a_soap_fault_and_the_request_is_not_run() {
+    let mut s = session(vec![]);
+    let _ = drain(&mut s);
+    s.handle_reply(200, &inform_response());
+    let _ = drain(&mut s);
+    let req = String::from_utf8(envelope("m1", false, "<cwmp:Reboot><CommandKey>k</CommandKey></cwmp:Reboot>"))
+        .unwrap()
+        .replace(
+            "</soap-env:Header>",
+            "<x:Secure xmlns:x=\"urn:example\" soap-env:mustUnderstand=\"1\">t</x:Secure></soap-env:Header>",
+        );
+    s.handle_reply(200, req.as_bytes());
+    let out = drain(&mut s);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Request(_))),
+        "{out:?}"
+    );
+    let body = post_body(&out);
+    assert!(
+        body.contains("<faultcode>soap-env:MustUnderstand</faultcode>")
+            && body.contains("Secure")
+            && body.contains(">m1</cwmp:ID>")
+            && !body.contains("cwmp:Fault"),
+        "{body}"
+    );
+    assert!(!s.is_done());
+    s.handle_reply(204, b"");
+    assert_eq!(drain(&mut s), [Output::Done(Ok(()))]);
+}
+
+#[test]
 fn test_acs_turn_unknown_method_gets_9000_and_session_goes_on() {
     let mut s = session(vec![]);
     let _ = drain(&mut s);

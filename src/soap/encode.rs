@@ -88,6 +88,17 @@ pub fn encode_response(resp: &CpeResponse, id: Option<&str>, ns: CwmpNs) -> Vec<
     w.finish()
 }
 
+/// The SOAP 1.1 fault for a `mustUnderstand="1"` header we do not know: faultcode
+/// `soap-env:MustUnderstand` and no CWMP detail, echoing the request's `id`.
+pub fn encode_must_understand_fault(header: &str, id: Option<&str>, ns: CwmpNs) -> Vec<u8> {
+    let mut w = Writer::envelope(ns, id, &HeaderOpts::default(), 128 + header.len());
+    w.raw("<soap-env:Fault>");
+    w.leaf("faultcode", "soap-env:MustUnderstand");
+    w.leaf("faultstring", &format!("header {header} not understood"));
+    w.raw("</soap-env:Fault>");
+    w.finish()
+}
+
 /// `<Method>Response` for every non-fault response.
 fn response_name(resp: &CpeResponse) -> String {
     let method = match resp {

@@ -19,5 +19,5 @@ pub mod xsd_check;
 
 pub use cpe_types::*;
 pub use decode::decode;
-pub use encode::{encode_request, encode_response, HeaderOpts};
+pub use encode::{encode_must_understand_fault, encode_request, encode_response, HeaderOpts};
 pub use types::*;

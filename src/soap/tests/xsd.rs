@@ -45,8 +45,13 @@ fn encoded_messages_validate_against_cwmp_1_2_xsd() {
         }
         checked += 1;
     }
+    let bytes = crate::soap::encode_must_understand_fault("X<&>", Some("1"), CwmpNs::V1_2);
+    if let Err(e) = validate_body_with_xmllint(&bytes, &xsd) {
+        failures.push(format!("MustUnderstand fault: {e}"));
+    }
+    checked += 1;
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert_eq!(checked, 7 + 23);
+    assert_eq!(checked, 7 + 23 + 1);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! Runs the real `icwmpd` against a minimal raw-socket ACS in this process and prints:
 //! binary size, idle private RSS, the time of a 5-RPC session, connection request to Inform on the
 //! wire, and GetParameterValues of `Device.` with ~10,000 parameters (time and peak RSS).
+//! All of it twice: with the ACS on http, then on https (a certificate made here, given to the
+//! daemon as `ssl_cafile`), which is what a deployment runs and what starts OpenSSL.
 //! Figures only: nothing here asserts a target.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,7 +33,7 @@ fn gpv(name: &str) -> String {
     format!("<cwmp:GetParameterValues><ParameterNames><string>{name}</string></ParameterNames></cwmp:GetParameterValues>")
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+fn read_request(r: &mut BufReader<impl Read>) -> Option<Vec<u8>> {
     let mut len = 0usize;
     loop {
         let mut line = String::new();
@@ -53,11 +55,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     Some(body)
 }
 
-fn serve(stream: TcpStream, script: Arc<Mutex<Script>>, tx: mpsc::Sender<Seen>) {
-    let mut w = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
+fn serve<S: Read + Write>(stream: S, script: Arc<Mutex<Script>>, tx: mpsc::Sender<Seen>) {
     let mut r = BufReader::new(stream);
     let mut id = 0;
     while let Some(body) = read_request(&mut r) {
@@ -85,7 +83,7 @@ fn serve(stream: TcpStream, script: Arc<Mutex<Script>>, tx: mpsc::Sender<Seen>) 
             ),
             None => "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_string(),
         };
-        if w.write_all(out.as_bytes()).is_err() {
+        if r.get_mut().write_all(out.as_bytes()).is_err() {
             return;
         }
         if reply.is_none() {
@@ -209,11 +207,60 @@ impl Drop for Daemon {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1 (written to `dir/ca.pem`) and its acceptor.
+fn tls_acceptor(dir: &std::path::Path) -> openssl::ssl::SslAcceptor {
+    use openssl::{asn1, bn, ec, hash, nid, pkey, ssl, x509};
+    let group = ec::EcGroup::from_curve_name(nid::Nid::X9_62_PRIME256V1).expect("curve");
+    let key = pkey::PKey::from_ec_key(ec::EcKey::generate(&group).expect("key")).expect("key");
+    let mut name = x509::X509Name::builder().expect("name");
+    name.append_entry_by_nid(nid::Nid::COMMONNAME, "bench-acs")
+        .expect("cn");
+    let name = name.build();
+    let mut b = x509::X509::builder().expect("cert");
+    b.set_version(2).expect("version");
+    let serial = bn::BigNum::from_u32(1).and_then(|n| n.to_asn1_integer());
+    b.set_serial_number(&serial.expect("serial"))
+        .expect("serial");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&asn1::Asn1Time::days_from_now(0).expect("time"))
+        .expect("time");
+    b.set_not_after(&asn1::Asn1Time::days_from_now(1).expect("time"))
+        .expect("time");
+    let ctx = b.x509v3_context(None, None);
+    let san = x509::extension::SubjectAlternativeName::new()
+        .ip("127.0.0.1")
+        .build(&ctx)
+        .expect("san");
+    b.append_extension(san).expect("san");
+    b.sign(&key, hash::MessageDigest::sha256()).expect("sign");
+    let cert = b.build();
+    std::fs::write(dir.join("ca.pem"), cert.to_pem().expect("pem")).expect("ca.pem");
+    let mut acc = ssl::SslAcceptor::mozilla_intermediate_v5(ssl::SslMethod::tls()).expect("tls");
+    acc.set_certificate(&cert).expect("cert");
+    acc.set_private_key(&key).expect("key");
+    acc.build()
+}
+
 fn main() {
     let exe = env!("CARGO_BIN_EXE_icwmpd");
-    let dir = std::env::temp_dir().join(format!("icwmp-bench-{}", std::process::id()));
+    let size = std::fs::metadata(exe).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "binary: {exe}\n  size: {size} bytes ({:.0} KiB)",
+        size as f64 / 1024.0
+    );
+    println!("== ACS over http");
+    measure(exe, false);
+    println!("== ACS over https (OpenSSL started, CA file loaded)");
+    measure(exe, true);
+}
+
+fn measure(exe: &str, https: bool) {
+    let dir = std::env::temp_dir().join(format!("icwmp-bench-{}-{https}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let tls = https.then(|| Arc::new(tls_acceptor(&dir)));
     let acs = TcpListener::bind("127.0.0.1:0").expect("bind ACS");
     let acs_port = acs.local_addr().expect("addr").port();
     let cr_port = TcpListener::bind("127.0.0.1:0")
@@ -224,8 +271,10 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "config acs 'acs'\n\toption url 'http://127.0.0.1:{acs_port}/acs'\n\toption periodic_inform_enable '0'\n\toption get_rpc_methods '0'\n\n\
-             config cpe 'cpe'\n\toption port '{cr_port}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity 'WARNING'\n"
+            "config acs 'acs'\n\toption url '{scheme}://127.0.0.1:{acs_port}/acs'\n\toption ssl_cafile '{ca}'\n\toption periodic_inform_enable '0'\n\toption get_rpc_methods '0'\n\n\
+             config cpe 'cpe'\n\toption port '{cr_port}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity 'WARNING'\n",
+            scheme = if https { "https" } else { "http" },
+            ca = dir.join("ca.pem").display(),
         ),
     )
     .expect("config");
@@ -236,16 +285,20 @@ fn main() {
         let script = script.clone();
         std::thread::spawn(move || {
             for s in acs.incoming().flatten() {
-                let (script, tx) = (script.clone(), tx.clone());
-                std::thread::spawn(move || serve(s, script, tx));
+                let (script, tx, tls) = (script.clone(), tx.clone(), tls.clone());
+                // Like any real server: no Nagle delay on the answer's TLS records.
+                let _ = s.set_nodelay(true);
+                std::thread::spawn(move || match tls {
+                    None => serve(s, script, tx),
+                    Some(acc) => {
+                        if let Ok(s) = acc.accept(s) {
+                            serve(s, script, tx);
+                        }
+                    }
+                });
             }
         });
     }
-    let size = std::fs::metadata(exe).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "binary: {exe}\n  size: {size} bytes ({:.0} KiB)",
-        size as f64 / 1024.0
-    );
 
     // A freshly built binary's page-cache pages still count as dirty in smaps until written
     // back: flush first so "private dirty" measures the daemon, not the build.

@@ -42,8 +42,12 @@ impl AcsClient {
     /// # Errors
     /// `BadUrl` for a URL that is not http(s); `Tls` for unreadable certificate files.
     pub fn new(opts: HttpOptions) -> Result<AcsClient, HttpError> {
-        let base = Url::parse(&opts.url).map_err(HttpError::BadUrl)?;
         let tls = Tls::new(opts.tls_settings());
+        AcsClient::with_tls(opts, tls)
+    }
+
+    fn with_tls(opts: HttpOptions, tls: Tls) -> Result<AcsClient, HttpError> {
+        let base = Url::parse(&opts.url).map_err(HttpError::BadUrl)?;
         if base.is_https() {
             // Bad certificate files are a configuration error to report now. For an http
             // ACS the context is built only if a redirect leads to https.
@@ -79,7 +83,14 @@ impl AcsClient {
     /// As [`AcsClient::new`]; on error the old client is kept unchanged.
     pub fn reconfigure(&mut self, opts: HttpOptions) -> Result<(), HttpError> {
         let refused = self.compression_refused;
-        *self = AcsClient::new(opts)?;
+        // A session that changed, say, PeriodicInformInterval reloads the config: the TLS
+        // context (CA store, client key) is kept unless its own settings changed.
+        let tls = if opts.tls_settings() == self.opts.tls_settings() {
+            self.tls.clone()
+        } else {
+            Tls::new(opts.tls_settings())
+        };
+        *self = AcsClient::with_tls(opts, tls)?;
         self.compression_refused = refused;
         Ok(())
     }

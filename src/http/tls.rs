@@ -58,9 +58,29 @@ fn pem_certs(path: &Path) -> Result<Vec<X509>, HttpError> {
     X509::stack_from_pem(&pem).map_err(|e| tls_err("bad PEM in", path, e))
 }
 
-/// Root certificates: `ca_file`, then every readable PEM file in `ca_path` (hashed links and
-/// bundles alike). With neither set, [`DEFAULT_CA_PATH`] is used and its absence is not an
-/// error (verification then fails, as it should).
+/// Whether `dir` holds OpenSSL's subject-hash links (`1a2b3c4d.0`), as `/etc/ssl/certs` does
+/// on Debian and OpenWrt.
+pub(crate) fn has_hash_links(dir: &Path) -> bool {
+    let hashed = |name: &str| {
+        name.split_once('.').is_some_and(|(h, n)| {
+            h.len() == 8
+                && h.bytes().all(|b| b.is_ascii_hexdigit())
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_str().is_some_and(hashed))
+    })
+}
+
+/// Root certificates: `ca_file`, then `ca_path`. A directory with hash links is searched by
+/// OpenSSL when a chain needs it (loading all of `/etc/ssl/certs` up front costs about 80 ms
+/// and 3 MB); any other directory is read whole, every PEM file in it. With neither set,
+/// [`DEFAULT_CA_PATH`] is used and its absence is not an error (verification then fails, as
+/// it should).
 fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpError> {
     let mut roots = Vec::new();
     if let Some(f) = &s.ca_file {
@@ -71,7 +91,10 @@ fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpErr
         (None, None) => (Some(Path::new(DEFAULT_CA_PATH)), false),
         (None, Some(_)) => (None, false),
     };
-    if let Some(dir) = dir {
+    if let Some(dir) = dir.filter(|d| has_hash_links(d)) {
+        b.load_verify_locations(None, Some(dir))
+            .map_err(|e| tls_err("cannot use directory", dir, e))?;
+    } else if let Some(dir) = dir {
         match fs::read_dir(dir) {
             // Non-certificate files in the directory are normal: skip them.
             Ok(entries) => entries

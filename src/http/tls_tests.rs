@@ -324,3 +324,48 @@ fn unreadable_certificate_files_are_tls_errors() {
     o.client_key = Some(Path::new("/nonexistent/key").into());
     assert!(matches!(AcsClient::new(o), Err(HttpError::Tls(_))));
 }
+
+#[test]
+fn a_hashed_ca_directory_is_searched_by_subject_hash() {
+    let pki = Pki::new();
+    let hashed = pki.path("hashed");
+    std::fs::create_dir_all(&hashed).unwrap();
+    let link = format!("{:08x}.0", pki.ca.subject_name_hash());
+    std::fs::write(hashed.join(&link), pki.ca.to_pem().unwrap()).unwrap();
+    std::fs::write(hashed.join("README"), "not a certificate").unwrap();
+    assert!(super::tls::has_hash_links(&hashed));
+    assert!(!super::tls::has_hash_links(&pki.path("cadir")));
+    let (port, t) = pki.serve_once(false);
+    let mut o = https_opts(port);
+    o.ca_path = Some(hashed.clone());
+    assert_eq!(post(o).unwrap().body, b"ok");
+    t.join().unwrap().unwrap();
+    // The same name holding another CA: the chain does not verify.
+    let other = Pki::new();
+    std::fs::write(hashed.join(&link), other.ca.to_pem().unwrap()).unwrap();
+    let (port, t) = pki.serve_once(false);
+    let mut o = https_opts(port);
+    o.ca_path = Some(hashed);
+    assert!(matches!(post(o), Err(HttpError::Tls(_))));
+    assert!(t.join().unwrap().is_err());
+}
+
+#[test]
+fn reconfigure_keeps_the_tls_context_unless_its_settings_change() {
+    let pki = Pki::new();
+    let ca = pki.path("copy-ca.pem");
+    std::fs::copy(pki.path("ca.pem"), &ca).unwrap();
+    let (port, t) = pki.serve_once(false);
+    let mut o = https_opts(port);
+    o.ca_file = Some(ca.clone());
+    let mut c = AcsClient::new(o.clone()).unwrap();
+    // The CA file is gone, but only the interval changed: the loaded context serves on.
+    std::fs::remove_file(&ca).unwrap();
+    o.timeout = Duration::from_secs(6);
+    c.reconfigure(o.clone()).unwrap();
+    assert_eq!(c.post(b"<x/>").unwrap().body, b"ok");
+    t.join().unwrap().unwrap();
+    // New TLS settings are loaded anew (and here fail, keeping the old client).
+    o.ca_file = Some(pki.path("missing.pem"));
+    assert!(matches!(c.reconfigure(o), Err(HttpError::Tls(_))));
+}

@@ -390,6 +390,39 @@ fn https_acs_trusted_through_ssl_cafile() {
     rig.assert_xsd_valid();
 }
 
+/// Only the configured CA is trusted, not OpenSSL's default locations too: here the ACS's
+/// CA is in the default file (`SSL_CERT_FILE`) and `ssl_cafile` names another CA.
+#[test]
+fn https_acs_trusts_only_the_configured_ca() {
+    let (Some(pki), Some(other)) = (
+        common::pki::make_pki(&common::temp_dir("pki")),
+        common::pki::make_pki(&common::temp_dir("pki-other")),
+    ) else {
+        return;
+    };
+    let acs_ca = pki.ca_file.display().to_string();
+    let opts = AcsOpts {
+        tls: Some(pki),
+        ..AcsOpts::default()
+    };
+    let rig = Rig::with(opts, &[], |o| {
+        o.ca_file = Some(other.ca_file.clone());
+        o.env = vec![
+            ("SSL_CERT_FILE".into(), acs_ca.clone()),
+            ("SSL_CERT_DIR".into(), "/nonexistent".into()),
+        ];
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !rig.cpe.logs().contains("TLS") {
+        assert!(std::time::Instant::now() < deadline, "{}", rig.cpe.logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        rig.acs.msgs().is_empty(),
+        "the CPE trusted a CA it was not given"
+    );
+}
+
 fn auth_rig(auth: Auth) -> Rig {
     // Basic credentials belong on TLS only; use HTTPS for them when the openssl CLI is here.
     let tls = (auth == Auth::Basic)

@@ -15,6 +15,7 @@ use openssl::pkey::PKey;
 use openssl::ssl::{
     HandshakeError, SslConnector, SslConnectorBuilder, SslMethod, SslStream, SslVerifyMode,
 };
+use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
@@ -82,6 +83,10 @@ pub(crate) fn has_hash_links(dir: &Path) -> bool {
 /// [`DEFAULT_CA_PATH`] is used and its absence is not an error (verification then fails, as
 /// it should).
 fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpError> {
+    // `SslConnector::builder` trusts OpenSSL's compiled-in default locations too; only what
+    // the configuration names is trusted.
+    let empty = X509StoreBuilder::new().map_err(|e| HttpError::Tls(format!("OpenSSL: {e}")))?;
+    b.set_cert_store(empty.build());
     let mut roots = Vec::new();
     if let Some(f) = &s.ca_file {
         roots.extend(pem_certs(f)?);

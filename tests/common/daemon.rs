@@ -30,6 +30,8 @@ pub struct CpeOpts {
     pub extra_acs: String,
     /// Extra command-line arguments (`--ubus-socket PATH`...).
     pub extra_args: Vec<String>,
+    /// Extra environment variables of the daemon.
+    pub env: Vec<(String, String)>,
 }
 
 impl CpeOpts {
@@ -46,6 +48,7 @@ impl CpeOpts {
             extra_cpe: String::new(),
             extra_acs: String::new(),
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl Cpe {
             cmd.arg("-b");
         }
         cmd.args(&self.opts.extra_args);
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("spawn icwmpd"));
     }
 

@@ -13,7 +13,6 @@ use crate::du::DuEvent;
 use crate::events::EventCode;
 use crate::inbox::Inbox;
 use crate::soap::{CpeRequest, DuOperation};
-use crate::transfer::http::NetOptions;
 
 const METHOD: &str = "ChangeDUState";
 
@@ -106,15 +105,9 @@ impl Agent {
     }
 
     fn du_ctx(&self) -> DuCtx {
-        let acs = &self.config.acs;
         let cpe = &self.config.cpe;
         DuCtx {
-            net: NetOptions {
-                ca_path: (!acs.ssl_capath.is_empty()).then(|| acs.ssl_capath.clone().into()),
-                ca_file: (!acs.ssl_cafile.is_empty()).then(|| acs.ssl_cafile.clone().into()),
-                insecure: acs.insecure_enable,
-                ..NetOptions::default()
-            },
+            net: self.net_options(),
             hooks: DuHooks::resolve(
                 &cpe.du_install_command,
                 &cpe.du_update_command,

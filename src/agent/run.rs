@@ -5,11 +5,14 @@ use super::{inform, system, Agent};
 use crate::config::Config;
 use crate::conn_req::{Bind, ConnReqEvent, ConnReqServer, CrSettings};
 use crate::events::EventCode;
+use crate::http::tls::TlsSettings;
 use crate::http::{AcsClient, HttpOptions};
 use crate::inbox::Inbox;
 use crate::rpc::{self, Action, RpcContext};
 use crate::session::{Delivered, Output, Session, SessionOpts};
 use crate::soap::{CpeRequest, CwmpNs, HeaderOpts};
+use crate::transfer::http::NetOptions;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The connection-request server settings from the config.
@@ -38,6 +41,18 @@ pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
 
 /// Starts the connection-request server on `cpe.port`; logs and goes on without it when the
 /// port cannot be bound.
+/// The `acs` section's TLS options (`ssl_*`, `insecure_enable`); an empty path is unset.
+fn tls_settings(acs: &crate::config::AcsConfig) -> TlsSettings {
+    let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
+    TlsSettings {
+        ca_path: path(&acs.ssl_capath),
+        ca_file: path(&acs.ssl_cafile),
+        client_cert: path(&acs.ssl_clientcert),
+        client_key: path(&acs.ssl_clientkey),
+        insecure: acs.insecure_enable,
+    }
+}
+
 pub(super) fn start_conn_req(config: &Config, tx: Inbox<ConnReqEvent>) -> Option<ConnReqServer> {
     match ConnReqServer::spawn(Bind::Any(config.cpe.port), conn_req_settings(config), tx) {
         Ok(s) => {
@@ -100,17 +115,26 @@ impl Agent {
         (sent, changed, msg)
     }
 
+    /// Settings of the file-transfer clients: the ACS's CA and verification settings; no
+    /// client certificate is presented to file servers.
+    pub(super) fn net_options(&self) -> NetOptions {
+        let tls = TlsSettings {
+            client_cert: None,
+            client_key: None,
+            ..tls_settings(&self.config.acs)
+        };
+        NetOptions {
+            tls,
+            ..NetOptions::default()
+        }
+    }
+
     pub(super) fn http_options(&self) -> HttpOptions {
         let acs = &self.config.acs;
         HttpOptions {
             username: acs.userid.clone(),
             password: acs.passwd.clone(),
-            ca_path: (!acs.ssl_capath.is_empty()).then(|| acs.ssl_capath.clone().into()),
-            ca_file: (!acs.ssl_cafile.is_empty()).then(|| acs.ssl_cafile.clone().into()),
-            client_cert: (!acs.ssl_clientcert.is_empty())
-                .then(|| acs.ssl_clientcert.clone().into()),
-            client_key: (!acs.ssl_clientkey.is_empty()).then(|| acs.ssl_clientkey.clone().into()),
-            insecure: acs.insecure_enable,
+            tls: tls_settings(acs),
             compression: match acs.compression {
                 crate::config::Compression::None => crate::http::Compression::None,
                 crate::config::Compression::Gzip => crate::http::Compression::Gzip,

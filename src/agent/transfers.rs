@@ -15,7 +15,6 @@ use crate::inbox::Inbox;
 use crate::rpc::Action;
 use crate::soap::CpeRequest;
 use crate::transfer::apply::Hooks;
-use crate::transfer::http::NetOptions;
 use crate::transfer::worker::{self, WorkerCtx};
 use crate::transfer::{After, Kind, Outcome, Request, TransferEvent, TransferQueue};
 use std::path::PathBuf;
@@ -165,15 +164,9 @@ impl Agent {
     }
 
     fn worker_ctx(&self) -> WorkerCtx {
-        let acs = &self.config.acs;
         let cpe = &self.config.cpe;
         WorkerCtx {
-            net: NetOptions {
-                ca_path: (!acs.ssl_capath.is_empty()).then(|| acs.ssl_capath.clone().into()),
-                ca_file: (!acs.ssl_cafile.is_empty()).then(|| acs.ssl_cafile.clone().into()),
-                insecure: acs.insecure_enable,
-                ..NetOptions::default()
-            },
+            net: self.net_options(),
             hooks: Hooks {
                 state_dir: self.opts.state_dir.clone(),
                 config_path: self.opts.config_path.clone(),

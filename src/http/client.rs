@@ -42,7 +42,7 @@ impl AcsClient {
     /// # Errors
     /// `BadUrl` for a URL that is not http(s); `Tls` for unreadable certificate files.
     pub fn new(opts: HttpOptions) -> Result<AcsClient, HttpError> {
-        let tls = Tls::new(opts.tls_settings());
+        let tls = Tls::new(opts.tls.clone());
         AcsClient::with_tls(opts, tls)
     }
 
@@ -85,10 +85,10 @@ impl AcsClient {
         let refused = self.compression_refused;
         // A session that changed, say, PeriodicInformInterval reloads the config: the TLS
         // context (CA store, client key) is kept unless its own settings changed.
-        let tls = if opts.tls_settings() == self.opts.tls_settings() {
+        let tls = if opts.tls == self.opts.tls {
             self.tls.clone()
         } else {
-            Tls::new(opts.tls_settings())
+            Tls::new(opts.tls.clone())
         };
         *self = AcsClient::with_tls(opts, tls)?;
         self.compression_refused = refused;

@@ -24,7 +24,6 @@ mod tests;
 mod tls_tests;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use client::new_agent;
@@ -55,16 +54,8 @@ pub struct HttpOptions {
     pub username: String,
     /// `ManagementServer.Password`.
     pub password: String,
-    /// Directory of PEM CA certificates (hashed names or not).
-    pub ca_path: Option<PathBuf>,
-    /// PEM file of CA certificates.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (chain) for mutual TLS.
-    pub client_cert: Option<PathBuf>,
-    /// PEM private key of `client_cert` (default: read from `client_cert`).
-    pub client_key: Option<PathBuf>,
-    /// Skip server certificate verification (testing only).
-    pub insecure: bool,
+    /// CA certificates, client certificate, verification.
+    pub tls: tls::TlsSettings,
     /// Request body compression.
     pub compression: Compression,
     /// Deadline for one whole HTTP exchange (connect, send, receive).
@@ -83,28 +74,11 @@ impl HttpOptions {
             url: url.into(),
             username: String::new(),
             password: String::new(),
-            ca_path: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            insecure: false,
+            tls: tls::TlsSettings::default(),
             compression: Compression::None,
             timeout: Duration::from_secs(30),
             user_agent: concat!("icwmp/", env!("CARGO_PKG_VERSION")).to_string(),
             max_body: DEFAULT_MAX_BODY,
-        }
-    }
-}
-
-impl HttpOptions {
-    /// The TLS part of the options.
-    pub fn tls_settings(&self) -> tls::TlsSettings {
-        tls::TlsSettings {
-            ca_file: self.ca_file.clone(),
-            ca_path: self.ca_path.clone(),
-            client_cert: self.client_cert.clone(),
-            client_key: self.client_key.clone(),
-            insecure: self.insecure,
         }
     }
 }
@@ -116,11 +90,7 @@ impl fmt::Debug for HttpOptions {
             .field("url", &self.url)
             .field("username", &self.username)
             .field("password", &"<hidden>")
-            .field("ca_path", &self.ca_path)
-            .field("ca_file", &self.ca_file)
-            .field("client_cert", &self.client_cert)
-            .field("client_key", &self.client_key)
-            .field("insecure", &self.insecure)
+            .field("tls", &self.tls)
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)

@@ -201,7 +201,7 @@ fn verifies_with_ca_file() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_file = Some(pki.path("ca.pem"));
+    o.tls.ca_file = Some(pki.path("ca.pem"));
     assert_eq!(post(o).unwrap().body, b"ok");
     assert_eq!(t.join().unwrap(), Ok(None));
 }
@@ -211,7 +211,7 @@ fn verifies_with_ca_path() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_path = Some(pki.path("cadir"));
+    o.tls.ca_path = Some(pki.path("cadir"));
     assert_eq!(post(o).unwrap().body, b"ok");
     t.join().unwrap().unwrap();
 }
@@ -221,7 +221,7 @@ fn fails_without_the_ca() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_path = Some(pki.path("empty"));
+    o.tls.ca_path = Some(pki.path("empty"));
     match post(o) {
         Err(HttpError::Tls(m)) => assert!(m.contains("local issuer certificate"), "{m}"),
         other => panic!("{other:?}"),
@@ -235,7 +235,7 @@ fn verifies_an_ip_address_url() {
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
     o.url = format!("https://127.0.0.1:{port}/acs");
-    o.ca_file = Some(pki.path("ca.pem"));
+    o.tls.ca_file = Some(pki.path("ca.pem"));
     assert_eq!(post(o).unwrap().body, b"ok");
     t.join().unwrap().unwrap();
 }
@@ -245,7 +245,7 @@ fn refuses_a_certificate_for_another_host() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once_as(&pki.elsewhere, false);
     let mut o = https_opts(port);
-    o.ca_file = Some(pki.path("ca.pem"));
+    o.tls.ca_file = Some(pki.path("ca.pem"));
     match post(o.clone()) {
         Err(HttpError::Tls(m)) => assert!(m.contains("mismatch"), "{m}"),
         other => panic!("{other:?}"),
@@ -254,7 +254,7 @@ fn refuses_a_certificate_for_another_host() {
     // Without verification (insecure_enable) the name is not checked either.
     let (port, t) = pki.serve_once_as(&pki.elsewhere, false);
     o.url = format!("https://localhost:{port}/acs");
-    o.insecure = true;
+    o.tls.insecure = true;
     assert_eq!(post(o).unwrap().body, b"ok");
     t.join().unwrap().unwrap();
 }
@@ -265,8 +265,8 @@ fn a_key_of_another_certificate_is_refused() {
     let (_, other) = key();
     std::fs::write(pki.path("other.key"), other.private_key_to_pem().unwrap()).unwrap();
     let mut o = https_opts(1);
-    o.client_cert = Some(pki.path("client.pem"));
-    o.client_key = Some(pki.path("other.key"));
+    o.tls.client_cert = Some(pki.path("client.pem"));
+    o.tls.client_key = Some(pki.path("other.key"));
     match AcsClient::new(o) {
         Err(HttpError::Tls(m)) => assert!(m.contains("does not match"), "{m}"),
         Err(e) => panic!("{e:?}"),
@@ -279,8 +279,8 @@ fn insecure_skips_verification() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_path = Some(pki.path("empty"));
-    o.insecure = true;
+    o.tls.ca_path = Some(pki.path("empty"));
+    o.tls.insecure = true;
     assert_eq!(post(o).unwrap().body, b"ok");
     t.join().unwrap().unwrap();
 }
@@ -290,9 +290,9 @@ fn mutual_tls_presents_client_certificate() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(true);
     let mut o = https_opts(port);
-    o.ca_file = Some(pki.path("ca.pem"));
-    o.client_cert = Some(pki.path("client.pem"));
-    o.client_key = Some(pki.path("client.key"));
+    o.tls.ca_file = Some(pki.path("ca.pem"));
+    o.tls.client_cert = Some(pki.path("client.pem"));
+    o.tls.client_key = Some(pki.path("client.key"));
     assert_eq!(post(o).unwrap().body, b"ok");
     assert_eq!(t.join().unwrap(), Ok(Some("cpe".to_string())));
 }
@@ -302,7 +302,7 @@ fn mutual_tls_without_client_certificate_fails() {
     let pki = Pki::new();
     let (port, t) = pki.serve_once(true);
     let mut o = https_opts(port);
-    o.ca_file = Some(pki.path("ca.pem"));
+    o.tls.ca_file = Some(pki.path("ca.pem"));
     assert!(post(o).is_err());
     assert!(t.join().unwrap().is_err());
 }
@@ -311,17 +311,17 @@ fn mutual_tls_without_client_certificate_fails() {
 fn unreadable_certificate_files_are_tls_errors() {
     let pki = Pki::new();
     let mut o = https_opts(1);
-    o.ca_file = Some(pki.path("missing.pem"));
+    o.tls.ca_file = Some(pki.path("missing.pem"));
     assert!(matches!(AcsClient::new(o), Err(HttpError::Tls(_))));
     let mut o = https_opts(1);
-    o.ca_path = Some(pki.path("missing-dir"));
+    o.tls.ca_path = Some(pki.path("missing-dir"));
     assert!(matches!(AcsClient::new(o), Err(HttpError::Tls(_))));
     let mut o = https_opts(1);
-    o.client_key = Some(pki.path("client.key"));
+    o.tls.client_key = Some(pki.path("client.key"));
     assert!(matches!(AcsClient::new(o), Err(HttpError::Tls(_))));
     let mut o = https_opts(1);
-    o.client_cert = Some(pki.path("client.pem"));
-    o.client_key = Some(Path::new("/nonexistent/key").into());
+    o.tls.client_cert = Some(pki.path("client.pem"));
+    o.tls.client_key = Some(Path::new("/nonexistent/key").into());
     assert!(matches!(AcsClient::new(o), Err(HttpError::Tls(_))));
 }
 
@@ -337,7 +337,7 @@ fn a_hashed_ca_directory_is_searched_by_subject_hash() {
     assert!(!super::tls::has_hash_links(&pki.path("cadir")));
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_path = Some(hashed.clone());
+    o.tls.ca_path = Some(hashed.clone());
     assert_eq!(post(o).unwrap().body, b"ok");
     t.join().unwrap().unwrap();
     // The same name holding another CA: the chain does not verify.
@@ -345,7 +345,7 @@ fn a_hashed_ca_directory_is_searched_by_subject_hash() {
     std::fs::write(hashed.join(&link), other.ca.to_pem().unwrap()).unwrap();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_path = Some(hashed);
+    o.tls.ca_path = Some(hashed);
     assert!(matches!(post(o), Err(HttpError::Tls(_))));
     assert!(t.join().unwrap().is_err());
 }
@@ -357,7 +357,7 @@ fn reconfigure_keeps_the_tls_context_unless_its_settings_change() {
     std::fs::copy(pki.path("ca.pem"), &ca).unwrap();
     let (port, t) = pki.serve_once(false);
     let mut o = https_opts(port);
-    o.ca_file = Some(ca.clone());
+    o.tls.ca_file = Some(ca.clone());
     let mut c = AcsClient::new(o.clone()).unwrap();
     // The CA file is gone, but only the interval changed: the loaded context serves on.
     std::fs::remove_file(&ca).unwrap();
@@ -366,6 +366,6 @@ fn reconfigure_keeps_the_tls_context_unless_its_settings_change() {
     assert_eq!(c.post(b"<x/>").unwrap().body, b"ok");
     t.join().unwrap().unwrap();
     // New TLS settings are loaded anew (and here fail, keeping the old client).
-    o.ca_file = Some(pki.path("missing.pem"));
+    o.tls.ca_file = Some(pki.path("missing.pem"));
     assert!(matches!(c.reconfigure(o), Err(HttpError::Tls(_))));
 }

@@ -248,7 +248,7 @@ impl Session {
         let peer = tcp.peer_addr().map_err(|e| contact(e.to_string()))?.ip();
         let tls = if url.tls {
             Some(
-                crate::http::tls::connector(&opts.tls_settings())
+                crate::http::tls::connector(&opts.tls)
                     .map_err(|e| contact(format!("TLS setup: {e}")))?,
             )
         } else {

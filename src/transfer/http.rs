@@ -10,7 +10,7 @@ use crate::http::url::Url;
 use crate::http::{new_agent, HttpOptions};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use ureq::http::Response;
 use ureq::{Agent, Body};
@@ -24,36 +24,18 @@ pub const CHUNK: usize = 64 << 10;
 /// Network settings shared by HTTP and FTP transfers.
 #[derive(Clone, Debug)]
 pub struct NetOptions {
-    /// Directory of PEM CA certificates (default `/etc/ssl/certs`).
-    pub ca_path: Option<PathBuf>,
-    /// PEM CA bundle.
-    pub ca_file: Option<PathBuf>,
-    /// Skip certificate verification (testing only; off by default).
-    pub insecure: bool,
+    /// CA certificates and verification (the ACS's; no client certificate is presented).
+    pub tls: TlsSettings,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Longest silence while waiting for an answer or for the next bytes.
     pub idle_timeout: Duration,
 }
 
-impl NetOptions {
-    /// The TLS part of the options (transfers present no client certificate).
-    pub fn tls_settings(&self) -> TlsSettings {
-        TlsSettings {
-            ca_file: self.ca_file.clone(),
-            ca_path: self.ca_path.clone(),
-            insecure: self.insecure,
-            ..TlsSettings::default()
-        }
-    }
-}
-
 impl Default for NetOptions {
     fn default() -> NetOptions {
         NetOptions {
-            ca_path: None,
-            ca_file: None,
-            insecure: false,
+            tls: TlsSettings::default(),
             connect_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
         }
@@ -174,7 +156,7 @@ impl<'a> Client<'a> {
     fn new(url: &str, user: &'a str, pass: &'a str, o: &NetOptions) -> Result<Client<'a>, Failure> {
         let base = Url::parse(url)
             .map_err(|e| Failure::new(FaultCode::DOWNLOAD_FAILURE, format!("bad URL: {e}")))?;
-        let tls = Tls::new(o.tls_settings());
+        let tls = Tls::new(o.tls.clone());
         if base.is_https() {
             tls.prepare().map_err(|e| {
                 Failure::new(FaultCode::CONTACT_SERVER_FAILURE, format!("TLS setup: {e}"))

@@ -379,12 +379,12 @@ fn https_download_verifies_the_server() {
     let dest = dir.join("out");
     let url = format!("https://127.0.0.1:{port}/f");
     let mut o = opts();
-    o.ca_file = Some(dir.join("ca.pem"));
+    o.tls.ca_file = Some(dir.join("ca.pem"));
     assert_eq!(download(&url, "", "", &o, &dest, limit(6)).unwrap(), 6);
     assert_eq!(std::fs::read(&dest).unwrap(), b"secret");
     // Verification is on by default: an unknown CA is refused.
     let mut o = opts();
-    o.ca_path = Some(dir.join("nothing-here"));
+    o.tls.ca_path = Some(dir.join("nothing-here"));
     std::fs::create_dir_all(dir.join("nothing-here")).unwrap();
     assert_eq!(code(download(&url, "", "", &o, &dest, limit(0))), 9015);
     std::fs::remove_dir_all(dir).unwrap();
@@ -530,7 +530,7 @@ fn ftps_explicit_tls_through_pyftpdlib() {
     let base = format!("ftps://127.0.0.1:{}", srv.1);
     let mut o = opts();
     o.idle_timeout = Duration::from_secs(5);
-    o.ca_file = Some(dir.join("ca.pem"));
+    o.tls.ca_file = Some(dir.join("ca.pem"));
     let dest = dir.join("out");
     super::ftp::download(
         &format!("{base}/cfg.txt"),
@@ -557,8 +557,8 @@ fn ftps_explicit_tls_through_pyftpdlib() {
     assert_eq!(c, 9012);
     // An untrusted certificate is refused.
     let mut o2 = opts();
-    o2.ca_file = None;
-    o2.ca_path = Some(dir.join("root"));
+    o2.tls.ca_file = None;
+    o2.tls.ca_path = Some(dir.join("root"));
     let c = code(super::ftp::download(
         &format!("{base}/cfg.txt"),
         "user",

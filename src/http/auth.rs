@@ -1,6 +1,7 @@
-//! Answering HTTP authentication challenges, shared by the ACS client and the file-transfer
-//! client: pick Digest (preferred) or Basic from a 401, then produce the `Authorization`
-//! header for each later request, counting the digest nonce count upwards.
+//! What the ACS client and the file-transfer client share about answers: authentication
+//! challenges (pick Digest, preferred, or Basic from a 401, then produce the `Authorization`
+//! header for each later request, counting the digest nonce count upwards), redirect
+//! targets, and draining unwanted bodies.
 
 use super::digest::{parse_challenges, random_hex, ClientDigest};
 use ureq::http::Response;
@@ -50,6 +51,17 @@ impl Auth {
             Auth::Digest(d) => d.authorization(user, pass, method, target, &random_hex(16)),
         }
     }
+}
+
+/// The `Location` of a redirect (`None` when absent or not text); the body is drained.
+pub(crate) fn take_location(resp: Response<Body>) -> Option<String> {
+    let loc = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    drain(resp);
+    loc
 }
 
 /// Reads (a bounded part of) a body we do not want, so the connection can be reused.

@@ -10,7 +10,7 @@ use ureq::http::Response;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
 
-use super::auth::{drain, Auth};
+use super::auth::{drain, take_location, Auth};
 use super::cookies::CookieJar;
 use super::tls::{self, Tls};
 use super::url::Url;
@@ -168,13 +168,7 @@ impl AcsClient {
                     auth_retried = true;
                 }
                 301 | 302 | 303 | 307 | 308 => {
-                    let loc = resp
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    drain(resp);
-                    let loc = loc.ok_or(HttpError::Status(status))?;
+                    let loc = take_location(resp).ok_or(HttpError::Status(status))?;
                     self.redirects += 1;
                     if self.redirects > MAX_REDIRECTS {
                         return Err(HttpError::TooManyRedirects);

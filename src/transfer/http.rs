@@ -4,7 +4,7 @@
 
 use super::Failure;
 use crate::fault::FaultCode;
-use crate::http::auth::{drain, Auth};
+use crate::http::auth::{drain, take_location, Auth};
 use crate::http::tls::{self, Tls, TlsSettings};
 use crate::http::url::Url;
 use crate::http::{new_agent, HttpOptions};
@@ -248,12 +248,7 @@ impl<'a> Client<'a> {
                     auth_tried = true;
                 }
                 301 | 302 | 303 | 307 | 308 => {
-                    let loc = resp
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    drain(resp);
+                    let loc = take_location(resp);
                     redirects += 1;
                     let loc = loc.ok_or_else(|| {
                         Failure::new(fail, format!("HTTP {status} without Location"))

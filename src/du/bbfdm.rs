@@ -6,7 +6,7 @@
 //!
 //! The bbfdm calls go through a [`Call`] so the logic is testable without a bus.
 
-use super::{allowed_code, failed, uuid_for_url, DUPLICATE_DU, UNKNOWN_DU};
+use super::{allowed_code, failed, install_uuid, DUPLICATE_DU, UNKNOWN_DU};
 use crate::datamodel::bbfdm::reply::{self, Row};
 use crate::fault::FaultCode;
 use crate::soap::{DuOperation, OpResult, TransferFault};
@@ -112,10 +112,7 @@ fn try_op(op: &DuOperation, call: Call, start: i64) -> Res<OpResult> {
             password,
             execution_env_ref,
         } => {
-            let uuid = match uuid.trim() {
-                "" => uuid_for_url(url),
-                u => u.to_ascii_lowercase(),
-            };
+            let uuid = install_uuid(uuid, url);
             if find(call, "UUID", &uuid)?.is_some() {
                 return Err((DUPLICATE_DU, format!("DU {uuid} already installed")));
             }
@@ -278,7 +275,7 @@ mod tests {
         };
         let call = |m: &str, a: Json| fake.call(m, a);
         let url = "http://h/a_1.0_all.ipk";
-        let uuid = uuid_for_url(url);
+        let uuid = crate::du::uuid_for_url(url);
         let r = run_op(&install(url), &call);
         assert_eq!(
             (

@@ -8,7 +8,7 @@
 //! way `du.json` records the units (UUID to name, instance numbers).
 
 use super::store::{package_identity, Du, DuStore};
-use super::{failed, uuid_for_url, DuEvent, DUPLICATE_DU, UNKNOWN_DU, VERSION_EXISTS};
+use super::{failed, install_uuid, DuEvent, DUPLICATE_DU, UNKNOWN_DU, VERSION_EXISTS};
 use crate::fault::FaultCode;
 use crate::inbox::Inbox;
 use crate::soap::{DuOperation, OpResult, TransferFault};
@@ -214,10 +214,7 @@ fn try_op(op: &DuOperation, ctx: &DuCtx, start: i64) -> Result<OpResult, Failure
             ..
         } => {
             let url = url.trim();
-            let uuid = match uuid.trim() {
-                "" => uuid_for_url(url),
-                u => u.to_ascii_lowercase(),
-            };
+            let uuid = install_uuid(uuid, url);
             if store.by_uuid(&uuid).is_some() {
                 return Err(Failure::new(
                     DUPLICATE_DU,
@@ -347,7 +344,7 @@ mod tests {
         // A failing install hook: Failed, nothing recorded.
         let r = run_op(&op, &ctx);
         assert_eq!((r.fault.code, r.current_state.as_str()), (9018, "Failed"));
-        assert_eq!(r.uuid, uuid_for_url(&url));
+        assert_eq!(r.uuid, crate::du::uuid_for_url(&url));
         assert!(DuStore::load(&dir).units.is_empty());
         ctx.hooks.install = format!("cat >> {} <", log.display());
         let r = run_op(&op, &ctx);

@@ -84,6 +84,14 @@ pub fn uuid_for_url(url: &str) -> String {
     uuid_v5(&NAMESPACE_URL, url.trim())
 }
 
+/// The UUID of an Install: the one the ACS gave (lower case), else [`uuid_for_url`].
+pub fn install_uuid(uuid: &str, url: &str) -> String {
+    match uuid.trim() {
+        "" => uuid_for_url(url),
+        u => u.to_ascii_lowercase(),
+    }
+}
+
 fn uuid_ok(uuid: &str) -> Result<(), Fault> {
     if !uuid.is_empty() && !is_uuid(uuid) {
         return Err(Fault::with_message(
@@ -149,20 +157,17 @@ pub fn op_name(op: &DuOperation) -> &'static str {
     }
 }
 
-/// A failed operation's result: CurrentState `Failed` (`Installed` for a failed Update,
-/// whose DU is still there), the UUID as far as known.
+/// A failed operation's result: CurrentState `Failed`, the UUID as far as known.
 pub fn failed(op: &DuOperation, code: FaultCode, message: &str, start: i64, end: i64) -> OpResult {
-    let (uuid, state) = match op {
-        DuOperation::Install { uuid, url, .. } if uuid.trim().is_empty() => {
-            (uuid_for_url(url), "Failed")
+    let uuid = match op {
+        DuOperation::Install { uuid, url, .. } => install_uuid(uuid, url),
+        DuOperation::Update { uuid, .. } | DuOperation::Uninstall { uuid, .. } => {
+            uuid.trim().to_string()
         }
-        DuOperation::Install { uuid, .. } => (uuid.trim().to_string(), "Failed"),
-        DuOperation::Update { uuid, .. } => (uuid.trim().to_string(), "Failed"),
-        DuOperation::Uninstall { uuid, .. } => (uuid.trim().to_string(), "Failed"),
     };
     OpResult {
         uuid,
-        current_state: state.into(),
+        current_state: "Failed".into(),
         start_time: Some(start),
         complete_time: Some(end),
         fault: crate::soap::TransferFault {
@@ -181,6 +186,29 @@ mod tests {
         0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
         0xc8,
     ];
+
+    #[test]
+    fn an_install_has_one_uuid_whether_it_succeeds_or_fails() {
+        let url = "http://example.com/a.ipk";
+        assert_eq!(install_uuid("", url), uuid_for_url(url));
+        assert_eq!(
+            install_uuid(" 6BA7B810-9DAD-11D1-80B4-00C04FD430C8 ", url),
+            "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+        );
+        let op = DuOperation::Install {
+            url: url.into(),
+            uuid: "6BA7B810-9DAD-11D1-80B4-00C04FD430C8".into(),
+            username: String::new(),
+            password: String::new(),
+            execution_env_ref: String::new(),
+        };
+        let r = failed(&op, FaultCode::REQUEST_DENIED, "no", 1, 2);
+        assert_eq!(
+            r.uuid,
+            install_uuid("6BA7B810-9DAD-11D1-80B4-00C04FD430C8", url)
+        );
+        assert_eq!(r.current_state, "Failed");
+    }
 
     #[test]
     fn uuid_v5_matches_known_vectors() {

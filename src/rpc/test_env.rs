@@ -21,19 +21,14 @@ pub(crate) struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let forced = [
-            "Device.RootDataModelVersion",
-            "Device.DeviceInfo.HardwareVersion",
-            "Device.DeviceInfo.SoftwareVersion",
-            "Device.DeviceInfo.ProvisioningCode",
-            "Device.ManagementServer.ParameterKey",
-            "Device.ManagementServer.ConnectionRequestURL",
-        ];
         Env {
             dm: FakeDm::new(),
             attrs: NotifyAttributes::new(),
             amd: 5,
-            forced: forced.iter().map(|s| s.to_string()).collect(),
+            forced: crate::agent::inform::FORCED_INFORM
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             queued: 0,
             transfers: Vec::new(),
         }

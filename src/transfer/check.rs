@@ -104,8 +104,9 @@ pub fn download(a: &DownloadArgs) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The Upload FileType as (is_config, instance): `1 Vendor Configuration File`,
-/// `2 Vendor Log File`, `3 Vendor Configuration File <i>`, `4 Vendor Log File <i>`.
+/// Whether an Upload FileType asks for a configuration (`true`: `1 Vendor Configuration
+/// File`, `3 Vendor Configuration File <i>`) or a log (`false`: `2 Vendor Log File`,
+/// `4 Vendor Log File <i>`); `None` for any other type.
 pub fn upload_type(file_type: &str) -> Option<bool> {
     let t = file_type.trim();
     match t {

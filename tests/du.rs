@@ -197,12 +197,7 @@ fn kill_9_mid_install_gives_exactly_one_completion() {
         vec![res(&uuid, "1", "3", "Installed", "0")]
     );
     let before = rig.wait_idle().len();
-    rig.cpe.restart();
-    rig.wait("Inform after the second restart", |m| {
-        m[before.min(m.len())..]
-            .iter()
-            .any(|x| x.method() == "Inform")
-    });
+    rig.restart_until_inform(before);
     let all = rig.wait_idle();
     assert_eq!(completions(&all, "cut").len(), 1, "exactly one completion");
     rig.assert_xsd_valid();

@@ -95,12 +95,7 @@ fn firmware_download_reboots_and_reports_in_the_boot_session() {
     let q = std::fs::read_to_string(rig.cpe.state_dir.join("transfers.json")).unwrap();
     assert!(!q.contains("fw1"), "{q}");
     let mut rig = rig;
-    rig.cpe.restart();
-    rig.wait("Inform after restart", |m| {
-        m[before.min(m.len())..]
-            .iter()
-            .any(|x| x.method() == "Inform")
-    });
+    rig.restart_until_inform(before);
     let after = rig.wait_idle().split_off(before);
     assert!(completions(&after, "fw1").is_empty());
     rig.assert_xsd_valid();
@@ -153,12 +148,7 @@ fn config_download_upload_and_queue_rpcs() {
     assert!(String::from_utf8_lossy(&uploads[0].1).contains("config acs"));
     // Restart: nothing is reported twice.
     let before = rig.wait_idle().len();
-    rig.cpe.restart();
-    rig.wait("Inform after restart", |m| {
-        m[before.min(m.len())..]
-            .iter()
-            .any(|x| x.method() == "Inform")
-    });
+    rig.restart_until_inform(before);
     let after = rig.wait_idle().split_off(before);
     assert!(
         !after[0].has_event("7 TRANSFER COMPLETE"),
@@ -227,12 +217,7 @@ fn kill_9_mid_transfer_gives_exactly_one_transfer_complete() {
     assert_eq!(completions(&msgs, "cut")[0].1, "9017");
     // And once more: a second power cut does not repeat it.
     let before = rig.wait_idle().len();
-    rig.cpe.restart();
-    rig.wait("Inform after the second restart", |m| {
-        m[before.min(m.len())..]
-            .iter()
-            .any(|x| x.method() == "Inform")
-    });
+    rig.restart_until_inform(before);
     let all = rig.wait_idle();
     assert_eq!(
         completions(&all, "cut").len(),

@@ -133,6 +133,17 @@ impl Rig {
             .expect("counted above")
     }
 
+    /// Restarts the daemon and waits for an Inform after the first `before` messages the
+    /// ACS saw (`before`: the log length taken when the daemon was idle).
+    pub fn restart_until_inform(&mut self, before: usize) {
+        self.cpe.restart();
+        self.wait("an Inform after the restart", |m| {
+            m[before.min(m.len())..]
+                .iter()
+                .any(|x| x.method() == "Inform")
+        });
+    }
+
     /// Waits until the script is used up and the session that used it ended (204 sent).
     pub fn wait_idle(&self) -> Vec<acs::Msg> {
         self.acs

@@ -7,7 +7,7 @@ use common::acs::{Acs, AcsOpts};
 use common::pki::make_pki;
 use common::soap::{self, value_of};
 use common::{pause, Rig, WAIT};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const PII: &str = "Device.ManagementServer.PeriodicInformInterval";
 /// UCI lines for a value-change poll every second.
@@ -101,10 +101,7 @@ fn iso(unix: i64) -> String {
 #[test]
 fn periodic_inform_fires_on_the_reference_time() {
     assert_eq!(iso(951782400), "2000-02-29T00:00:00Z");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = icwmp::time::now_unix();
     // Interval 60 s anchored 3 s from now: the first periodic Inform is due in ~3 s.
     let reference = iso(now + 3);
     let rig = Rig::with(AcsOpts::default(), &[], |o| {
@@ -125,10 +122,7 @@ fn periodic_inform_fires_on_the_reference_time() {
 
 #[test]
 fn heartbeat_goes_alone_with_forced_parameters_only() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = icwmp::time::now_unix();
     let reference = iso(now + 3);
     let rig = Rig::with(AcsOpts::default(), &[], |o| {
         o.extra_acs = format!(

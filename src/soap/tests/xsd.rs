@@ -6,17 +6,22 @@
 use super::*;
 use crate::soap::xsd_check::{validate_body_with_xmllint, xmllint_available};
 
-#[test]
-fn encoded_messages_validate_against_cwmp_1_2_xsd() {
+/// The XSD directory, when `../shared` and xmllint are both here (else a note: skipped).
+fn xsd_dir() -> Option<std::path::PathBuf> {
     let Some(spec) = shared_spec() else {
         println!("note: ../shared absent, XSD validation skipped");
-        return;
+        return None;
     };
     if !xmllint_available() {
         println!("note: xmllint not installed, XSD validation skipped");
-        return;
+        return None;
     }
-    let xsd = spec.join("xsd");
+    Some(spec.join("xsd"))
+}
+
+#[test]
+fn encoded_messages_validate_against_cwmp_1_2_xsd() {
+    let Some(xsd) = xsd_dir() else { return };
     let hdr = HeaderOpts {
         session_timeout: Some(30),
         supported_versions: Some("1.0,1.1,1.2,1.3,1.4".into()),
@@ -56,23 +61,16 @@ fn encoded_messages_validate_against_cwmp_1_2_xsd() {
 
 #[test]
 fn xsd_check_catches_invalid_bodies() {
-    let Some(spec) = shared_spec() else {
-        println!("note: ../shared absent, XSD validation skipped");
-        return;
-    };
-    if !xmllint_available() {
-        println!("note: xmllint not installed, XSD validation skipped");
-        return;
-    }
+    let Some(xsd) = xsd_dir() else { return };
     // Status 2 is outside the enumeration {0, 1}: the helper must report it.
     let bad = encode_response(
         &CpeResponse::SetParameterValues { status: 2 },
         Some("1"),
         CwmpNs::V1_2,
     );
-    let e = validate_body_with_xmllint(&bad, &spec.join("xsd")).unwrap_err();
+    let e = validate_body_with_xmllint(&bad, &xsd).unwrap_err();
     assert!(e.contains("Status"), "{e}");
     // cwmp-1-0 envelopes are checked against cwmp-1-0.xsd.
     let ok = encode_response(&CpeResponse::Reboot, Some("1"), CwmpNs::V1_0);
-    validate_body_with_xmllint(&ok, &spec.join("xsd")).unwrap();
+    validate_body_with_xmllint(&ok, &xsd).unwrap();
 }

@@ -1,5 +1,8 @@
 //! The head of an HTTP/1.x request, as far as a connection request needs it: method,
-//! request target and `Authorization`. Pure: fed with the bytes received so far.
+//! request target and `Authorization`; and the answer to it. Pure: fed with the bytes
+//! received so far, and with the decision taken on them.
+
+use super::auth::CrDecision;
 
 /// Largest request head accepted; a connection request is a few hundred bytes.
 pub const MAX_HEAD: usize = 8 << 10;
@@ -76,9 +79,45 @@ pub fn parse(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     }))
 }
 
+/// The whole answer to a connection request: status line and headers, no body, and the
+/// connection closed after it.
+pub fn response(decision: &CrDecision) -> String {
+    let (status, extra) = match decision {
+        CrDecision::Accept => ("200 OK", String::new()),
+        CrDecision::Challenge { www_authenticate } => (
+            "401 Unauthorized",
+            format!("WWW-Authenticate: {www_authenticate}\r\n"),
+        ),
+        CrDecision::Reject(400) => ("400 Bad Request", String::new()),
+        CrDecision::Reject(403) => ("403 Forbidden", String::new()),
+        CrDecision::Reject(404) => ("404 Not Found", String::new()),
+        CrDecision::Reject(405) => ("405 Method Not Allowed", "Allow: GET\r\n".into()),
+        CrDecision::Reject(431) => ("431 Request Header Fields Too Large", String::new()),
+        CrDecision::Reject(_) => ("503 Service Unavailable", String::new()),
+    };
+    format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_carry_no_body_and_close() {
+        assert_eq!(
+            response(&CrDecision::Accept),
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let r = response(&CrDecision::Challenge {
+            www_authenticate: "Digest realm=\"r\"".into(),
+        });
+        assert!(
+            r.starts_with("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\"\r\n")
+        );
+        assert!(response(&CrDecision::Reject(405)).contains("\r\nAllow: GET\r\n"));
+        assert!(response(&CrDecision::Reject(431)).starts_with("HTTP/1.1 431 "));
+        assert!(response(&CrDecision::Reject(503)).starts_with("HTTP/1.1 503 "));
+    }
 
     #[test]
     fn parses_a_digest_request() {

@@ -232,23 +232,11 @@ fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Inbox<
             return;
         }
     };
-    let (status, extra) = match &decision {
-        CrDecision::Accept => ("200 OK", String::new()),
-        CrDecision::Challenge { www_authenticate } => (
-            "401 Unauthorized",
-            format!("WWW-Authenticate: {www_authenticate}\r\n"),
-        ),
-        CrDecision::Reject(code) => (
-            reason(*code),
-            match code {
-                405 => "Allow: GET\r\n".to_string(),
-                _ => String::new(),
-            },
-        ),
-    };
-    log::debug!("connection request from {peer}: {line} => {status}");
-    let head =
-        format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let head = head::response(&decision);
+    log::debug!(
+        "connection request from {peer}: {line} => {}",
+        head.lines().next().unwrap_or_default()
+    );
     let sent = stream
         .set_write_timeout(Some(IO_TIMEOUT))
         .and_then(|()| stream.write_all(head.as_bytes()));
@@ -261,17 +249,6 @@ fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Inbox<
         if !events.send(ConnReqEvent::Accepted { peer }) {
             log::error!("main loop gone: connection request dropped");
         }
-    }
-}
-
-fn reason(code: u16) -> &'static str {
-    match code {
-        400 => "400 Bad Request",
-        403 => "403 Forbidden",
-        404 => "404 Not Found",
-        405 => "405 Method Not Allowed",
-        431 => "431 Request Header Fields Too Large",
-        _ => "503 Service Unavailable",
     }
 }
 

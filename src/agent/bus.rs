@@ -68,7 +68,7 @@ impl Agent {
                     }
                     // GetRPCMethods alone rides in a session opened for what is pending,
                     // or for a local "contact the ACS now".
-                    None if self.state.events.is_empty() || self.stalled => {
+                    None if self.wanted() != super::policy::Wanted::Regular => {
                         self.raise(EventCode::ConnectionRequest, "")
                     }
                     None => self.retry_at = None,

@@ -9,6 +9,7 @@ mod bus;
 mod du;
 pub mod inform;
 mod outbox;
+mod policy;
 mod run;
 pub mod state;
 mod system;
@@ -358,8 +359,17 @@ impl Agent {
         d
     }
 
+    /// The session pending work asks for, whatever the timers and config allow.
+    fn wanted(&self) -> policy::Wanted {
+        policy::wanted(
+            !self.state.events.is_empty(),
+            self.stalled,
+            self.heartbeat_pending,
+        )
+    }
+
     fn session_wanted(&self) -> bool {
-        ((!self.state.events.is_empty() && !self.stalled) || self.heartbeat_pending)
+        self.wanted() != policy::Wanted::Nothing
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
             && self.retry_at.is_none_or(|t| t <= Instant::now())

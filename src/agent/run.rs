@@ -167,8 +167,7 @@ impl Agent {
         let now = crate::time::now_unix();
         self.stats.last_start = Some(now);
         self.publish_status(Some(now));
-        // A heartbeat goes alone: only when no other event waits (digest 6.5).
-        let heartbeat = self.heartbeat_pending && (self.state.events.is_empty() || self.stalled);
+        let heartbeat = self.wanted() == super::policy::Wanted::Heartbeat;
         let (sent, changed, msg) = if heartbeat {
             let hb = crate::events::PendingEvent {
                 code: EventCode::Heartbeat,

@@ -1,13 +1,14 @@
 //! The main loop's side of ubus: requests from the `tr069` object, bus events
 //! (`network.interface`, `bbfdm.event`), the `status` snapshot, and `rpc-sys` for reboots.
 
+use super::timers::Timer;
 use super::tr069::{SessionStatus, SharedStatus, Tr069Request};
 use super::Agent;
 use crate::events::EventCode;
 use crate::ubus::{UbusEvent, UbusHandle};
 use crossbeam_channel::Receiver;
 use serde_json::{json, Value as Json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Event names the daemon listens to.
 pub const LISTENERS: [&str; 2] = ["network.interface", "bbfdm.event"];
@@ -71,7 +72,7 @@ impl Agent {
                     None if self.wanted() != super::policy::Wanted::Regular => {
                         self.raise(EventCode::ConnectionRequest, "")
                     }
-                    None => self.retry_at = None,
+                    None => self.timers.stop(Timer::Retry),
                 }
                 Next::Continue
             }
@@ -110,7 +111,7 @@ impl Agent {
                     && self.stats.last_ok == Some(false)
                 {
                     log::info!("WAN interface up after a failed session: retrying now");
-                    self.retry_at = None;
+                    self.timers.stop(Timer::Retry);
                     self.stalled = false;
                 }
             }
@@ -127,10 +128,11 @@ impl Agent {
     /// Updates the snapshot `tr069 status` answers from.
     pub(super) fn publish_status(&self, running_since: Option<i64>) {
         let Some(shared) = &self.status else { return };
-        let now = crate::time::now_unix();
+        let now = self.clock.now();
         let retry = self
-            .retry_at
-            .map(|t| now + t.saturating_duration_since(Instant::now()).as_secs() as i64);
+            .timers
+            .get(Timer::Retry)
+            .map(|t| now.unix() + (t.saturating_sub(now.mono) / 1000) as i64);
         let sched = self.state.scheduled.iter().map(|s| s.due).min();
         let next = [sched, retry, self.next_periodic]
             .into_iter()

@@ -13,6 +13,9 @@ mod policy;
 mod run;
 pub mod state;
 mod system;
+#[cfg(test)]
+mod tests;
+pub mod timers;
 pub mod tr069;
 mod transfers;
 
@@ -27,8 +30,10 @@ pub use bus::{UbusLink, LISTENERS};
 use crossbeam_channel::{select, Receiver, Sender};
 use state::AgentState;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 pub use system::{block_signals, spawn_signal_thread, tune_allocator, Signal};
+pub use timers::{Clock, Now};
+use timers::{Timer, TimerTable};
 
 /// What the other threads tell the main loop.
 pub enum Input {
@@ -113,10 +118,16 @@ pub struct Agent {
     attrs: NotifyAttributes,
     state: AgentState,
     started_unix: i64,
+    /// Where the time is read (the system clocks; a virtual clock in tests).
+    clock: Clock,
+    /// Every deadline of the agent.
+    timers: TimerTable,
     /// Consecutive failed sessions (RetryCount).
     retry_count: u32,
-    /// No session before this instant (retry backoff).
-    retry_at: Option<Instant>,
+    /// The last session failed: another is owed, when the [`Timer::Retry`] backoff ends,
+    /// whether or not events are left to deliver.
+    retry_owed: bool,
+    /// Next periodic Inform time (Unix), mirrored into [`Timer::Periodic`].
     next_periodic: Option<i64>,
     /// Next HeartbeatPolicy time (Unix), and whether a heartbeat session is owed.
     next_heartbeat: Option<i64>,
@@ -128,10 +139,6 @@ pub struct Agent {
     end: EndOfSession,
     /// Value-change detection of notified parameters.
     changes: ChangeTracker,
-    /// Next poll of notified parameters (Unix time).
-    next_notify_poll: Option<i64>,
-    /// An active notification held back by DefaultActiveNotificationThrottle until then.
-    value_change_at: Option<i64>,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
@@ -176,16 +183,16 @@ impl Agent {
             attrs,
             state,
             started_unix: crate::time::now_unix(),
+            clock: Clock::system(),
+            timers: TimerTable::default(),
             retry_count: 0,
-            retry_at: None,
+            retry_owed: false,
             next_periodic: None,
             next_heartbeat: None,
             heartbeat_pending: false,
             ns_fallback: false,
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
-            next_notify_poll: None,
-            value_change_at: None,
             last_success_end: 0,
             conn_req,
             client: None,
@@ -208,6 +215,7 @@ impl Agent {
         agent.recover_outbox();
         agent.state.save();
         agent.plan_periodic();
+        agent.plan_notify_poll();
         let current = agent.attrs.notified(agent.dm.as_mut());
         agent.changes.rebase(current);
         agent
@@ -240,14 +248,24 @@ impl Agent {
             self.discard_outbox();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
-            self.retry_at = None;
+            self.timers.stop(Timer::Retry);
             self.stalled = false;
         }
     }
 
+    /// Replaces the clock (tests drive the agent on a virtual one) and re-plans every timer
+    /// against it.
+    pub fn use_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+        self.timers = TimerTable::default();
+        self.plan_periodic();
+        self.plan_notify_poll();
+    }
+
+    /// Plans the next periodic inform and heartbeat from the config (wall-clock phases).
     fn plan_periodic(&mut self) {
         let acs = &self.config.acs;
-        let now = crate::time::now_unix();
+        let now = self.clock.now().unix();
         self.next_heartbeat = acs.heartbeat_enable.then(|| {
             // Without an InitiationTime the phase is random (TR-181 HeartbeatPolicy).
             let reference = acs
@@ -260,7 +278,7 @@ impl Agent {
             // The Unknown Time (year 1) means "no phase": pick our own.
             let reference = acs.periodic_inform_time.filter(|t| *t > -62135596800);
             schedule::next_periodic(
-                crate::time::now_unix(),
+                now,
                 acs.periodic_inform_interval,
                 reference,
                 self.started_unix,
@@ -268,29 +286,89 @@ impl Agent {
         });
     }
 
+    /// Arms the first poll of the notified parameters now, or stops polling, as the config
+    /// says.
+    fn plan_notify_poll(&mut self) {
+        let at = self
+            .config
+            .cpe
+            .periodic_notify_enable
+            .then(|| self.clock.now().mono);
+        self.timers.set_opt(Timer::NotifyPoll, at);
+    }
+
+    /// Copies the wall-clock deadlines into the timer table, against `now`: done on every
+    /// turn, so a step of the wall clock moves them with it.
+    fn mirror_wall_timers(&mut self, now: Now) {
+        let at = |t: Option<i64>| t.map(|t| now.at_unix(t));
+        let scheduled = self.state.scheduled.iter().map(|s| s.due).min();
+        let transfer = self.transfer_wakeup();
+        self.timers.set_opt(Timer::Periodic, at(self.next_periodic));
+        self.timers
+            .set_opt(Timer::Heartbeat, at(self.next_heartbeat));
+        self.timers.set_opt(Timer::Scheduled, at(scheduled));
+        self.timers.set_opt(Timer::Transfer, at(transfer));
+    }
+
     /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
     fn raise(&mut self, code: EventCode, key: &str) {
         if self.state.events.add(code.clone(), key) && code.kept_across_reboot() {
             self.state.save();
         }
-        self.retry_at = None;
+        self.timers.stop(Timer::Retry);
         self.stalled = false;
     }
 
-    /// Fires the wall-clock timers that are due.
-    fn fire_timers(&mut self) {
-        let now = crate::time::now_unix();
-        self.poll_notifications(now);
-        if self.next_periodic.is_some_and(|t| t <= now) {
-            self.raise(EventCode::Periodic, "");
-            self.plan_periodic();
+    /// Fires the timers that are due at `now`; each is disarmed by the table as it fires
+    /// and re-armed here only for a later time.
+    fn fire_timers(&mut self, now: Now) {
+        self.mirror_wall_timers(now);
+        for timer in self.timers.expire(now.mono) {
+            match timer {
+                // The backoff is over: the owed session may start.
+                Timer::Retry => {}
+                Timer::Periodic => {
+                    self.raise(EventCode::Periodic, "");
+                    // Planned strictly after the time that fired, even if the wall clock
+                    // reads a little behind the monotonic one.
+                    let fired = self.next_periodic.unwrap_or(0);
+                    self.plan_periodic_after(fired.max(now.unix()));
+                }
+                Timer::Heartbeat => {
+                    // A heartbeat still owed is replaced by this one, not doubled.
+                    self.heartbeat_pending = true;
+                    let fired = self.next_heartbeat.unwrap_or(0).max(now.unix());
+                    let interval = self.config.acs.heartbeat_interval.max(30);
+                    self.next_heartbeat = self
+                        .next_heartbeat
+                        .map(|t| schedule::next_periodic(fired, interval, Some(t), 0));
+                }
+                Timer::NotifyPoll => self.poll_notifications(now),
+                Timer::Throttle => self.raise(EventCode::ValueChange, ""),
+                Timer::Scheduled => self.fire_scheduled(now.unix()),
+                // Transfers start from the loop whenever no session runs.
+                Timer::Transfer => {}
+            }
         }
-        if let Some(t) = self.next_heartbeat.filter(|t| *t <= now) {
-            // A heartbeat still owed is replaced by this one, not doubled.
-            self.heartbeat_pending = true;
-            let interval = self.config.acs.heartbeat_interval.max(30) as i64;
-            self.next_heartbeat = Some(schedule::next_periodic(now, interval as u32, Some(t), 0));
-        }
+        self.mirror_wall_timers(now);
+    }
+
+    /// The next periodic inform strictly after `after` (Unix), phase kept.
+    fn plan_periodic_after(&mut self, after: i64) {
+        let acs = &self.config.acs;
+        let reference = acs.periodic_inform_time.filter(|t| *t > -62135596800);
+        self.next_periodic = acs.periodic_inform_enable.then(|| {
+            schedule::next_periodic(
+                after,
+                acs.periodic_inform_interval,
+                reference,
+                self.started_unix,
+            )
+        });
+    }
+
+    /// Raises `3 SCHEDULED` and an `M ScheduleInform` per ScheduleInform due at `now`.
+    fn fire_scheduled(&mut self, now: i64) {
         let (due, later): (Vec<_>, Vec<_>) =
             self.state.scheduled.drain(..).partition(|s| s.due <= now);
         self.state.scheduled = later;
@@ -301,7 +379,7 @@ impl Agent {
                 self.state.events.add(m, &s.command_key);
             }
             self.state.save();
-            self.retry_at = None;
+            self.timers.stop(Timer::Retry);
             self.stalled = false;
         }
     }
@@ -309,60 +387,28 @@ impl Agent {
     /// Polls the notified parameters (every `periodic_notify_interval` seconds while
     /// `periodic_notify_enable` is on); an active change opens a session, after the
     /// DefaultActiveNotificationThrottle when one is set.
-    fn poll_notifications(&mut self, now: i64) {
+    fn poll_notifications(&mut self, now: Now) {
         let cpe = &self.config.cpe;
         if !cpe.periodic_notify_enable {
-            self.next_notify_poll = None;
             return;
         }
-        let interval = cpe.periodic_notify_interval.max(1) as i64;
-        if self.next_notify_poll.is_none_or(|t| t <= now) {
-            self.next_notify_poll = Some(now + interval);
-            let current = self.attrs.notified(self.dm.as_mut());
-            if self.changes.poll(current) {
-                let not_before = self.last_success_end + cpe.active_notif_throttle as i64;
-                if now >= not_before {
-                    self.raise(EventCode::ValueChange, "");
-                } else {
-                    self.value_change_at = Some(not_before);
-                }
+        let interval = Duration::from_secs(cpe.periodic_notify_interval.max(1) as u64);
+        self.timers.set(Timer::NotifyPoll, now.after(interval));
+        let current = self.attrs.notified(self.dm.as_mut());
+        if self.changes.poll(current) {
+            let not_before = self.last_success_end + cpe.active_notif_throttle as i64;
+            if now.unix() >= not_before {
+                self.raise(EventCode::ValueChange, "");
+            } else if !self.timers.is_armed(Timer::Throttle) {
+                self.timers.set(Timer::Throttle, now.at_unix(not_before));
             }
         }
-        if self.value_change_at.is_some_and(|t| t <= now) {
-            self.value_change_at = None;
-            self.raise(EventCode::ValueChange, "");
-        }
-    }
-
-    /// How long the loop may sleep before a timer is due.
-    fn next_wakeup(&self) -> Duration {
-        let now = crate::time::now_unix();
-        let mut wall: Option<i64> = self.next_periodic;
-        for t in [self.next_notify_poll, self.value_change_at]
-            .into_iter()
-            .flatten()
-        {
-            wall = Some(wall.map_or(t, |w| w.min(t)));
-        }
-        for s in &self.state.scheduled {
-            wall = Some(wall.map_or(s.due, |w| w.min(s.due)));
-        }
-        if let Some(t) = self.transfer_wakeup() {
-            wall = Some(wall.map_or(t, |w| w.min(t)));
-        }
-        let mut d = wall.map_or(Duration::from_secs(3600), |t| {
-            Duration::from_secs((t - now).max(0) as u64)
-        });
-        if let Some(r) = self.retry_at {
-            d = d.min(r.saturating_duration_since(Instant::now()));
-        }
-        d
     }
 
     /// The session pending work asks for, whatever the timers and config allow.
     fn wanted(&self) -> policy::Wanted {
         policy::wanted(
-            !self.state.events.is_empty(),
+            !self.state.events.is_empty() || self.retry_owed,
             self.stalled,
             self.heartbeat_pending,
         )
@@ -372,7 +418,26 @@ impl Agent {
         self.wanted() != policy::Wanted::Nothing
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
-            && self.retry_at.is_none_or(|t| t <= Instant::now())
+            && !self.timers.is_armed(Timer::Retry)
+    }
+
+    /// One turn of the loop without waiting: fires the due timers, runs the sessions they
+    /// and pending work ask for, starts due transfers and jobs; returns how long the loop
+    /// may then sleep.
+    pub fn turn(&mut self) -> Duration {
+        loop {
+            self.fire_timers(self.clock.now());
+            if !self.session_wanted() {
+                break;
+            }
+            self.run_session();
+        }
+        self.start_transfers();
+        self.start_du();
+        self.publish_status(None);
+        let now = self.clock.now();
+        self.mirror_wall_timers(now);
+        self.timers.sleep(now.mono, Duration::from_secs(3600))
     }
 
     /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).
@@ -383,15 +448,7 @@ impl Agent {
             self.acs_url()
         );
         loop {
-            self.fire_timers();
-            if self.session_wanted() {
-                self.run_session();
-                continue;
-            }
-            self.start_transfers();
-            self.start_du();
-            self.publish_status(None);
-            let wait = self.next_wakeup();
+            let wait = self.turn();
             select! {
                 recv(self.inputs.rx) -> input => match input {
                     Ok(Input::ConnReq(ConnReqEvent::Accepted { peer })) => {
@@ -425,7 +482,6 @@ impl Agent {
             }
         }
     }
-
     /// Re-reads the config (SIGHUP, or a session that changed it). A broken file keeps the
     /// old config running.
     fn reload(&mut self) {
@@ -457,5 +513,8 @@ impl Agent {
         self.check_bootstrap();
         self.state.save();
         self.plan_periodic();
+        if self.config.cpe.periodic_notify_enable != self.timers.is_armed(Timer::NotifyPoll) {
+            self.plan_notify_poll();
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Driving one session: the sans-IO [`Session`] fed by the HTTP client and the RPC handlers,
 //! then the end-of-session actions.
 
+use super::timers::Timer;
 use super::{inform, system, Agent};
 use crate::config::Config;
 use crate::conn_req::{Bind, ConnReqEvent, ConnReqServer, CrSettings};
@@ -13,7 +14,7 @@ use crate::session::{Delivered, Output, Session, SessionOpts};
 use crate::soap::{CpeRequest, CwmpNs, HeaderOpts};
 use crate::transfer::http::NetOptions;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The connection-request server settings from the config.
 pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
@@ -164,7 +165,7 @@ impl Agent {
 
     /// Runs one whole session with the ACS, then the end-of-session work.
     pub(super) fn run_session(&mut self) {
-        let now = crate::time::now_unix();
+        let now = self.clock.now().unix();
         self.stats.last_start = Some(now);
         self.publish_status(Some(now));
         let heartbeat = self.wanted() == super::policy::Wanted::Heartbeat;
@@ -217,15 +218,17 @@ impl Agent {
             }
             Err(e) => Err(e.to_string()),
         };
-        self.stats.last_end = Some(crate::time::now_unix());
+        let end = self.clock.now();
+        self.stats.last_end = Some(end.unix());
         self.stats.last_ok = Some(result.is_ok());
         match result {
             Ok(()) => {
                 log::info!("session ended successfully");
                 self.stats.success += 1;
-                self.last_success_end = crate::time::now_unix();
+                self.last_success_end = end.unix();
                 self.retry_count = 0;
-                self.retry_at = None;
+                self.retry_owed = false;
+                self.timers.stop(Timer::Retry);
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
@@ -251,7 +254,12 @@ impl Agent {
                     "session failed: {e}; retry {} in {wait} s",
                     self.retry_count
                 );
-                self.retry_at = Some(Instant::now() + Duration::from_secs(wait));
+                // Owed whatever the failed session delivered: its InformResponse may have
+                // emptied the queue (digest 6.1, 6.3).
+                // A failed heartbeat is retried as a heartbeat: it stays pending.
+                self.retry_owed = !heartbeat;
+                self.timers
+                    .set(Timer::Retry, end.after(Duration::from_secs(wait)));
             }
         }
         self.transfer_session_end();

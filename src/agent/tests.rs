@@ -250,12 +250,18 @@ fn heartbeats_start_on_their_due_second_without_the_notify_poll() {
     assert_eq!(starts.len(), 5, "sessions at {starts:?}");
     for (k, t) in starts[1..].iter().enumerate() {
         let due = 10_000 + 60_000 * k as u64 - (start.wall_ms.rem_euclid(1000) as u64);
-        assert!(*t >= due && *t < due + 1000, "heartbeat {k} at {t} ms, due {due}");
+        assert!(
+            *t >= due && *t < due + 1000,
+            "heartbeat {k} at {t} ms, due {due}"
+        );
     }
     let informs = acs.informs();
     for hb in &informs[1..] {
         assert!(hb.contains("<EventCode>14 HEARTBEAT</EventCode>"), "{hb}");
-        assert!(hb.contains("cwmp:EventStruct[1]"), "a heartbeat goes alone: {hb}");
+        assert!(
+            hb.contains("cwmp:EventStruct[1]"),
+            "a heartbeat goes alone: {hb}"
+        );
     }
     assert!(wakeups <= 8, "{wakeups} wake-ups");
 }

@@ -10,6 +10,7 @@ pub mod digest;
 pub mod files;
 pub mod msg;
 pub mod pki;
+pub mod raw_acs;
 pub mod soap;
 pub mod xml;
 pub mod xsd;

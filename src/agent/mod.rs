@@ -149,6 +149,9 @@ pub struct Agent {
     /// Set when a successful session left exactly the events it carried undelivered (their
     /// follow-up RPC could not be sent): wait for something new rather than loop.
     stalled: bool,
+    /// A reboot was asked of the system and has not happened yet: no session before this
+    /// instant (it would report `M Reboot` before the reboot).
+    rebooting_until: Option<Instant>,
     /// Session counters.
     pub stats: Stats,
     /// The ubus connection, when a ubus thread runs (rpc-sys calls).
@@ -162,6 +165,7 @@ impl Agent {
     /// Sets the agent up from a loaded config and data model; raises BOOTSTRAP and BOOT as the
     /// start-up conditions ask and persists them before anything else happens.
     pub fn new(opts: Options, config: Config, dm: Box<dyn DataModel>, inputs: Inputs) -> Agent {
+        state::clean_stale_files(&opts.state_dir, &opts.config_path);
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
         let xfer = transfers::Transfers::load(&opts.state_dir, inputs.inbox(Input::Transfer));
@@ -194,6 +198,7 @@ impl Agent {
             du,
             outbox,
             stalled: false,
+            rebooting_until: None,
             stats: Stats::default(),
             ubus: None,
             ubus_rx: crossbeam_channel::never(),
@@ -353,7 +358,7 @@ impl Agent {
         let mut d = wall.map_or(Duration::from_secs(3600), |t| {
             Duration::from_secs((t - now).max(0) as u64)
         });
-        if let Some(r) = self.retry_at {
+        for r in [self.retry_at, self.rebooting_until].into_iter().flatten() {
             d = d.min(r.saturating_duration_since(Instant::now()));
         }
         d
@@ -373,6 +378,7 @@ impl Agent {
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
             && self.retry_at.is_none_or(|t| t <= Instant::now())
+            && self.rebooting_until.is_none_or(|t| t <= Instant::now())
     }
 
     /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).

@@ -45,16 +45,20 @@ fn write_with_mode(path: &Path, data: &[u8], new_mode: Option<u32>) -> io::Resul
     }
     let old = fs::metadata(path).ok();
     let tmp = with_suffix(path, TMP_SUFFIX);
-    let written = write_tmp(&tmp, data, old.as_ref(), new_mode).and_then(|()| {
-        #[cfg(test)]
-        faults::check(path)?;
-        fs::rename(&tmp, path)
-    });
-    if let Err(e) = written {
-        // Never leave a half-written temporary behind (it would fill a full disk further).
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+    let mut written = write_and_rename(path, &tmp, data, old.as_ref(), new_mode);
+    if let (Err(e), Some(dir), Some(old)) = (&written, dir, &old) {
+        let reserve = dir.join(RESERVE_FILE);
+        // A write that does not grow the file (an acknowledgement removing delivered
+        // events) must not fail for lack of space, or a delivered event would be sent
+        // again: the reserve makes room for the moment the old and new copies coexist.
+        if is_no_space(e) && data.len() as u64 <= old.len() && fs::remove_file(&reserve).is_ok() {
+            log::warn!("{}: disk full, written using the reserve", path.display());
+            written = write_and_rename(path, &tmp, data, Some(old), new_mode);
+            ensure_reserve(dir);
+        }
     }
+    report(path, &written);
+    written?;
     if let Some(dir) = dir {
         // Makes the rename itself durable; failure to open a directory is not fatal on
         // filesystems that do not support it.
@@ -63,6 +67,86 @@ fn write_with_mode(path: &Path, data: &[u8], new_mode: Option<u32>) -> io::Resul
         }
     }
     Ok(())
+}
+
+/// Logs a failed write once per file and kind of failure (a read-only or full disk would
+/// otherwise repeat the same line at every save), and the recovery when it works again.
+fn report(path: &Path, r: &io::Result<()>) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static FAILING: Mutex<Option<HashMap<PathBuf, io::ErrorKind>>> = Mutex::new(None);
+    // A poisoned lock only means a panic elsewhere mid-log: the map is still usable.
+    let mut failing = FAILING.lock().unwrap_or_else(|p| p.into_inner());
+    let failing = failing.get_or_insert_with(HashMap::new);
+    match r {
+        Ok(()) => {
+            if failing.remove(path).is_some() {
+                log::warn!("{} written again", path.display());
+            }
+        }
+        Err(e) => {
+            if failing.insert(path.to_path_buf(), e.kind()) == Some(e.kind()) {
+                log::debug!("still cannot write {}: {e}", path.display());
+            } else {
+                log::error!(
+                    "cannot write {}: {e}; the previous content is kept (repeats logged at \
+                     debug level until a write succeeds)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Writes the temporary and renames it over `path`; the temporary is removed on failure
+/// (a half-written one would only fill a full disk further).
+fn write_and_rename(
+    path: &Path,
+    tmp: &Path,
+    data: &[u8],
+    old: Option<&fs::Metadata>,
+    new_mode: Option<u32>,
+) -> io::Result<()> {
+    let r = write_tmp(tmp, data, old, new_mode).and_then(|()| {
+        #[cfg(test)]
+        faults::check(path)?;
+        fs::rename(tmp, path)
+    });
+    if r.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    r
+}
+
+fn is_no_space(e: &io::Error) -> bool {
+    // ENOSPC, EDQUOT.
+    matches!(e.raw_os_error(), Some(28 | 122)) || e.kind() == io::ErrorKind::StorageFull
+}
+
+/// The file kept in the state directory as room for acknowledgements on a full disk.
+pub const RESERVE_FILE: &str = ".reserve";
+/// Its size: several times the largest state file an acknowledgement rewrites.
+const RESERVE_SIZE: usize = 32 * 1024;
+
+/// Makes sure `<dir>/.reserve` exists (best effort: on a full disk it cannot be made, and is
+/// tried again at the next start or use). Filled with pseudo-random bytes so that a
+/// compressing filesystem (jffs2, ubifs) really sets the space aside.
+pub fn ensure_reserve(dir: &Path) {
+    let path = dir.join(RESERVE_FILE);
+    if path.exists() {
+        return;
+    }
+    let mut x = u64::from(std::process::id()) | 1;
+    let mut data = Vec::with_capacity(RESERVE_SIZE);
+    while data.len() < RESERVE_SIZE {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    if let Err(e) = write_and_rename(&path, &with_suffix(&path, TMP_SUFFIX), &data, None, None) {
+        log::warn!("cannot set space aside in {}: {e}", path.display());
+    }
 }
 
 /// Creates `tmp` with the replaced file's mode and owner (or `new_mode`), writes and syncs it.
@@ -227,12 +311,18 @@ pub mod faults {
     use std::path::Path;
 
     thread_local! {
-        static ARMED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+        /// (path suffix, failures left).
+        static ARMED: RefCell<Vec<(String, u32)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Makes writes to paths ending with `suffix` fail with ENOSPC on this thread.
     pub fn fail_writes(suffix: &str) {
-        ARMED.with(|a| a.borrow_mut().push(suffix.to_string()));
+        fail_writes_times(suffix, u32::MAX);
+    }
+
+    /// Makes the next `n` writes to paths ending with `suffix` fail with ENOSPC.
+    pub fn fail_writes_times(suffix: &str, n: u32) {
+        ARMED.with(|a| a.borrow_mut().push((suffix.to_string(), n)));
     }
 
     /// Disarms every injected failure of this thread.
@@ -242,10 +332,19 @@ pub mod faults {
 
     pub(super) fn check(path: &Path) -> io::Result<()> {
         let p = path.to_string_lossy();
-        if ARMED.with(|a| a.borrow().iter().any(|s| p.ends_with(s.as_str()))) {
-            return Err(io::Error::from_raw_os_error(28));
-        }
-        Ok(())
+        ARMED.with(|a| {
+            let mut a = a.borrow_mut();
+            match a
+                .iter_mut()
+                .find(|(s, n)| *n > 0 && p.ends_with(s.as_str()))
+            {
+                Some((_, n)) => {
+                    *n -= 1;
+                    Err(io::Error::from_raw_os_error(28))
+                }
+                None => Ok(()),
+            }
+        })
     }
 }
 
@@ -321,6 +420,28 @@ mod tests {
         }
         fs::write(&path, "{\"a\":1}").unwrap();
         assert_eq!(load_json(&path, "x").value()["a"], 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_reserve_is_only_for_writes_that_do_not_grow() {
+        let dir = temp("reserve");
+        ensure_reserve(&dir);
+        let reserve = dir.join(RESERVE_FILE);
+        assert_eq!(fs::metadata(&reserve).unwrap().len(), RESERVE_SIZE as u64);
+        let path = dir.join("state.json");
+        write_atomic(&path, b"[1,2,3]").unwrap();
+        // Full once: a write that does not grow goes through, and the reserve is rebuilt.
+        faults::fail_writes_times("state.json", 1);
+        write_atomic(&path, b"[1]").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"[1]");
+        assert_eq!(fs::metadata(&reserve).unwrap().len(), RESERVE_SIZE as u64);
+        // A growing write fails, and leaves the reserve alone.
+        faults::fail_writes_times("state.json", 1);
+        assert!(write_atomic(&path, b"[1,2]").is_err());
+        faults::clear();
+        assert_eq!(fs::read(&path).unwrap(), b"[1]");
+        assert!(reserve.exists() && !dir.join("state.json.tmp").exists());
         fs::remove_dir_all(dir).unwrap();
     }
 

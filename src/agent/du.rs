@@ -44,7 +44,10 @@ fn method_event() -> EventCode {
 impl Agent {
     fn save_du(&self) {
         if let Err(e) = self.du.jobs.save(&self.opts.state_dir) {
-            log::error!("cannot write {}: {e}", crate::du::jobs::FILE_NAME);
+            log::debug!(
+                "not written (logged by the store): {}: {e}",
+                crate::du::jobs::FILE_NAME
+            );
         }
     }
 

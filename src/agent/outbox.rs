@@ -159,7 +159,7 @@ const CODES: [EventCode; 3] = [
 impl Agent {
     fn save_outbox(&self) {
         if let Err(e) = self.outbox.save(&self.opts.state_dir) {
-            log::error!("cannot write {FILE_NAME}: {e}");
+            log::debug!("not written (logged by the store): {FILE_NAME}: {e}");
         }
     }
 

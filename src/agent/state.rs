@@ -116,13 +116,11 @@ impl AgentState {
         st
     }
 
-    /// Writes the state durably; failure is logged and the daemon goes on with what it has
-    /// in memory rather than stop managing the device. Changes an RPC answer depends on use
-    /// [`AgentState::try_save`] instead.
+    /// Writes the state durably; on failure (logged by the store) the daemon goes on with
+    /// what it has in memory rather than stop managing the device. Changes an RPC answer
+    /// depends on use [`AgentState::try_save`] instead.
     pub fn save(&mut self) {
-        if let Err(e) = self.try_save() {
-            log::error!("cannot write {}: {e}", self.path.display());
-        }
+        let _ = self.try_save();
     }
 
     /// Writes the state durably, then the bootstrap record if it changed.
@@ -156,18 +154,22 @@ impl AgentState {
             return;
         }
         let v = json!({"version": 1, "acs_url": now.0, "bootstrap_pending": now.1});
-        match store::write_atomic(&self.record_path, v.to_string().as_bytes()) {
-            Ok(()) => self.record = Some(now),
-            Err(e) => log::warn!("cannot write {}: {e}", self.record_path.display()),
+        // A failure is logged by the store; retried at the next save.
+        if store::write_atomic(&self.record_path, v.to_string().as_bytes()).is_ok() {
+            self.record = Some(now);
         }
     }
 }
 
 /// Start-up: removes the temporaries of writes a crash interrupted, in the state directory
-/// and next to the UCI config, before anything reads or writes there.
+/// and next to the UCI config, before anything reads or writes there; sets the space aside
+/// that acknowledgements may use on a full disk ([`store::ensure_reserve`]).
 pub fn clean_stale_files(state_dir: &Path, config_path: &Path) {
     store::clean_stale_tmp(state_dir);
     store::clean_stale_tmp_of(config_path);
+    if std::fs::create_dir_all(state_dir).is_ok() {
+        store::ensure_reserve(state_dir);
+    }
 }
 
 #[cfg(test)]

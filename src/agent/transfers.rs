@@ -61,7 +61,10 @@ fn is_transfer_event(code: &EventCode) -> bool {
 impl Agent {
     fn save_transfers(&self) {
         if let Err(e) = self.xfer.queue.save(&self.opts.state_dir) {
-            log::error!("cannot write {}: {e}", crate::transfer::FILE_NAME);
+            log::debug!(
+                "not written (logged by the store): {}: {e}",
+                crate::transfer::FILE_NAME
+            );
         }
     }
 

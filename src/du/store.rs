@@ -184,8 +184,15 @@ mod tests {
         assert_eq!(back.remove("U-A").map(|d| d.name), Some("a".into()));
         assert_eq!(back.add("u-c", "c", "", "").instance, 3);
         assert!(back.by_uuid("u-a").is_none() && back.by_url("http://h/b").is_some());
-        std::fs::write(dir.join(FILE_NAME), "{garbage").unwrap();
-        assert!(DuStore::load(&dir).units.is_empty());
+        for bad in [
+            "{garbage",
+            "[]",
+            "{\"units\":\"x\"}",
+            "{\"units\":[{\"uuid\":1}]}",
+        ] {
+            std::fs::write(dir.join(FILE_NAME), bad).unwrap();
+            assert!(DuStore::load(&dir).units.is_empty(), "{bad}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -44,7 +44,10 @@ fn method_event() -> EventCode {
 impl Agent {
     fn save_du(&self) {
         if let Err(e) = self.du.jobs.save(&self.opts.state_dir) {
-            log::error!("cannot write {}: {e}", crate::du::jobs::FILE_NAME);
+            log::debug!(
+                "not written (logged by the store): {}: {e}",
+                crate::du::jobs::FILE_NAME
+            );
         }
     }
 
@@ -93,15 +96,23 @@ impl Agent {
         }
     }
 
-    /// Queues a checked ChangeDUState.
-    pub(super) fn du_action(&mut self, command_key: &str, ops: Vec<DuOperation>) {
-        match self.du.jobs.add(command_key, ops) {
-            Some(id) => {
-                log::info!("ChangeDUState '{command_key}' queued as DU job {id}");
-                self.save_du();
-            }
-            None => log::error!("ChangeDUState '{command_key}' dropped: too many jobs"),
+    /// Queues a checked ChangeDUState. `Err` when it could not be persisted: the job is then
+    /// not queued (the RPC answers 9002).
+    pub(super) fn du_action(
+        &mut self,
+        command_key: &str,
+        ops: Vec<DuOperation>,
+    ) -> Result<(), String> {
+        let Some(id) = self.du.jobs.add(command_key, ops) else {
+            log::error!("ChangeDUState '{command_key}' dropped: too many jobs");
+            return Ok(());
+        };
+        if let Err(e) = self.du.jobs.save(&self.opts.state_dir) {
+            self.du.jobs.jobs.retain(|j| j.id != id);
+            return Err(format!("cannot write {}: {e}", crate::du::jobs::FILE_NAME));
         }
+        log::info!("ChangeDUState '{command_key}' queued as DU job {id}");
+        Ok(())
     }
 
     fn du_ctx(&self) -> DuCtx {

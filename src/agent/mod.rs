@@ -169,6 +169,7 @@ impl Agent {
     /// Sets the agent up from a loaded config and data model; raises BOOTSTRAP and BOOT as the
     /// start-up conditions ask and persists them before anything else happens.
     pub fn new(opts: Options, config: Config, dm: Box<dyn DataModel>, inputs: Inputs) -> Agent {
+        state::clean_stale_files(&opts.state_dir, &opts.config_path);
         let state = AgentState::load(&opts.state_dir);
         let attrs = NotifyAttributes::load(&opts.state_dir);
         let xfer = transfers::Transfers::load(&opts.state_dir, inputs.inbox(Input::Transfer));
@@ -348,6 +349,7 @@ impl Agent {
                 Timer::Scheduled => self.fire_scheduled(now.unix()),
                 // Transfers start from the loop whenever no session runs.
                 Timer::Transfer => {}
+                Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
             }
         }
         self.mirror_wall_timers(now);
@@ -419,6 +421,7 @@ impl Agent {
             && self.config.cpe.enable
             && !self.acs_url().is_empty()
             && !self.timers.is_armed(Timer::Retry)
+            && !self.timers.is_armed(Timer::RebootGrace)
     }
 
     /// One turn of the loop without waiting: fires the due timers, runs the sessions they

@@ -95,22 +95,12 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// Loads `<dir>/outbox.json` (missing or corrupt: empty, logged).
+    /// Loads `<dir>/outbox.json` (missing: empty; unusable: empty, logged and set aside).
     pub fn load(dir: &Path) -> Outbox {
         let path = dir.join(FILE_NAME);
-        let v: Value = match store::read_optional(&path) {
-            Ok(Some(d)) => serde_json::from_slice(&d).unwrap_or_else(|e| {
-                log::error!("{} is corrupt ({e})", path.display());
-                Value::Null
-            }),
-            Ok(None) => Value::Null,
-            Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                Value::Null
-            }
-        };
+        let v = store::load_json(&path, "requests owed to the ACS").value();
         let mut o = Outbox::default();
-        for e in v["entries"].as_array().into_iter().flatten() {
+        for e in store::array_field(&v, "entries", &path) {
             match (e["id"].as_u64(), from_json(e)) {
                 (Some(id), Some(r)) => {
                     o.next_id = o.next_id.max(id + 1);
@@ -169,7 +159,7 @@ const CODES: [EventCode; 3] = [
 impl Agent {
     fn save_outbox(&self) {
         if let Err(e) = self.outbox.save(&self.opts.state_dir) {
-            log::error!("cannot write {FILE_NAME}: {e}");
+            log::debug!("not written (logged by the store): {FILE_NAME}: {e}");
         }
     }
 

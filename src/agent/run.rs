@@ -16,6 +16,9 @@ use crate::transfer::http::NetOptions;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How long sessions wait for a reboot the system was asked for before resuming.
+const REBOOT_GRACE: Duration = Duration::from_secs(300);
+
 /// The connection-request server settings from the config.
 pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
     let cpe = &config.cpe;
@@ -338,6 +341,10 @@ impl Agent {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        // SetParameterAttributes changes the attributes in place: kept to undo it when the
+        // change cannot be persisted.
+        let attrs_before = matches!(req, crate::soap::AcsRequest::SetParameterAttributes { .. })
+            .then(|| self.attrs.clone());
         let transfers = self.xfer.queue.snapshot();
         let mut ctx = RpcContext {
             dm: self.dm.as_mut(),
@@ -350,23 +357,50 @@ impl Agent {
             du_jobs: self.du.jobs.jobs.len(),
         };
         let (resp, actions) = rpc::handle(req, &mut ctx);
+        let mut failure = None;
         for a in actions {
-            self.apply_action(a);
+            if let Err(e) = self.apply_action(a) {
+                log::error!("{}: {e}; answering 9002", req.method_name());
+                failure.get_or_insert(e);
+            }
         }
-        resp
+        match failure {
+            None => resp,
+            Some(e) => {
+                if let Some(before) = attrs_before {
+                    self.attrs = before;
+                }
+                crate::soap::CpeResponse::Fault(crate::fault::Fault::internal(e))
+            }
+        }
     }
 
-    /// Persists what an RPC changed, or notes what must happen after the session.
-    fn apply_action(&mut self, action: Action) {
+    /// Persists what an RPC changed, or notes what must happen after the session. `Err`
+    /// (the RPC then answers 9002) when the change could not be persisted; the action's own
+    /// in-memory effect is then undone. Parameter values an SPV already wrote through the data
+    /// model stay written when only its ParameterKey could not be stored: the ACS, told 9002,
+    /// sends the SPV again, which is harmless.
+    fn apply_action(&mut self, action: Action) -> Result<(), String> {
         match action {
             Action::SetParameterKey(key) => {
                 self.end.rebase_notify = true;
                 let change = [("cpe".to_string(), "ParameterKey".to_string(), key)];
-                if let Err(e) = crate::config::set_options(&self.opts.config_path, &change) {
-                    log::error!("cannot store ParameterKey: {e}");
-                }
+                crate::config::set_options(&self.opts.config_path, &change)
+                    .map_err(|e| format!("cannot store ParameterKey: {e}"))?;
             }
-            Action::Reboot { command_key } => self.end.reboot = Some(command_key),
+            Action::Reboot { command_key } => {
+                // Persisted before the RebootResponse goes out: a crash or power cut from
+                // here on still reports `M Reboot` (digest: events owed exactly once).
+                let m = EventCode::Method("Reboot".into());
+                let added = self.state.events.add(m.clone(), &command_key);
+                if let Err(e) = self.state.try_save() {
+                    if added {
+                        self.state.events.remove(&m, &command_key);
+                    }
+                    return Err(format!("cannot record the reboot: {e}"));
+                }
+                self.end.reboot = Some(command_key);
+            }
             Action::FactoryReset => self.end.factory_reset = true,
             Action::ScheduleInform {
                 due, command_key, ..
@@ -377,24 +411,28 @@ impl Agent {
                 self.state
                     .scheduled
                     .push(super::state::ScheduledInform { due, command_key });
-                self.state.save();
+                if let Err(e) = self.state.try_save() {
+                    self.state.scheduled.pop();
+                    return Err(format!("cannot record the ScheduleInform: {e}"));
+                }
             }
             Action::AttributesChanged => {
+                self.attrs
+                    .save(&self.opts.state_dir)
+                    .map_err(|e| format!("cannot store notification attributes: {e}"))?;
                 self.end.rebase_notify = true;
-                if let Err(e) = self.attrs.save(&self.opts.state_dir) {
-                    log::error!("cannot store notification attributes: {e}");
-                }
             }
             Action::ConfigChanged => self.end.reload_config = true,
             a @ (Action::Download(_)
             | Action::Upload(_)
             | Action::ScheduleDownload(_)
-            | Action::CancelTransfer { .. }) => self.transfer_action(a),
+            | Action::CancelTransfer { .. }) => self.transfer_action(a)?,
             Action::ChangeDuState {
                 operations,
                 command_key,
-            } => self.du_action(&command_key, operations),
+            } => self.du_action(&command_key, operations)?,
         }
+        Ok(())
     }
 
     /// After a session: apply deferred changes, then reboot or factory-reset if asked.
@@ -411,11 +449,8 @@ impl Agent {
         }
         if end.factory_reset {
             self.factory_reset();
-        } else if let Some(key) = end.reboot {
-            self.state
-                .events
-                .add(EventCode::Method("Reboot".into()), &key);
-            self.state.save();
+        } else if end.reboot.is_some() {
+            // `M Reboot` was recorded when the Reboot RPC was accepted (apply_action).
             self.reboot();
         }
     }
@@ -423,6 +458,11 @@ impl Agent {
     pub(super) fn reboot(&mut self) {
         let cmd = self.config.cpe.reboot_command.clone();
         log::info!("rebooting");
+        // Back here only when the reboot goes on asynchronously (rpc-sys, a command): no
+        // session until it has happened, or it would deliver `M Reboot` before the reboot.
+        // Should the system not reboot at all, sessions resume after a grace period.
+        let until = self.clock.now().after(REBOOT_GRACE);
+        self.timers.set(Timer::RebootGrace, until);
         // rpc-sys first when no command is configured (OpenWrt); re-exec as the last resort.
         if cmd.trim().is_empty() && super::bus::rpc_sys(self.ubus.as_ref(), "reboot") {
             return;

@@ -29,11 +29,14 @@ pub enum Timer {
     Scheduled,
     /// Earliest transfer start or window end.
     Transfer,
+    /// End of the wait for a reboot the system was asked for: no session until then (it
+    /// would report `M Reboot` before the reboot).
+    RebootGrace,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 7] = [
+    pub const ALL: [Timer; 8] = [
         Timer::Retry,
         Timer::Periodic,
         Timer::Heartbeat,
@@ -41,6 +44,7 @@ impl Timer {
         Timer::Throttle,
         Timer::Scheduled,
         Timer::Transfer,
+        Timer::RebootGrace,
     ];
 
     fn index(self) -> usize {

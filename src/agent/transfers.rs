@@ -61,7 +61,10 @@ fn is_transfer_event(code: &EventCode) -> bool {
 impl Agent {
     fn save_transfers(&self) {
         if let Err(e) = self.xfer.queue.save(&self.opts.state_dir) {
-            log::error!("cannot write {}: {e}", crate::transfer::FILE_NAME);
+            log::debug!(
+                "not written (logged by the store): {}: {e}",
+                crate::transfer::FILE_NAME
+            );
         }
     }
 
@@ -127,7 +130,19 @@ impl Agent {
     }
 
     /// Queues what a transfer RPC asked for (arguments already checked by the handler).
-    pub(super) fn transfer_action(&mut self, action: Action) {
+    /// `Err` when the change could not be persisted: the queue is then left as it was (the
+    /// RPC answers 9002 and the ACS may try again).
+    pub(super) fn transfer_action(&mut self, action: Action) -> Result<(), String> {
+        let before = self.xfer.queue.clone();
+        self.queue_transfer(action);
+        if let Err(e) = self.xfer.queue.save(&self.opts.state_dir) {
+            self.xfer.queue = before;
+            return Err(format!("cannot write {}: {e}", crate::transfer::FILE_NAME));
+        }
+        Ok(())
+    }
+
+    fn queue_transfer(&mut self, action: Action) {
         let now = crate::time::now_unix();
         let req = match action {
             Action::Download(a) => Request::download(&a, now),
@@ -136,7 +151,6 @@ impl Agent {
             Action::CancelTransfer { command_key } => {
                 let n = self.xfer.queue.cancel(&command_key);
                 log::info!("CancelTransfer '{command_key}': {n} transfer(s) removed");
-                self.save_transfers();
                 return;
             }
             other => {
@@ -146,10 +160,7 @@ impl Agent {
         };
         let (kind, key, url) = (req.kind(), req.command_key.clone(), req.url.clone());
         match self.xfer.queue.add(req) {
-            Ok(id) => {
-                log::info!("{} '{key}' queued as transfer {id}: {url}", kind.method());
-                self.save_transfers();
-            }
+            Ok(id) => log::info!("{} '{key}' queued as transfer {id}: {url}", kind.method()),
             Err(f) => log::error!("transfer not queued: {f}"),
         }
     }

@@ -111,9 +111,22 @@ fn generated_name(index: usize, stype: &str) -> String {
     format!("cfg{:02x}{:04x}", index, djb(5381, stype) % (1 << 16))
 }
 
-/// Quotes a value the way `uci commit` does: `'...'` with `'` written as `'\''`.
+/// Quotes a value the way `uci commit` does: `'...'` with `'` written as `'\''`; so that
+/// every value reads back byte for byte, a carriage return goes out as a double-quoted part
+/// of its own, `'"\r"'` (the parser turns CRLF line ends into LF before reading values, and
+/// there no LF can follow the CR).
 fn quote(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "'\\''"))
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            '\r' => out.push_str("'\"\r\"'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Byte cursor with a line counter.

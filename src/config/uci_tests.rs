@@ -246,6 +246,96 @@ fn round_trips_awkward_values() {
     assert_eq!(back.get("s", "l").unwrap().items(), values.to_vec());
 }
 
+/// xorshift64*: a reproducible stream of pseudo-random numbers without a crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A value mixing what is awkward for the writer and the parser: quotes, backslashes, CR,
+/// LF, CRLF, tabs, `#`, blanks, and non-ASCII (no NUL, which no UCI value can hold).
+fn awkward_value(rng: &mut Rng) -> String {
+    const PIECES: [&str; 22] = [
+        "\r",
+        "\n",
+        "\r\n",
+        "\r\r\n",
+        "\n\r",
+        "'",
+        "\"",
+        "\\",
+        "\\\n",
+        "\t",
+        " ",
+        "#",
+        "a",
+        "Z9",
+        "é",
+        "\u{2028}",
+        "😀",
+        "\u{7f}",
+        "\u{1}",
+        "'\\''",
+        "$x",
+        "\u{b}\u{c}",
+    ];
+    let len = rng.below(12);
+    let mut v = String::new();
+    for _ in 0..len {
+        if rng.below(8) == 0 {
+            // Any non-NUL scalar value.
+            let c = char::from_u32(1 + (rng.next() % 0x10fffe) as u32).unwrap_or('?');
+            v.push(c);
+        } else {
+            v.push_str(PIECES[rng.below(PIECES.len())]);
+        }
+    }
+    v
+}
+
+#[test]
+fn every_value_round_trips_byte_for_byte() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..2000 {
+        let values: Vec<String> = (0..4).map(|_| awkward_value(&mut rng)).collect();
+        let mut d = Document::new("x");
+        let s = d.add_section("t", Some("s")).unwrap();
+        d.set_option(&s, "o", &values[0]).unwrap();
+        d.set_list(&s, "l", &values[1..]).unwrap();
+        let text = d.serialize();
+        let back = Document::parse(&text, "x").unwrap_or_else(|e| panic!("{round}: {e}\n{text:?}"));
+        assert_eq!(single(&back, "s", "o"), values[0], "{round}: {text:?}");
+        assert_eq!(
+            back.get("s", "l").unwrap().items(),
+            values[1..].to_vec(),
+            "{round}"
+        );
+        // Stable: writing what was read gives the same bytes.
+        assert_eq!(back.serialize(), text, "{round}");
+    }
+}
+
+#[test]
+fn carriage_returns_survive_write_then_parse() {
+    let mut d = Document::new("x");
+    let s = d.add_section("t", Some("s")).unwrap();
+    d.set_option(&s, "o", "a\r\r\nb\r").unwrap();
+    let once = parse(&d.serialize());
+    assert_eq!(single(&once, "s", "o"), "a\r\r\nb\r");
+    let twice = parse(&once.serialize());
+    assert_eq!(single(&twice, "s", "o"), "a\r\r\nb\r");
+}
+
 #[test]
 fn api_edits_keep_order_of_unrelated_content() {
     let mut d = parse(

@@ -323,31 +323,23 @@ impl DuJobs {
         d
     }
 
-    /// Loads `<dir>/du_jobs.json` (missing or corrupt: empty, logged).
+    /// Loads `<dir>/du_jobs.json` (missing: empty; unusable: empty, logged and set aside).
     pub fn load(dir: &Path) -> DuJobs {
         let path = dir.join(FILE_NAME);
-        match store::read_optional(&path) {
-            Ok(Some(d)) => match serde_json::from_slice::<Value>(&d) {
-                Ok(v) => DuJobs::from_json(&v),
-                Err(e) => {
-                    log::error!("{} is corrupt ({e}); DU jobs lost", path.display());
-                    DuJobs::default()
-                }
-            },
-            Ok(None) => DuJobs::default(),
-            Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                DuJobs::default()
+        match store::load_json(&path, "ChangeDUState jobs") {
+            store::Loaded::Object(v) => {
+                // A wrong-typed list is logged here; from_json then reads it as empty.
+                store::array_field(&v, "jobs", &path);
+                DuJobs::from_json(&v)
             }
+            store::Loaded::Missing | store::Loaded::Unusable => DuJobs::default(),
         }
     }
 
-    /// Writes `<dir>/du_jobs.json` atomically, owner-readable only.
+    /// Writes `<dir>/du_jobs.json` atomically; it holds passwords, so a new file is created
+    /// owner-readable only.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let path = dir.join(FILE_NAME);
-        store::write_atomic(&path, self.to_json().to_string().as_bytes())?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        store::write_private(&dir.join(FILE_NAME), self.to_json().to_string().as_bytes())
     }
 }
 

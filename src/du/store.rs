@@ -44,38 +44,28 @@ pub struct DuStore {
 }
 
 impl DuStore {
-    /// Loads `<dir>/du.json`; missing or unreadable gives an empty store (logged).
+    /// Loads `<dir>/du.json`; missing gives an empty store; unusable is logged, set aside
+    /// and gives an empty store (see [`store::load_json`]); unreadable units are logged.
     pub fn load(dir: &Path) -> DuStore {
         let path = dir.join(FILE_NAME);
-        let v: Value = match store::read_optional(&path) {
-            Ok(Some(d)) => match serde_json::from_slice(&d) {
-                Ok(v) => v,
-                Err(e) => {
-                    log::error!("{} is corrupt ({e})", path.display());
-                    return DuStore::default();
-                }
-            },
-            Ok(None) => return DuStore::default(),
-            Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                return DuStore::default();
-            }
-        };
+        let v = store::load_json(&path, "the installed deployment units").value();
         let s = |u: &Value, k: &str| u[k].as_str().unwrap_or_default().to_string();
-        let units = v["units"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|u| {
-                Some(Du {
-                    instance: u32::try_from(u["instance"].as_u64()?).ok()?,
-                    uuid: s(u, "uuid"),
-                    name: s(u, "name"),
-                    version: s(u, "version"),
-                    url: s(u, "url"),
-                })
+        let unit = |u: &Value| {
+            Some(Du {
+                instance: u32::try_from(u["instance"].as_u64()?).ok()?,
+                uuid: s(u, "uuid"),
+                name: s(u, "name"),
+                version: s(u, "version"),
+                url: s(u, "url"),
             })
-            .collect();
+        };
+        let mut units = Vec::new();
+        for u in store::array_field(&v, "units", &path) {
+            match unit(u) {
+                Some(du) => units.push(du),
+                None => log::error!("{FILE_NAME}: unreadable unit skipped: {u}"),
+            }
+        }
         DuStore { units }
     }
 
@@ -194,8 +184,15 @@ mod tests {
         assert_eq!(back.remove("U-A").map(|d| d.name), Some("a".into()));
         assert_eq!(back.add("u-c", "c", "", "").instance, 3);
         assert!(back.by_uuid("u-a").is_none() && back.by_url("http://h/b").is_some());
-        std::fs::write(dir.join(FILE_NAME), "{garbage").unwrap();
-        assert!(DuStore::load(&dir).units.is_empty());
+        for bad in [
+            "{garbage",
+            "[]",
+            "{\"units\":\"x\"}",
+            "{\"units\":[{\"uuid\":1}]}",
+        ] {
+            std::fs::write(dir.join(FILE_NAME), bad).unwrap();
+            assert!(DuStore::load(&dir).units.is_empty(), "{bad}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

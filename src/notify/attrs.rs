@@ -246,6 +246,11 @@ impl NotifyAttributes {
     /// error; single bad entries or fields are skipped with a warning.
     pub fn from_json(text: &str) -> Result<NotifyAttributes, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        NotifyAttributes::from_value(value)
+    }
+
+    /// Rebuilds attributes from the JSON object [`NotifyAttributes::to_json`] wrote.
+    fn from_value(value: Value) -> Result<NotifyAttributes, String> {
         let Value::Object(map) = value else {
             return Err("not a JSON object".into());
         };
@@ -283,27 +288,14 @@ impl NotifyAttributes {
     }
 
     /// Loads `<state_dir>/notifications.json`. A missing file gives no attributes; an
-    /// unreadable or corrupt one too, with a warning (the daemon must start anyway).
+    /// unusable one too, logged and set aside (the daemon must start anyway).
     pub fn load(state_dir: &Path) -> NotifyAttributes {
         let path = state_dir.join(FILE_NAME);
-        let text = match store::read_optional(&path) {
-            Ok(None) => return NotifyAttributes::new(),
-            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) => {
-                log::warn!(
-                    "{}: {e}; starting without notification attributes",
-                    path.display()
-                );
-                return NotifyAttributes::new();
-            }
-        };
-        NotifyAttributes::from_json(&text).unwrap_or_else(|e| {
-            log::warn!(
-                "{}: corrupt ({e}); starting without notification attributes",
-                path.display()
-            );
-            NotifyAttributes::new()
-        })
+        match store::load_json(&path, "notification attributes") {
+            // An object always converts: the error case cannot happen.
+            store::Loaded::Object(v) => NotifyAttributes::from_value(v).unwrap_or_default(),
+            store::Loaded::Missing | store::Loaded::Unusable => NotifyAttributes::new(),
+        }
     }
 
     /// Writes `<state_dir>/notifications.json` atomically.

@@ -5,7 +5,7 @@
 //! readable by its owner only.
 
 use super::queue::{self, Kind, Outcome, Phase, Request, Transfer, TransferQueue, Window};
-use crate::store;
+use crate::store::{self, Loaded};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -132,31 +132,23 @@ impl TransferQueue {
         q
     }
 
-    /// Loads `<dir>/transfers.json`; missing gives an empty queue, corrupt is logged and
-    /// gives an empty queue.
+    /// Loads `<dir>/transfers.json`; missing gives an empty queue; unusable is logged, set
+    /// aside and gives an empty queue (see [`store::load_json`]).
     pub fn load(dir: &Path) -> TransferQueue {
         let path = dir.join(FILE_NAME);
-        match store::read_optional(&path) {
-            Ok(Some(d)) => match serde_json::from_slice::<Value>(&d) {
-                Ok(v) => TransferQueue::from_json(&v),
-                Err(e) => {
-                    log::error!("{} is corrupt ({e}); transfers lost", path.display());
-                    TransferQueue::new()
-                }
-            },
-            Ok(None) => TransferQueue::new(),
-            Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
-                TransferQueue::new()
+        match store::load_json(&path, "queued transfers") {
+            Loaded::Object(v) => {
+                // A wrong-typed list is logged here; from_json then reads it as empty.
+                store::array_field(&v, "transfers", &path);
+                TransferQueue::from_json(&v)
             }
+            Loaded::Missing | Loaded::Unusable => TransferQueue::new(),
         }
     }
 
-    /// Writes `<dir>/transfers.json` atomically, owner-readable only.
+    /// Writes `<dir>/transfers.json` atomically; it holds passwords, so a new file is
+    /// created owner-readable only (never readable by others, even briefly).
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let path = dir.join(FILE_NAME);
-        store::write_atomic(&path, self.to_json().to_string().as_bytes())?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        store::write_private(&dir.join(FILE_NAME), self.to_json().to_string().as_bytes())
     }
 }

@@ -5,13 +5,14 @@
 #   make lint    rustfmt check + clippy with warnings as errors
 #   make bench   session, connection-request, GPV and download figures
 #   make size    binary size (plain release and the size-optimised router build)
+#   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 
 CARGO ?= cargo
 # Integration tests start one daemon each; a few at a time suit a 2-core machine.
 TEST_THREADS ?= 4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps demo lint bench size clean
+.PHONY: all build test test-deps demo lint bench size chaos clean
 
 all: build
 
@@ -50,6 +51,11 @@ bench:
 
 size:
 	scripts/size.sh
+
+# The kill -9 ledger with many kill points (`make test` runs 12). CHAOS_SEED replays a run.
+CHAOS_KILLS ?= 120
+chaos:
+	CHAOS_KILLS=$(CHAOS_KILLS) $(CARGO) test --test chaos -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -48,6 +48,7 @@ lint:
 bench:
 	$(CARGO) bench --bench session
 	$(CARGO) bench --bench transfer
+	$(CARGO) bench --bench hostile
 
 size:
 	scripts/size.sh

@@ -63,7 +63,10 @@ fn ledger(msgs: &[Msg]) -> Ledger {
             "TransferComplete" => {
                 if let Some(rpc) = m.rpc() {
                     let key = rpc.child_text("CommandKey");
-                    l.reports.entry(("TC".into(), key)).or_default().push(report);
+                    l.reports
+                        .entry(("TC".into(), key))
+                        .or_default()
+                        .push(report);
                 }
             }
             "RebootResponse" | "ScheduleInformResponse" | "DownloadResponse" => {
@@ -112,7 +115,11 @@ impl Ledger {
 
     /// Reports the ACS answered.
     fn acknowledged(&self) -> usize {
-        self.reports.values().flatten().filter(|r| r.answered).count()
+        self.reports
+            .values()
+            .flatten()
+            .filter(|r| r.answered)
+            .count()
     }
 }
 
@@ -196,5 +203,8 @@ fn kill9_at_random_points_loses_and_duplicates_nothing() {
         l.duplicated(),
         report.display()
     );
-    assert!(!l.accepted.is_empty(), "no RPC was ever accepted: the test proved nothing");
+    assert!(
+        !l.accepted.is_empty(),
+        "no RPC was ever accepted: the test proved nothing"
+    );
 }

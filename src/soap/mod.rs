@@ -9,6 +9,7 @@ mod decode;
 mod decode_rpc;
 mod encode;
 mod encode_resp;
+pub mod limits;
 mod types;
 mod xml;
 
@@ -18,6 +19,7 @@ mod tests;
 pub mod xsd_check;
 
 pub use cpe_types::*;
-pub use decode::decode;
+pub use decode::{decode, decode_with};
 pub use encode::{encode_must_understand_fault, encode_request, encode_response, HeaderOpts};
+pub use limits::Limits;
 pub use types::*;

@@ -140,4 +140,37 @@ fn main() {
         "x".repeat((4 << 20) - 1024)
     ));
     decode("one SPV value of ~4 MiB", big_value.as_bytes());
+    let escaped = envelope(&format!(
+        "<cwmp:SetParameterValues><ParameterList><ParameterValueStruct><Name>Device.X</Name><Value>{}</Value></ParameterValueStruct></ParameterList><ParameterKey/></cwmp:SetParameterValues>",
+        "&amp;".repeat(((4 << 20) - 1024) / 5)
+    ));
+    decode("one SPV value of ~4 MiB of &amp;", escaped.as_bytes());
+    let m = measure(
+        "DEBUG transcript line of that message",
+        escaped.len(),
+        || {
+            let line = format!(
+                "MESSAGE IN ({} bytes)\n{}",
+                escaped.len(),
+                icwmp::logging::Masked::new(&escaped)
+            );
+            line.len()
+        },
+    );
+    println!("    -> {m} bytes");
+
+    // The largest legitimate request at the default budgets.
+    let max = icwmp::soap::Limits::default().max_names;
+    let params: String = (0..max)
+        .map(|i| {
+            format!("<ParameterValueStruct><Name>Device.X_Test.Object.{i}.Parameter</Name><Value xsi:type=\"xsd:string\">value of parameter {i}</Value></ParameterValueStruct>")
+        })
+        .collect();
+    let spv = envelope(&format!(
+        "<cwmp:SetParameterValues><ParameterList>{params}</ParameterList><ParameterKey>k</ParameterKey></cwmp:SetParameterValues>"
+    ));
+    decode(
+        &format!("SetParameterValues of {max} parameters (the budget)"),
+        spv.as_bytes(),
+    );
 }

@@ -4,6 +4,7 @@
 //! counts, empty `<Notification/>`); `encode` is strict (exact arrayType counts, `xsi:type` on
 //! every Value, UTC `Z` times, never a cwmp-1-3/1-4 namespace).
 
+mod chars;
 mod cpe_types;
 mod decode;
 mod decode_rpc;

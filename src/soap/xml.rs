@@ -11,6 +11,7 @@
 //! No DTD: a DOCTYPE is refused, and only the five predefined entities and character
 //! references are known.
 
+use super::chars::{check_chars, check_name, find, to_utf8, unescape_attr, unescape_text};
 use super::limits::{Limits, MAX_ATTRS, MAX_DEPTH, MAX_NS_IN_SCOPE};
 use super::types::CwmpNs;
 use std::borrow::Cow;
@@ -257,82 +258,6 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, TreeError<
     }
 }
 
-/// The input as UTF-8 text.
-///
-/// The XML declaration is dropped from a transcoded document: it names the old encoding.
-fn to_utf8(input: &[u8]) -> Result<Cow<'_, str>, String> {
-    let utf16 = |be: bool| {
-        if input.len() % 2 != 0 {
-            return Err("odd length of UTF-16 input".to_string());
-        }
-        let units = input[2..].chunks_exact(2).map(|c| {
-            let pair = [c[0], c[1]];
-            if be {
-                u16::from_be_bytes(pair)
-            } else {
-                u16::from_le_bytes(pair)
-            }
-        });
-        char::decode_utf16(units)
-            .collect::<Result<String, _>>()
-            .map(Cow::Owned)
-            .map_err(|e| format!("bad UTF-16: {e}"))
-    };
-    if input.starts_with(&[0xFF, 0xFE]) {
-        return utf16(false);
-    }
-    if input.starts_with(&[0xFE, 0xFF]) {
-        return utf16(true);
-    }
-    let bom = if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        3
-    } else {
-        0
-    };
-    let start = bom
-        + input[bom..]
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
-    let decl_end = if input[start..].starts_with(b"<?xml") {
-        find(input, start, b"?>").map(|p| p + 2)
-    } else {
-        None
-    };
-    let declared_latin1 = decl_end.is_some_and(|end| {
-        let decl = String::from_utf8_lossy(&input[start..end]).to_ascii_lowercase();
-        ["iso-8859-1", "iso_8859-1", "latin1", "latin-1", "iso8859-1"]
-            .iter()
-            .any(|e| decl.contains(e))
-    });
-    if !declared_latin1 {
-        if let Ok(s) = std::str::from_utf8(&input[bom..]) {
-            return Ok(Cow::Borrowed(s));
-        }
-    }
-    // Latin-1 maps each byte to the code point of the same value.
-    Ok(Cow::Owned(
-        input[decl_end.unwrap_or(0)..]
-            .iter()
-            .map(|&b| b as char)
-            .collect(),
-    ))
-}
-
-/// Position of `pat` in `s` at or after `from`.
-fn find(s: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
-    let first = *pat.first()?;
-    let mut i = from;
-    while i + pat.len() <= s.len() {
-        let p = i + s[i..].iter().position(|&b| b == first)?;
-        if s[p..].starts_with(pat) {
-            return Some(p);
-        }
-        i = p + 1;
-    }
-    None
-}
-
 enum Fail {
     Malformed(String),
     TooBig(String),
@@ -384,7 +309,7 @@ impl Reader<'_, '_> {
                     return malformed("text outside the root element");
                 }
             } else {
-                check_chars(&s[i..end], false)?;
+                check_chars(&s[i..end], false).map_err(Fail::Malformed)?;
             }
             let Some(lt) = lt else {
                 return malformed("unexpected end of document: no complete root element");
@@ -397,7 +322,7 @@ impl Reader<'_, '_> {
                     return malformed("CDATA outside the root element");
                 }
                 let e = find(s, lt + 9, b"]]>").ok_or_else(|| bad("unterminated CDATA"))?;
-                check_chars(&s[lt + 9..e], true)?;
+                check_chars(&s[lt + 9..e], true).map_err(Fail::Malformed)?;
                 e + 3
             } else if rest.starts_with(b"<!") {
                 return malformed("DOCTYPE not allowed in SOAP");
@@ -442,7 +367,7 @@ impl Reader<'_, '_> {
         let s = self.s;
         let name_end = lt + 1 + s[lt + 1..].iter().take_while(|&&b| is_name_byte(b)).count();
         let qname = Span::of(lt + 1, name_end);
-        check_name(&s[lt + 1..name_end])?;
+        check_name(&s[lt + 1..name_end]).map_err(Fail::Malformed)?;
         let mark = self.bindings.len();
         self.pending.clear();
         let mut i = name_end;
@@ -461,7 +386,7 @@ impl Reader<'_, '_> {
             }
             let an_end = i + s[i..].iter().take_while(|&&b| is_name_byte(b)).count();
             let aname = &s[i..an_end];
-            check_name(aname)?;
+            check_name(aname).map_err(Fail::Malformed)?;
             let mut j = an_end + s[an_end..].iter().take_while(|&&b| is_ws(b)).count();
             if s.get(j) != Some(&b'=') {
                 return malformed("attribute without a value");
@@ -482,7 +407,7 @@ impl Reader<'_, '_> {
             if value.contains(&b'<') {
                 return malformed("'<' in an attribute value");
             }
-            check_chars(value, false)?;
+            check_chars(value, false).map_err(Fail::Malformed)?;
             let vspan = Span::of(j + 1, v_end);
             if aname == b"xmlns" || aname.starts_with(b"xmlns:") {
                 if self.bindings.len() >= MAX_NS_IN_SCOPE {
@@ -621,143 +546,4 @@ fn bad(m: &str) -> Fail {
 fn trim_end(b: &[u8]) -> &[u8] {
     let n = b.iter().rev().take_while(|&&c| is_ws(c)).count();
     &b[..b.len() - n]
-}
-
-/// A name must be non-empty, not start like a number, and have at most one `:` between
-/// non-empty parts.
-fn check_name(n: &[u8]) -> Result<(), Fail> {
-    let colons = n.iter().filter(|&&b| b == b':').count();
-    let ok = match n.first() {
-        None => false,
-        Some(b) if b.is_ascii_digit() || matches!(b, b'-' | b'.' | b':') => false,
-        _ => colons == 0 || (colons == 1 && n.last() != Some(&b':')),
-    };
-    if ok {
-        Ok(())
-    } else {
-        malformed(format!("bad name '{}'", String::from_utf8_lossy(n)))
-    }
-}
-
-/// Character data must hold only XML characters and known entity references (none in CDATA).
-fn check_chars(b: &[u8], cdata: bool) -> Result<(), Fail> {
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'&' if !cdata => {
-                let semi = b[i..]
-                    .iter()
-                    .take(12)
-                    .position(|&c| c == b';')
-                    .ok_or_else(|| bad("unterminated entity reference"))?;
-                if entity(&b[i + 1..i + semi]).is_none() {
-                    return malformed(format!(
-                        "unknown entity &{};",
-                        String::from_utf8_lossy(&b[i + 1..i + semi])
-                    ));
-                }
-                i += semi;
-            }
-            c if c < 0x20 && !is_ws(c) => return malformed("control character in text"),
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-/// The character an entity reference (between `&` and `;`) stands for.
-fn entity(name: &[u8]) -> Option<char> {
-    Some(match name {
-        b"lt" => '<',
-        b"gt" => '>',
-        b"amp" => '&',
-        b"quot" => '"',
-        b"apos" => '\'',
-        [b'#', b'x', hex @ ..] => char_ref(hex, 16)?,
-        [b'#', dec @ ..] => char_ref(dec, 10)?,
-        _ => return None,
-    })
-}
-
-fn char_ref(digits: &[u8], radix: u32) -> Option<char> {
-    let n = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
-    char::from_u32(n).filter(|&c| c != '\0' && (c >= ' ' || matches!(c, '\t' | '\n' | '\r')))
-}
-
-/// Resolves entity references in a checked stretch of text, starting at `&`; returns the
-/// character and the length of the reference.
-fn take_entity(s: &str) -> (char, usize) {
-    let semi = s.find(';').unwrap_or(0);
-    let c = entity(s.as_bytes().get(1..semi).unwrap_or(b"")).unwrap_or('\u{FFFD}');
-    (c, semi + 1)
-}
-
-/// Raw element content to text: entities resolved, CDATA unwrapped, comments and processing
-/// instructions dropped, line ends normalised to `\n` (XML 2.11).
-fn unescape_text(raw: &str) -> Cow<'_, str> {
-    if !raw.bytes().any(|b| matches!(b, b'&' | b'<' | b'\r')) {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(p) = rest.find(['&', '<', '\r']) {
-        out.push_str(&rest[..p]);
-        rest = &rest[p..];
-        let skip = if rest.starts_with('&') {
-            let (c, n) = take_entity(rest);
-            out.push(c);
-            n
-        } else if rest.starts_with('\r') {
-            out.push('\n');
-            if rest[1..].starts_with('\n') {
-                2
-            } else {
-                1
-            }
-        } else if let Some(body) = rest.strip_prefix("<![CDATA[") {
-            let e = body.find("]]>").unwrap_or(body.len());
-            out.push_str(&body[..e].replace("\r\n", "\n").replace('\r', "\n"));
-            9 + e + 3
-        } else if rest.starts_with("<!--") {
-            rest.find("-->").map_or(rest.len(), |e| e + 3)
-        } else {
-            rest.find("?>").map_or(rest.len(), |e| e + 2)
-        };
-        rest = rest.get(skip..).unwrap_or("");
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
-/// Raw attribute value to text: entities resolved, each white-space character (a `\r\n` pair
-/// counting as one) made a space (XML 3.3.3).
-fn unescape_attr(raw: &str) -> Cow<'_, str> {
-    if !raw
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
-    {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(p) = rest.find(['&', '\t', '\n', '\r']) {
-        out.push_str(&rest[..p]);
-        rest = &rest[p..];
-        let skip = if rest.starts_with('&') {
-            let (c, n) = take_entity(rest);
-            out.push(c);
-            n
-        } else {
-            out.push(' ');
-            if rest.starts_with("\r\n") {
-                2
-            } else {
-                1
-            }
-        };
-        rest = rest.get(skip..).unwrap_or("");
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
 }

@@ -3,7 +3,7 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   session, connection-request, GPV and download figures
+#   make bench   session, connection-request, GPV, download and hostile-message decode figures
 #   make size    binary size (plain release and the size-optimised router build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 
@@ -49,6 +49,7 @@ bench:
 	$(CARGO) bench --bench session
 	$(CARGO) bench --bench transfer
 	$(CARGO) bench --bench hostile
+	$(CARGO) bench --bench decode
 
 size:
 	scripts/size.sh

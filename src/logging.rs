@@ -72,8 +72,16 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let text = record.args().to_string();
-        let line = format_line(local_now(), record.level(), &text);
+        // One copy of the text, however long (a SOAP dump may be megabytes).
+        let mut line = format!(
+            "{} [{}]   ",
+            format_log_time(local_now()),
+            level_name(record.level())
+        );
+        let start = line.len();
+        let _ = std::fmt::Write::write_fmt(&mut line, *record.args());
+        let end = line.len();
+        line.push('\n');
         // A poisoned lock only means another thread panicked mid-line: keep logging.
         let guard = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
         let Some(cfg) = guard.as_ref() else { return };
@@ -87,7 +95,7 @@ impl Log for Logger {
             let _ = append_rotating(path, cfg.max_size, line.as_bytes());
         }
         if cfg.syslog {
-            send_syslog(record.level(), &text);
+            send_syslog(record.level(), &line[start..end]);
         }
     }
 
@@ -117,14 +125,21 @@ pub fn init(level: LevelFilter) {
 
 /// One log line: `DD-MM-YYYY, HH:MM:SS [LEVEL]   text\n` with `local` already in local time.
 pub fn format_line(local: i64, level: Level, text: &str) -> String {
-    let name = match level {
+    format!(
+        "{} [{}]   {text}\n",
+        format_log_time(local),
+        level_name(level)
+    )
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
         Level::Error => "ERROR",
         Level::Warn => "WARNING",
         Level::Info => "INFO",
         Level::Debug => "DEBUG",
         Level::Trace => "TRACE",
-    };
-    format!("{} [{name}]   {text}\n", format_log_time(local))
+    }
 }
 
 /// `DD-MM-YYYY, HH:MM:SS` of a (local) Unix time.
@@ -168,6 +183,9 @@ pub fn append_rotating(path: &std::path::Path, max_size: u64, line: &[u8]) -> st
         .write_all(line)
 }
 
+/// Longest text handed to syslog(3), in bytes.
+const SYSLOG_MAX: usize = 16 << 10;
+
 fn send_syslog(level: Level, text: &str) {
     let prio = match level {
         Level::Error => libc::LOG_ERR,
@@ -175,8 +193,13 @@ fn send_syslog(level: Level, text: &str) {
         Level::Info => libc::LOG_INFO,
         Level::Debug | Level::Trace => libc::LOG_DEBUG,
     };
+    // syslogd keeps a line of a few kilobytes at most: a megabyte dump is not copied whole.
+    let mut cut = text.len().min(SYSLOG_MAX);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
     // Interior NULs cannot cross the C API: they become spaces.
-    let msg = CString::new(text.replace('\0', " ")).unwrap_or_default();
+    let msg = CString::new(text[..cut].replace('\0', " ")).unwrap_or_default();
     // SAFETY: "%s" with one valid C string argument.
     unsafe { libc::syslog(prio, c"%s".as_ptr(), msg.as_ptr()) };
 }
@@ -194,58 +217,179 @@ pub fn parse_severity(s: &str) -> Option<LevelFilter> {
 }
 
 /// Logs a SOAP message at DEBUG as the C one does (`MESSAGE OUT >>>>` / `MESSAGE IN <<<<`),
-/// secrets masked. Costs nothing when DEBUG is off.
+/// secrets masked. Costs nothing when DEBUG is off; otherwise one copy of the message (the
+/// log line), whatever its size.
 pub fn dump_soap(header: &str, body: &[u8]) {
     if log::log_enabled!(Level::Debug) {
         let text = String::from_utf8_lossy(body);
-        log::debug!("{header} ({} bytes)\n{}", body.len(), mask_secrets(&text));
+        log::debug!("{header} ({} bytes)\n{}", body.len(), Masked::new(&text));
     }
 }
 
 /// What replaces a secret in a dump.
 const MASK: &str = "***";
 
-/// Masks secrets in a CWMP SOAP message for logging: the content of every element whose local
-/// name ends in `Password` (Download/Upload `<Password>`, ...), and the `<Value>` that follows
-/// a `<Name>` ending in `Password`, `Passphrase` or `PreSharedKey` (SetParameterValues,
-/// GetParameterValuesResponse, Inform). Works on malformed input too (never panics).
+/// Parameter names whose values are secrets (by suffix).
+const SECRET_PARAMS: &[&str] = &["Password", "Passphrase", "PreSharedKey", "WEPKey", "Secret"];
+
+/// How many levels of nesting the masking tracks; a `<Value>` deeper than this is masked
+/// whatever its name (no CWMP message nests that deep).
+const MASK_DEPTH: usize = 64;
+
+/// Masks secrets in a CWMP SOAP message for logging: see [`Masked`].
 pub fn mask_secrets(xml: &str) -> String {
-    let mut out = String::with_capacity(xml.len());
-    let mut secret_value_next = false;
-    let mut i = 0;
-    while let Some(lt) = xml[i..].find('<') {
-        let start = i + lt;
-        let Some(gt) = xml[start..].find('>') else {
-            break;
+    Masked::new(xml).to_string()
+}
+
+/// A SOAP message that displays with its secrets masked: the content of every element whose
+/// local name ends in `Password` (Download/Upload `<Password>`, ...), and the `<Value>` of any
+/// struct (ParameterValueStruct in SetParameterValues, GetParameterValuesResponse, Inform)
+/// whose `<Name>` ends in `Password`, `Passphrase`, `PreSharedKey`, `WEPKey` or `Secret`,
+/// whichever of the two comes first. Linear time; works on malformed input too (never panics).
+pub struct Masked<'a> {
+    text: &'a str,
+    /// Byte ranges of `text` to mask, sorted, disjoint.
+    secrets: Vec<(usize, usize)>,
+}
+
+impl<'a> Masked<'a> {
+    /// Finds the secrets of `xml`.
+    pub fn new(xml: &'a str) -> Masked<'a> {
+        Masked {
+            text: xml,
+            secrets: secret_ranges(xml),
+        }
+    }
+}
+
+impl std::fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut at = 0;
+        for &(start, end) in &self.secrets {
+            f.write_str(&self.text[at..start])?;
+            f.write_str(MASK)?;
+            at = end;
+        }
+        f.write_str(&self.text[at..])
+    }
+}
+
+/// Position of `pat` in `s` at or after `from`, or the end of `s`.
+fn find_or_end(s: &str, from: usize, pat: &str) -> usize {
+    s[from..].find(pat).map_or(s.len(), |p| from + p)
+}
+
+/// The end of an element's character content starting at `from`: the next tag, CDATA
+/// sections, comments and processing instructions included.
+fn content_end(s: &str, from: usize) -> usize {
+    let mut i = from;
+    loop {
+        let lt = find_or_end(s, i, "<");
+        let rest = &s[lt..];
+        i = if rest.starts_with("<![CDATA[") {
+            find_or_end(s, lt, "]]>")
+        } else if rest.starts_with("<!--") {
+            find_or_end(s, lt, "-->")
+        } else if rest.starts_with("<?") {
+            find_or_end(s, lt, "?>")
+        } else {
+            return lt;
         };
-        let end = start + gt + 1;
-        out.push_str(&xml[i..end]);
-        i = end;
-        let tag = &xml[start + 1..end - 1];
-        if tag.starts_with(['/', '?', '!']) || tag.ends_with('/') {
+    }
+}
+
+/// Whether a `<Name>`'s content names a secret parameter.
+fn secret_name(content: &str) -> bool {
+    let n = content.trim();
+    let n = n
+        .strip_prefix("<![CDATA[")
+        .and_then(|n| n.strip_suffix("]]>"))
+        .unwrap_or(n)
+        .trim();
+    SECRET_PARAMS.iter().any(|s| n.ends_with(s))
+}
+
+/// One open element, as far as masking cares.
+#[derive(Default)]
+struct Open {
+    /// A child `<Name>` named a secret.
+    secret: bool,
+    /// Content of child `<Value>`s seen before any such `<Name>`.
+    values: Vec<(usize, usize)>,
+}
+
+/// The byte ranges of `xml` to mask (see [`Masked`]), sorted. Each byte is looked at a
+/// bounded number of times: tags are read once, and an element's content only when it is
+/// a Name, a Value or a password (and then skipped over).
+fn secret_ranges(xml: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // Tracked open elements (at most MASK_DEPTH) and the real depth.
+    let mut stack: Vec<Open> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(p) = xml[i..].find('<') {
+        let start = i + p;
+        let rest = &xml[start..];
+        if rest.starts_with("<!--") || rest.starts_with("<![CDATA[") {
+            let close = if rest.starts_with("<!--") {
+                "-->"
+            } else {
+                "]]>"
+            };
+            i = (find_or_end(xml, start, close) + close.len()).min(xml.len());
+            continue;
+        }
+        let Some(gt) = rest.find('>') else { break };
+        let tag = &xml[start + 1..start + gt];
+        i = start + gt + 1;
+        if tag.starts_with(['?', '!']) {
+            continue;
+        }
+        if tag.starts_with('/') {
+            if depth > 0 {
+                if depth == stack.len() {
+                    stack.pop();
+                }
+                depth -= 1;
+            }
+            continue;
+        }
+        if tag.ends_with('/') {
             continue;
         }
         let name = tag.split([' ', '\t', '\r', '\n']).next().unwrap_or("");
         let local = name.rsplit(':').next().unwrap_or(name);
-        // Content runs to the closing tag (so a CDATA section is covered as a whole).
-        let close = xml[i..].find("</").map_or(xml.len(), |p| i + p);
-        let content = &xml[i..close];
-        if local == "Name" {
-            let n = content.trim();
-            secret_value_next = ["Password", "Passphrase", "PreSharedKey"]
-                .iter()
-                .any(|s| n.ends_with(s));
-        } else if local.ends_with("Password") || (local == "Value" && secret_value_next) {
-            if local == "Value" {
-                secret_value_next = false;
+        let tracked_parent = depth == stack.len();
+        if local == "Name" || local == "Value" || local.ends_with("Password") {
+            let end = content_end(xml, i);
+            let content = (i, end);
+            let secret = end > i;
+            if local == "Name" {
+                if let (true, Some(parent)) = (
+                    tracked_parent && secret_name(&xml[i..end]),
+                    stack.last_mut(),
+                ) {
+                    parent.secret = true;
+                    out.append(&mut parent.values);
+                }
+            } else if local == "Value" && secret {
+                match stack.last_mut() {
+                    Some(parent) if tracked_parent && !parent.secret => parent.values.push(content),
+                    Some(_) => out.push(content),
+                    None => {}
+                }
+            } else if secret {
+                out.push(content);
             }
-            if !content.is_empty() {
-                out.push_str(MASK);
-                i = close;
-            }
+            // The content holds no tag: nothing in it to read again.
+            i = end;
         }
+        if depth == stack.len() && stack.len() < MASK_DEPTH {
+            stack.push(Open::default());
+        }
+        depth += 1;
     }
-    out.push_str(&xml[i..]);
+    out.sort_unstable();
     out
 }
 
@@ -380,6 +524,54 @@ mod tests {
         );
         assert!(m.contains(">user</Value>") && m.contains(">k1<"), "{m}");
         assert_eq!(m.matches(MASK).count(), 2);
+    }
+
+    /// The masking once only looked at a Value that follows its Name: a password sent
+    /// Value first was logged in clear.
+    #[test]
+    fn masks_password_values_whatever_the_element_order() {
+        let xml = r#"<ParameterList>
+<ParameterValueStruct><Value xsi:type="xsd:string">crpass</Value>
+<Name>Device.ManagementServer.ConnectionRequestPassword</Name></ParameterValueStruct>
+<ParameterValueStruct><Value>public</Value><Name>Device.DeviceInfo.ModelName</Name></ParameterValueStruct>
+<cwmp:ParameterValueStruct><cwmp:Value>a</cwmp:Value><cwmp:Value>b</cwmp:Value><Name><![CDATA[Device.WiFi.AccessPoint.1.Security.PreSharedKey]]></Name><Value>c</Value></cwmp:ParameterValueStruct>
+<ParameterValueStruct><Name>Device.X.Username</Name><Value>user</Value></ParameterValueStruct>
+</ParameterList>"#;
+        let m = mask_secrets(xml);
+        assert!(!m.contains("crpass"), "{m}");
+        assert!(
+            m.contains(r#"<Value xsi:type="xsd:string">***</Value>"#),
+            "{m}"
+        );
+        assert!(m.contains(">public<") && m.contains(">user<"), "{m}");
+        assert!(
+            m.contains("<cwmp:Value>***</cwmp:Value><cwmp:Value>***</cwmp:Value>")
+                && m.contains("]]></Name><Value>***</Value>"),
+            "{m}"
+        );
+        assert_eq!(m.matches(MASK).count(), 4);
+        // Display masks the same, without building the masked copy first.
+        assert_eq!(Masked::new(xml).to_string(), m);
+    }
+
+    /// 200k unclosed tags once took 26 s to mask (each tag looked for its end tag).
+    #[test]
+    fn masking_is_linear() {
+        for xml in [
+            "<a>".repeat(200_000),
+            "<Value>x".repeat(100_000),
+            "<Name>Password</Name><Value>".repeat(50_000),
+            "<!--".repeat(100_000),
+        ] {
+            let t = std::time::Instant::now();
+            let m = mask_secrets(&xml);
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(2),
+                "{}",
+                &xml[..20]
+            );
+            assert!(m.len() >= xml.len() / 2);
+        }
     }
 
     #[test]

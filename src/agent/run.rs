@@ -144,6 +144,8 @@ impl Agent {
                 crate::config::Compression::Gzip => crate::http::Compression::Gzip,
                 crate::config::Compression::Deflate => crate::http::Compression::Deflate,
             },
+            // The decoder's budget: a larger body would be refused after costing its memory.
+            max_body: self.config.cpe.limits().max_message,
             ..HttpOptions::new(self.acs_url())
         }
     }
@@ -163,6 +165,7 @@ impl Agent {
                 supported_versions: (amd >= 5).then(|| "1.0,1.1,1.2,1.3,1.4".to_string()),
             },
             id_prefix: std::process::id().to_string(),
+            limits: self.config.cpe.limits(),
         }
     }
 

@@ -259,6 +259,22 @@ impl Reader<'_> {
             du_install_command: self.string(s, "du_install_command", "")?,
             du_update_command: self.string(s, "du_update_command", "")?,
             du_uninstall_command: self.string(s, "du_uninstall_command", "")?,
+            max_message_size: self.ranged(
+                s,
+                "max_message_size",
+                d.max_message_size,
+                64 << 10,
+                64 << 20,
+                d.max_message_size,
+            )?,
+            max_params_per_request: self.ranged(
+                s,
+                "max_params_per_request",
+                d.max_params_per_request,
+                16,
+                1_000_000,
+                d.max_params_per_request,
+            )?,
         })
     }
 

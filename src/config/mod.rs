@@ -319,6 +319,22 @@ pub struct CpeConfig {
     pub du_update_command: String,
     /// `du_uninstall_command`: removes a package by name.
     pub du_uninstall_command: String,
+    /// `max_message_size`: largest ACS message accepted, in bytes after decompression
+    /// (default 4 MiB; 64 KiB..64 MiB).
+    pub max_message_size: u32,
+    /// `max_params_per_request`: most names or parameters in one ACS request; more are
+    /// answered with fault 9004 (default 1024; 16..1000000).
+    pub max_params_per_request: u32,
+}
+
+impl CpeConfig {
+    /// The decoding budgets these options ask for.
+    pub fn limits(&self) -> crate::soap::Limits {
+        crate::soap::Limits {
+            max_message: self.max_message_size as usize,
+            max_names: self.max_params_per_request as usize,
+        }
+    }
 }
 
 impl Default for CpeConfig {
@@ -366,6 +382,8 @@ impl Default for CpeConfig {
             du_install_command: String::new(),
             du_update_command: String::new(),
             du_uninstall_command: String::new(),
+            max_message_size: crate::soap::limits::DEFAULT_MAX_MESSAGE as u32,
+            max_params_per_request: crate::soap::limits::DEFAULT_MAX_NAMES as u32,
         }
     }
 }

@@ -382,6 +382,20 @@ fn out_of_range_values_fall_back_like_c_with_a_warning() {
             0,
         ),
         ("cpe", "log_max_size", "-1", |c| c.cpe.log_max_size, 102400),
+        (
+            "cpe",
+            "max_message_size",
+            "100",
+            |c| c.cpe.max_message_size.into(),
+            4 << 20,
+        ),
+        (
+            "cpe",
+            "max_params_per_request",
+            "0",
+            |c| c.cpe.max_params_per_request.into(),
+            1024,
+        ),
         ("lwn", "port", "99999", |c| c.lwn.port.into(), 7547),
     ];
     for (sec, opt, val, get, want) in cases {
@@ -550,4 +564,18 @@ config inform_parameter
             ..Default::default()
         }
     );
+}
+
+#[test]
+fn decoding_budgets_come_from_cpe_options() {
+    let (c, w) = load("config cpe 'cpe'\n\toption max_message_size '1048576'\n\toption max_params_per_request '5000'\n");
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        c.cpe.limits(),
+        crate::soap::Limits {
+            max_message: 1 << 20,
+            max_names: 5000
+        }
+    );
+    assert_eq!(load("").0.cpe.limits(), crate::soap::Limits::default());
 }

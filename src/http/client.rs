@@ -1,9 +1,8 @@
 //! [`AcsClient`]: blocking POSTs to the ACS over one ureq agent (keep-alive pool).
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
-use flate2::read::{DeflateDecoder, ZlibDecoder};
 use flate2::write::ZlibEncoder;
 use ureq::config::Config;
 use ureq::http::Response;
@@ -240,19 +239,18 @@ impl AcsClient {
             .limit(limit)
             .read_to_vec()
             .map_err(map_err)?;
-        match enc.as_deref() {
-            Some("gzip") | Some("x-gzip") => gzip::decompress(&raw, limit).map_err(|e| {
-                if e.kind() == io::ErrorKind::FileTooLarge {
-                    HttpError::BodyTooLarge
-                } else {
-                    HttpError::Io(format!("cannot decode response body: {e}"))
-                }
-            }),
-            Some("deflate") => inflate(ZlibDecoder::new(&raw[..]), limit)
-                // Some servers send raw deflate without the zlib wrapper.
-                .or_else(|_| inflate(DeflateDecoder::new(&raw[..]), limit)),
-            _ => Ok(raw),
-        }
+        let decoded = match enc.as_deref() {
+            Some("gzip") | Some("x-gzip") => gzip::decompress(&raw, limit),
+            Some("deflate") => gzip::inflate(&raw, limit),
+            _ => return Ok(raw),
+        };
+        decoded.map_err(|e| {
+            if e.kind() == io::ErrorKind::FileTooLarge {
+                HttpError::BodyTooLarge
+            } else {
+                HttpError::Io(format!("cannot decode response body: {e}"))
+            }
+        })
     }
 }
 
@@ -263,18 +261,6 @@ pub(crate) fn new_agent(config: &Config, tls: &Tls) -> Agent {
         tls.ureq_connector(),
         DefaultResolver::default(),
     )
-}
-
-/// Reads a decoder to the end, failing past `limit` bytes (a small zip bomb stays small).
-fn inflate(r: impl Read, limit: u64) -> Result<Vec<u8>, HttpError> {
-    let mut out = Vec::new();
-    r.take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| HttpError::Io(format!("cannot decode response body: {e}")))?;
-    if out.len() as u64 > limit {
-        return Err(HttpError::BodyTooLarge);
-    }
-    Ok(out)
 }
 
 /// Compresses `body` for `enc` (borrowed as is for `None`).

@@ -90,9 +90,13 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     let (mut day, mut month, mut year, mut hms) = (None, None, None, None);
     for tok in s.split([' ', ',', '-', '\t']).filter(|t| !t.is_empty()) {
         if tok.contains(':') {
-            let mut it = tok.split(':').map(|p| p.parse::<i64>().ok());
+            // u8: no overflow whatever the digits; out-of-range fields reject the date.
+            let mut it = tok.split(':').map(|p| p.parse::<u8>().ok());
             let (h, m, sec) = (it.next()??, it.next()??, it.next()??);
-            hms = Some(h * 3600 + m * 60 + sec);
+            if h > 23 || m > 59 || sec > 60 {
+                return None;
+            }
+            hms = Some(i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(sec));
         } else if let Some(i) = MONTHS
             .iter()
             .position(|m| tok.get(..3).is_some_and(|t| t.eq_ignore_ascii_case(m)))
@@ -110,7 +114,9 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
         }
     }
     let (d, m, y) = (day?, month?, year?);
-    if !(1..=31).contains(&d) {
+    // RFC 6265 5.1.1 refuses years before 1601; past 9999 is no date a server means, and
+    // keeps the arithmetic below far from overflow.
+    if !(1..=31).contains(&d) || !(1601..=9999).contains(&y) {
         return None;
     }
     Some(crate::time::days_from_civil(y, m, d) * 86400 + hms.unwrap_or(0))
@@ -185,5 +191,33 @@ mod tests {
         assert_eq!(parse_http_date("garbage"), None);
         assert_eq!(parse_http_date("é€€, 06 Nov 1994"), Some(784080000));
         assert_eq!(parse_http_date("Sun, 99 Nov 1994 08:49:37 GMT"), None);
+    }
+
+    /// Huge years and times overflowed (a panic in debug builds).
+    #[test]
+    fn absurd_dates_are_refused_without_overflow() {
+        for bad in [
+            "Wed, 09 Jun 9223372036854775807 10:18:14 GMT",
+            "Wed, 09 Jun 922337203685477580 10:18:14 GMT",
+            "Wed, 09 Jun -9223372036854775808 10:18:14 GMT",
+            "Wed, 09 Jun 2100 9223372036854775807:00:00 GMT",
+            "Wed, 09 Jun 2100 99999999999:99999999999:99999999999 GMT",
+            "Wed, 09 Jun 2100 24:00:00 GMT",
+            "Wed, 09 Jun 1600 10:18:14 GMT",
+            "Wed, 09 Jun 10000 10:18:14 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799)
+        );
+        let mut j = CookieJar::default();
+        j.set(
+            "h",
+            "a=1; Expires=Wed, 09 Jun 9223372036854775807 99999:99:99 GMT",
+            NOW,
+        );
+        assert_eq!(j.header("h").as_deref(), Some("a=1"));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 
-use flate2::read::DeflateDecoder;
+use flate2::read::{DeflateDecoder, ZlibDecoder};
 use flate2::write::DeflateEncoder;
 
 /// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) lookup table.
@@ -134,6 +134,35 @@ pub fn decompress(data: &[u8], limit: u64) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Reads a decoder to the end, failing past `limit` bytes (a small bomb stays small).
+fn read_bounded(r: impl Read, limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            "deflate: body too large",
+        ));
+    }
+    Ok(out)
+}
+
+/// Decompresses an HTTP `deflate` body: zlib (RFC 1950) as HTTP defines it, or the raw
+/// deflate some servers send; fails once the output passes `limit` bytes.
+///
+/// # Errors
+/// The [`io::ErrorKind::FileTooLarge`] kind past the limit (whichever framing), else the
+/// raw-deflate decoder's error for a stream that is neither zlib nor raw deflate.
+pub fn inflate(data: &[u8], limit: u64) -> io::Result<Vec<u8>> {
+    match read_bounded(ZlibDecoder::new(data), limit) {
+        // A bomb in a zlib frame is too large, not a corrupt raw stream.
+        Err(e) if e.kind() != io::ErrorKind::FileTooLarge => {
+            read_bounded(DeflateDecoder::new(data), limit)
+        }
+        r => r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +267,32 @@ mod tests {
         let mut name_unterminated = vec![0x1f, 0x8b, 8, FNAME, 0, 0, 0, 0, 0, 3];
         name_unterminated.extend(b"no end");
         assert!(decompress(&name_unterminated, 100).is_err());
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A zlib bomb was reported as "corrupt deflate stream": the raw-deflate retry hid the
+    /// size error.
+    #[test]
+    fn deflate_bodies_in_either_framing_and_bombs_are_too_large() {
+        let data = sample();
+        assert_eq!(inflate(&zlib(&data), 1 << 30).unwrap(), data);
+        let mut raw = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&data).unwrap();
+        let raw = raw.finish().unwrap();
+        assert_eq!(inflate(&raw, 1 << 30).unwrap(), data);
+        let bomb = zlib(&vec![0; 4 << 20]);
+        assert!(bomb.len() < 8 << 10);
+        let e = inflate(&bomb, 64 << 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{e}");
+        let e = inflate(&raw, 1000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{e}");
+        let e = inflate(b"neither zlib nor deflate", 1000).unwrap_err();
+        assert_ne!(e.kind(), io::ErrorKind::FileTooLarge, "{e}");
+        assert_eq!(inflate(&zlib(b""), 0).unwrap(), b"");
     }
 }

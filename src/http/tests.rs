@@ -325,6 +325,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn compressed_responses_are_decoded_and_bounded() {
     let body = gzip(b"<ok/>");
     let bomb = gzip(&vec![b'a'; 100_000]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&vec![b'a'; 100_000]).unwrap();
+    let zlib_bomb = z.finish().unwrap();
     let srv = TestServer::start(move |_, i| match i {
         0 => Reply::new(200)
             .header("Content-Encoding", "gzip")
@@ -332,12 +335,17 @@ fn compressed_responses_are_decoded_and_bounded() {
         1 => Reply::new(200)
             .header("Content-Encoding", "gzip")
             .body(bomb.clone()),
+        2 => Reply::new(200)
+            .header("Content-Encoding", "deflate")
+            .body(zlib_bomb.clone()),
         _ => Reply::new(200).body(vec![b'x'; 5000]),
     });
     let mut o = opts(&srv.base);
     o.max_body = 4096;
     let mut c = AcsClient::new(o).unwrap();
     assert_eq!(c.post(SOAP).unwrap().body, b"<ok/>");
+    assert_eq!(c.post(SOAP), Err(HttpError::BodyTooLarge));
+    // A zlib bomb is too large too (it was "corrupt deflate stream").
     assert_eq!(c.post(SOAP), Err(HttpError::BodyTooLarge));
     assert_eq!(c.post(SOAP), Err(HttpError::BodyTooLarge));
 }

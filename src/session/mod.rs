@@ -31,6 +31,8 @@ pub struct SessionOpts {
     pub inform_header: HeaderOpts,
     /// Prefix of our own `cwmp:ID`s (e.g. the pid), made unique with a counter.
     pub id_prefix: String,
+    /// Decoding budgets for the ACS's messages (a request over them gets fault 9004).
+    pub limits: soap::Limits,
 }
 
 /// Why a session failed.
@@ -198,7 +200,7 @@ impl Session {
             self.hold_requests = false;
             return self.on_empty_reply();
         }
-        match soap::decode(body) {
+        match soap::decode_with(body, &self.opts.limits) {
             Ok(env) => {
                 self.hold_requests = env.header.hold_requests;
                 self.on_message(env.ns, env.header, env.body);

@@ -3,6 +3,7 @@
 //! Missing optional children take defaults, array counts are ignored (the children are
 //! counted), empty strings are allowed. Numbers that do not parse give 9003.
 
+use super::limits::Limits;
 use super::types::*;
 use super::xml::{Element, Ns};
 use crate::datamodel::SetValue;
@@ -24,25 +25,27 @@ fn invalid(msg: String) -> ArgError {
 }
 
 /// Text of a child, untouched; empty when missing.
-fn text(e: &Element, name: &str) -> String {
-    e.child(name).map(|c| c.text.clone()).unwrap_or_default()
+fn text(e: Element<'_>, name: &str) -> String {
+    e.child(name)
+        .map(|c| c.text().into_owned())
+        .unwrap_or_default()
 }
 
 /// Text of a child with surrounding whitespace removed (names, paths, URLs, numbers).
-fn trimmed(e: &Element, name: &str) -> String {
+fn trimmed(e: Element<'_>, name: &str) -> String {
     e.child(name)
-        .map(|c| c.text.trim().to_string())
+        .map(|c| c.text().trim().to_string())
         .unwrap_or_default()
 }
 
 /// A required child.
-fn required<'a>(e: &'a Element, name: &str) -> Res<&'a Element> {
+fn required<'d>(e: Element<'d>, name: &str) -> Res<Element<'d>> {
     e.child(name)
-        .ok_or_else(|| invalid(format!("{}: missing {name}", e.name)))
+        .ok_or_else(|| invalid(format!("{}: missing {name}", e.name())))
 }
 
 /// An integer child; missing or empty gives `default`, anything unparsable 9003.
-fn num<T: std::str::FromStr>(e: &Element, name: &str, default: T) -> Res<T> {
+fn num<T: std::str::FromStr>(e: Element<'_>, name: &str, default: T) -> Res<T> {
     let t = trimmed(e, name);
     if t.is_empty() {
         return Ok(default);
@@ -52,7 +55,7 @@ fn num<T: std::str::FromStr>(e: &Element, name: &str, default: T) -> Res<T> {
 }
 
 /// A boolean child (`0`, `1`, `true`, `false`); missing or empty is false.
-fn boolean(e: &Element, name: &str) -> Res<bool> {
+fn boolean(e: Element<'_>, name: &str) -> Res<bool> {
     let t = trimmed(e, name);
     match t.to_ascii_lowercase().as_str() {
         "" | "0" | "false" => Ok(false),
@@ -61,39 +64,59 @@ fn boolean(e: &Element, name: &str) -> Res<bool> {
     }
 }
 
-/// The items of an array child, whatever their element names (the count is not trusted).
-fn items<'a>(e: &'a Element, name: &str) -> &'a [Element] {
-    e.child(name).map(|a| &a.children[..]).unwrap_or(&[])
+/// 9004 for a list longer than the per-request budget.
+fn too_many(what: &str, n: usize, max: usize) -> ArgError {
+    ArgError::Invalid(Fault::with_message(
+        FaultCode::RESOURCES_EXCEEDED,
+        format!("{what} has {n} entries; at most {max} are accepted per request"),
+    ))
 }
 
-/// The texts of a string-array child.
-fn strings(e: &Element, name: &str) -> Vec<String> {
-    items(e, name)
+/// The items of an array child, whatever their element names (the count is not trusted);
+/// 9004 past `max` items.
+fn items<'d>(e: Element<'d>, name: &str, max: usize) -> Res<Vec<Element<'d>>> {
+    let list: Vec<Element<'d>> = e
+        .child(name)
+        .into_iter()
+        .flat_map(|a| a.children().take(max.saturating_add(1)))
+        .collect();
+    if list.len() > max {
+        let n = e.child(name).map_or(0, |a| a.children().count());
+        return Err(too_many(name, n, max));
+    }
+    Ok(list)
+}
+
+/// The texts of a string-array child; 9004 past `max` items.
+fn strings(e: Element<'_>, name: &str, max: usize) -> Res<Vec<String>> {
+    Ok(items(e, name, max)?
         .iter()
-        .map(|s| s.text.trim().to_string())
-        .collect()
+        .map(|s| s.text().trim().to_string())
+        .collect())
 }
 
-/// Decodes a request element into an [`AcsRequest`].
-pub fn decode_request(m: &Element) -> Res<AcsRequest> {
-    Ok(match m.name.as_str() {
+/// Decodes a request element into an [`AcsRequest`]; lists longer than
+/// `limits.max_names` give 9004.
+pub fn decode_request(m: Element<'_>, limits: &Limits) -> Res<AcsRequest> {
+    let max = limits.max_names;
+    Ok(match m.name() {
         "GetRPCMethods" => AcsRequest::GetRpcMethods,
-        "SetParameterValues" => set_parameter_values(m)?,
+        "SetParameterValues" => set_parameter_values(m, max)?,
         "GetParameterValues" => {
             required(m, "ParameterNames")?;
             AcsRequest::GetParameterValues {
-                names: strings(m, "ParameterNames"),
+                names: strings(m, "ParameterNames", max)?,
             }
         }
         "GetParameterNames" => AcsRequest::GetParameterNames {
             path: trimmed(m, "ParameterPath"),
             next_level: boolean(m, "NextLevel")?,
         },
-        "SetParameterAttributes" => set_parameter_attributes(m)?,
+        "SetParameterAttributes" => set_parameter_attributes(m, max)?,
         "GetParameterAttributes" => {
             required(m, "ParameterNames")?;
             AcsRequest::GetParameterAttributes {
-                names: strings(m, "ParameterNames"),
+                names: strings(m, "ParameterNames", max)?,
             }
         }
         "AddObject" => AcsRequest::AddObject {
@@ -125,31 +148,31 @@ pub fn decode_request(m: &Element) -> Res<AcsRequest> {
             command_key: text(m, "CommandKey"),
         },
         "SetVouchers" => AcsRequest::SetVouchers {
-            vouchers: strings(m, "VoucherList"),
+            vouchers: strings(m, "VoucherList", max)?,
         },
         "GetOptions" => AcsRequest::GetOptions {
             option_name: text(m, "OptionName"),
         },
-        "ScheduleDownload" => schedule_download(m)?,
+        "ScheduleDownload" => schedule_download(m, max)?,
         "CancelTransfer" => AcsRequest::CancelTransfer {
             command_key: text(m, "CommandKey"),
         },
-        "ChangeDUState" => change_du_state(m)?,
+        "ChangeDUState" => change_du_state(m, max)?,
         _ => return Err(ArgError::UnknownMethod),
     })
 }
 
-fn set_parameter_values(m: &Element) -> Res<AcsRequest> {
+fn set_parameter_values(m: Element<'_>, max: usize) -> Res<AcsRequest> {
     required(m, "ParameterList")?;
-    let values = items(m, "ParameterList")
-        .iter()
+    let values = items(m, "ParameterList", max)?
+        .into_iter()
         .map(|pv| {
             let value = required(pv, "Value")?;
             Ok(SetValue {
-                name: required(pv, "Name")?.text.trim().to_string(),
-                value: value.text.clone(),
+                name: required(pv, "Name")?.text().trim().to_string(),
+                value: value.text().into_owned(),
                 // `xsi:type` normally; a stray `xsd:type` (cwmp_ex sample) still counts.
-                type_hint: value.attr(Ns::Xsi, "type").map(str::to_string),
+                type_hint: value.attr(Ns::Xsi, "type").map(|t| t.into_owned()),
             })
         })
         .collect::<Res<Vec<_>>>()?;
@@ -159,10 +182,10 @@ fn set_parameter_values(m: &Element) -> Res<AcsRequest> {
     })
 }
 
-fn set_parameter_attributes(m: &Element) -> Res<AcsRequest> {
+fn set_parameter_attributes(m: Element<'_>, max: usize) -> Res<AcsRequest> {
     required(m, "ParameterList")?;
-    let attributes = items(m, "ParameterList")
-        .iter()
+    let attributes = items(m, "ParameterList", max)?
+        .into_iter()
         .map(|s| {
             let notification_change = boolean(s, "NotificationChange")?;
             // With NotificationChange false the value is ignored and may be empty or junk.
@@ -180,7 +203,7 @@ fn set_parameter_attributes(m: &Element) -> Res<AcsRequest> {
                 notification_change,
                 notification,
                 access_list_change: boolean(s, "AccessListChange")?,
-                access_list: strings(s, "AccessList"),
+                access_list: strings(s, "AccessList", max)?,
             })
         })
         .collect::<Res<Vec<_>>>()?;
@@ -188,7 +211,7 @@ fn set_parameter_attributes(m: &Element) -> Res<AcsRequest> {
 }
 
 /// ObjectName of AddObject/DeleteObject: must end with `.` (the XSD pattern `.*\.`).
-fn object_name(m: &Element) -> Res<String> {
+fn object_name(m: Element<'_>) -> Res<String> {
     let name = trimmed(m, "ObjectName");
     if !name.ends_with('.') {
         return Err(ArgError::Invalid(Fault::invalid_name(&name)));
@@ -196,7 +219,7 @@ fn object_name(m: &Element) -> Res<String> {
     Ok(name)
 }
 
-fn download_args(m: &Element) -> Res<DownloadArgs> {
+fn download_args(m: Element<'_>) -> Res<DownloadArgs> {
     Ok(DownloadArgs {
         command_key: text(m, "CommandKey"),
         file_type: trimmed(m, "FileType"),
@@ -211,9 +234,9 @@ fn download_args(m: &Element) -> Res<DownloadArgs> {
     })
 }
 
-fn schedule_download(m: &Element) -> Res<AcsRequest> {
-    let windows = items(m, "TimeWindowList")
-        .iter()
+fn schedule_download(m: Element<'_>, max: usize) -> Res<AcsRequest> {
+    let windows = items(m, "TimeWindowList", max)?
+        .into_iter()
         .map(|w| {
             Ok(TimeWindow {
                 window_start: num(w, "WindowStart", 0)?,
@@ -230,21 +253,24 @@ fn schedule_download(m: &Element) -> Res<AcsRequest> {
     }))
 }
 
-fn change_du_state(m: &Element) -> Res<AcsRequest> {
+fn change_du_state(m: Element<'_>, max: usize) -> Res<AcsRequest> {
     let mut operations = Vec::new();
     for ops in m.children_named("Operations") {
         match ops.attr(Ns::Xsi, "type") {
             // Schema form: the struct kind is the xsi:type, fields are direct children.
             Some(ty) => {
-                let local = ty.rsplit(':').next().unwrap_or(ty);
+                let local = ty.rsplit(':').next().unwrap_or(&ty);
                 operations.push(du_operation(local, ops)?);
             }
             // cwmp_ex form: <Operations><InstallOpStruct>...</InstallOpStruct>...</Operations>.
             None => {
-                for op in &ops.children {
-                    operations.push(du_operation(&op.name, op)?);
+                for op in ops.children() {
+                    operations.push(du_operation(op.name(), op)?);
                 }
             }
+        }
+        if operations.len() > max {
+            return Err(too_many("Operations", operations.len(), max));
         }
     }
     if operations.is_empty() {
@@ -256,7 +282,7 @@ fn change_du_state(m: &Element) -> Res<AcsRequest> {
     })
 }
 
-fn du_operation(kind: &str, e: &Element) -> Res<DuOperation> {
+fn du_operation(kind: &str, e: Element<'_>) -> Res<DuOperation> {
     Ok(match kind {
         "InstallOpStruct" => DuOperation::Install {
             url: trimmed(e, "URL"),

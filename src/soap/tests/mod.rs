@@ -2,6 +2,7 @@
 
 mod decode;
 mod encode;
+mod limits;
 mod vectors;
 mod xsd;
 

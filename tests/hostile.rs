@@ -292,3 +292,138 @@ fn a_silent_or_trickling_acs_times_the_session_out_and_the_retry_works() {
     let mut cpe = cpe_for(&acs);
     assert_recovers(&acs, &mut cpe, "silent ACS");
 }
+
+/// An ACS that answers the Inform, then sends `message` (gzip-compressed when `gzip`), and
+/// expects a 9004 fault to it in a session that goes on.
+fn assert_answered_9004(message: &str, gzip: bool, what: &str) {
+    let body = envelope("9", message);
+    let reply = if gzip {
+        let gz = gzip_bytes(body.as_bytes());
+        http_200(&gz, "Content-Encoding: gzip\r\n")
+    } else {
+        http_200(body.as_bytes(), "")
+    };
+    let acs = after_inform(Step::Send(reply));
+    let cpe = cpe_for(&acs);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cpe.logs().contains("session ended successfully") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let posts = acs.posts();
+    let fault = posts
+        .iter()
+        .find(|p| p.body.contains("<FaultCode>"))
+        .unwrap_or_else(|| panic!("{what}: no fault\n{}", cpe.logs()));
+    assert_eq!(
+        fault.tag("FaultCode"),
+        Some("9004"),
+        "{what}: {}",
+        fault.body
+    );
+    assert!(
+        fault.body.contains(">9<"),
+        "{what}: the fault echoes the ID: {}",
+        fault.body
+    );
+    assert!(
+        cpe.logs().contains("session ended successfully"),
+        "{what}: the session did not go on\n{}",
+        cpe.logs()
+    );
+    let hwm = status_kib(cpe.pid().expect("running"), "VmHWM:");
+    assert!(hwm <= RSS_BUDGET_KIB, "{what}: peak RSS {hwm} KiB");
+    if common::xsd::available() {
+        let checked = common::xsd::extract_body_child(&fault.body)
+            .and_then(|(doc, v)| common::xsd::validate_doc(&doc, v));
+        assert!(checked.is_ok(), "{what}: {checked:?}\n{}", fault.body);
+    }
+}
+
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("gzip")
+        .args(["-c", "-9"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = data.to_vec();
+    let w = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("gzip output");
+    let _ = w.join();
+    out.stdout
+}
+
+#[test]
+fn over_budget_requests_get_9004_and_the_session_goes_on() {
+    let empties = "<a/>".repeat(200_000);
+    assert_answered_9004(
+        &format!("<cwmp:GetParameterValues><ParameterNames>{empties}</ParameterNames></cwmp:GetParameterValues>"),
+        true,
+        "200k empty elements",
+    );
+    // 50k names fit the 4 MiB message budget but not the names budget.
+    let names: String = (0..50_000)
+        .map(|i| format!("<string>Device.DeviceInfo.X{i}</string>"))
+        .collect();
+    assert_answered_9004(
+        &format!("<cwmp:GetParameterValues><ParameterNames>{names}</ParameterNames></cwmp:GetParameterValues>"),
+        true,
+        "GPV of 50k names",
+    );
+    let params: String = (0..10_000)
+        .map(|i| format!("<ParameterValueStruct><Name>Device.X.P{i}</Name><Value>v</Value></ParameterValueStruct>"))
+        .collect();
+    assert_answered_9004(
+        &format!("<cwmp:SetParameterValues><ParameterList>{params}</ParameterList><ParameterKey>k</ParameterKey></cwmp:SetParameterValues>"),
+        false,
+        "SPV of 10k parameters",
+    );
+    // 40k namespace declarations on an element inside the request, 4k children.
+    let decls: String = (0..40_000)
+        .map(|i| format!(" xmlns:n{i}=\"urn:x:{i}\""))
+        .collect();
+    let children = "<string>Device.</string>".repeat(4_000);
+    assert_answered_9004(
+        &format!("<cwmp:GetParameterValues><ParameterNames{decls}>{children}</ParameterNames></cwmp:GetParameterValues>"),
+        false,
+        "namespace flood",
+    );
+}
+
+#[test]
+fn a_message_over_the_size_budget_after_decompression_fails_the_session_and_is_retried() {
+    // 150k names: 6 MB once unzipped, from 40 KB on the wire.
+    let names: String = (0..150_000)
+        .map(|i| format!("<string>Device.DeviceInfo.X{i}</string>"))
+        .collect();
+    let body = envelope(
+        "9",
+        &format!("<cwmp:GetParameterValues><ParameterNames>{names}</ParameterNames></cwmp:GetParameterValues>"),
+    );
+    let acs = after_inform(Step::Send(http_200(
+        &gzip_bytes(body.as_bytes()),
+        "Content-Encoding: gzip\r\n",
+    )));
+    let mut cpe = cpe_for(&acs);
+    assert_recovers(&acs, &mut cpe, "GPV of 150k names");
+    assert!(cpe.logs().contains("too large"), "{}", cpe.logs());
+}
+
+#[test]
+fn a_namespace_flood_on_the_request_element_fails_the_session_cheaply() {
+    // The flood sits on the method element itself: there is no request to answer.
+    let decls: String = (0..40_000)
+        .map(|i| format!(" xmlns:n{i}=\"urn:x:{i}\""))
+        .collect();
+    let children = "<string>Device.</string>".repeat(4_000);
+    let body = envelope(
+        "9",
+        &format!("<cwmp:GetParameterValues{decls}><ParameterNames>{children}</ParameterNames></cwmp:GetParameterValues>"),
+    );
+    let acs = after_inform(Step::Send(http_200(body.as_bytes(), "")));
+    let mut cpe = cpe_for(&acs);
+    assert_recovers(&acs, &mut cpe, "namespace flood on the method");
+}

@@ -238,7 +238,8 @@ impl Agent {
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
-                    self.stalled = self.state.events.events() == sent.as_slice();
+                    self.stalled =
+                        !sent.is_empty() && self.state.events.events() == sent.as_slice();
                 }
                 if self.stalled {
                     log::warn!("events still undelivered after a successful session; waiting");

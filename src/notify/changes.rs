@@ -1,8 +1,18 @@
 //! Value-change detection (digest section 8): compares what the notified parameters hold now
 //! with what was last seen, and keeps the changes to report. Pure: the agent feeds it values.
+//!
+//! Besides the last values seen, the tracker keeps what the ACS was last told (`reported`:
+//! delivered in an acknowledged Inform, or taken as the baseline when nothing was owed). That
+//! map is what persists ([`ChangeTracker::reported_json`]): a daemon killed between a change
+//! and the InformResponse finds the change again at start-up against it (reported once, or
+//! sent again, never lost), and a restart with nothing changed reports nothing.
 
 use crate::datamodel::ParamValue;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+/// Format version of the persisted reported values.
+const VERSION: u64 = 1;
 
 /// Whether a notification level reports through the Inform (1, 2, 4, 6).
 fn via_inform(level: u8) -> bool {
@@ -21,6 +31,10 @@ pub struct ChangeTracker {
     seen: BTreeMap<String, String>,
     /// Changes not yet delivered, latest value only.
     pending: BTreeMap<String, ParamValue>,
+    /// The value the ACS last got (or is taken to know) per notified parameter.
+    reported: BTreeMap<String, String>,
+    /// `reported` changed since [`ChangeTracker::take_dirty`] was last called.
+    dirty: bool,
 }
 
 impl ChangeTracker {
@@ -29,13 +43,62 @@ impl ChangeTracker {
         ChangeTracker::default()
     }
 
-    /// Takes `current` as the baseline without reporting anything: at start-up, and after a
-    /// session (values the ACS set itself are not reported back to it).
+    /// A tracker whose baseline is what [`ChangeTracker::reported_json`] saved: the first
+    /// [`ChangeTracker::poll`] reports what changed since the ACS was last told. `None` (no
+    /// file, or one that cannot be used) gives an empty tracker, to be rebased.
+    pub fn from_reported(v: &Value) -> Option<ChangeTracker> {
+        if v.get("version").and_then(Value::as_u64) != Some(VERSION) {
+            return None;
+        }
+        let values = v.get("values")?.as_object()?;
+        let reported: BTreeMap<String, String> = values
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        Some(ChangeTracker {
+            seen: reported.clone(),
+            pending: BTreeMap::new(),
+            reported,
+            dirty: false,
+        })
+    }
+
+    /// The reported values, as persisted.
+    pub fn reported_json(&self) -> Value {
+        let values: Map<String, Value> = self
+            .reported
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        serde_json::json!({"version": VERSION, "values": values})
+    }
+
+    /// True once after the reported values changed (they should be persisted).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Takes `current` as the baseline without reporting anything: at first start, and after
+    /// a session (values the ACS set itself are not reported back to it). Changes still
+    /// pending keep their last reported value, so they are not lost if the daemon dies
+    /// before delivering them.
     pub fn rebase(&mut self, current: Vec<(ParamValue, u8)>) {
         self.seen = current
             .into_iter()
             .map(|(v, _)| (v.name, v.value))
             .collect();
+        let mut reported = BTreeMap::new();
+        for (name, value) in &self.seen {
+            let kept = match (self.pending.contains_key(name), self.reported.get(name)) {
+                (true, Some(old)) => old.clone(),
+                _ => value.clone(),
+            };
+            reported.insert(name.clone(), kept);
+        }
+        if reported != self.reported {
+            self.reported = reported;
+            self.dirty = true;
+        }
     }
 
     /// Compares `current` with the last values seen. Returns true when an *active* parameter
@@ -45,16 +108,28 @@ impl ChangeTracker {
         let mut any_active = false;
         let mut next = BTreeMap::new();
         for (v, level) in current {
-            if let Some(old) = self.seen.get(&v.name) {
-                if *old != v.value && via_inform(level) {
-                    any_active |= active(level);
-                    self.pending.insert(v.name.clone(), v.clone());
+            match self.seen.get(&v.name) {
+                Some(old) => {
+                    if *old != v.value && via_inform(level) {
+                        any_active |= active(level);
+                        self.pending.insert(v.name.clone(), v.clone());
+                    }
+                }
+                None => {
+                    // Part of the baseline from now on, across restarts too.
+                    if self.reported.get(&v.name) != Some(&v.value) {
+                        self.reported.insert(v.name.clone(), v.value.clone());
+                        self.dirty = true;
+                    }
                 }
             }
             next.insert(v.name, v.value);
         }
         // A deleted parameter's pending change is dropped (digest 8.2).
         self.pending.retain(|name, _| next.contains_key(name));
+        let before = self.reported.len();
+        self.reported.retain(|name, _| next.contains_key(name));
+        self.dirty |= before != self.reported.len();
         self.seen = next;
         any_active
     }
@@ -69,11 +144,16 @@ impl ChangeTracker {
         !self.pending.is_empty()
     }
 
-    /// The Inform carrying `delivered` was acknowledged: forget those (unless changed again).
+    /// The Inform carrying `delivered` was acknowledged: forget those (unless changed again),
+    /// and remember their values as what the ACS knows.
     pub fn delivered(&mut self, delivered: &[ParamValue]) {
         for d in delivered {
             if self.pending.get(&d.name) == Some(d) {
                 self.pending.remove(&d.name);
+            }
+            if self.seen.contains_key(&d.name) && self.reported.get(&d.name) != Some(&d.value) {
+                self.reported.insert(d.name.clone(), d.value.clone());
+                self.dirty = true;
             }
         }
     }
@@ -130,5 +210,79 @@ mod tests {
         );
         t.poll(vec![pv("B", "2", 1)]);
         assert!(!t.has_pending(), "A was deleted");
+    }
+
+    /// What a restarted daemon would start from.
+    fn restarted(t: &ChangeTracker) -> ChangeTracker {
+        let saved = serde_json::to_string(&t.reported_json()).unwrap();
+        ChangeTracker::from_reported(&serde_json::from_str(&saved).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_change_not_yet_acknowledged_is_found_again_after_a_restart() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("A", "1", 2), pv("B", "1", 1)]);
+        assert!(t.take_dirty(), "the first baseline is persisted");
+        assert!(t.poll(vec![pv("A", "2", 2), pv("B", "1", 1)]));
+        assert!(!t.take_dirty(), "a change alone is not persisted");
+        // Killed before the InformResponse: the change is reported after the restart.
+        let mut back = restarted(&t);
+        assert!(back.poll(vec![pv("A", "2", 2), pv("B", "1", 1)]));
+        assert_eq!(back.pending(), vec![pv("A", "2", 2).0]);
+        // Acknowledged: a restart reports nothing.
+        let sent = t.pending();
+        t.delivered(&sent);
+        assert!(t.take_dirty());
+        let mut back = restarted(&t);
+        assert!(!back.poll(vec![pv("A", "2", 2), pv("B", "1", 1)]));
+        assert!(!back.has_pending());
+    }
+
+    #[test]
+    fn a_restart_sees_changes_made_while_down_and_keeps_pending_through_a_rebase() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("A", "1", 1), pv("B", "1", 2)]);
+        t.poll(vec![pv("A", "2", 1), pv("B", "1", 2)]);
+        // A session rebases (the ACS set something): A's change is still owed.
+        t.rebase(vec![pv("A", "2", 1), pv("B", "1", 2)]);
+        assert!(t.has_pending());
+        let mut back = restarted(&t);
+        // B changed while the daemon was down.
+        assert!(back.poll(vec![pv("A", "2", 1), pv("B", "9", 2)]));
+        let names: Vec<String> = back.pending().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["A", "B"]);
+    }
+
+    #[test]
+    fn new_parameters_join_the_persisted_baseline_and_deleted_ones_leave_it() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("A", "1", 2)]);
+        t.take_dirty();
+        assert!(!t.poll(vec![pv("A", "1", 2), pv("N", "x", 2)]));
+        assert!(t.take_dirty(), "a new parameter's first value is persisted");
+        // N changes, then the daemon dies: the change is not lost.
+        assert!(t.poll(vec![pv("A", "1", 2), pv("N", "y", 2)]));
+        let mut back = restarted(&t);
+        assert!(back.poll(vec![pv("A", "1", 2), pv("N", "y", 2)]));
+        t.poll(vec![pv("N", "y", 2)]);
+        assert!(t.take_dirty(), "A was deleted");
+        assert!(!t.reported_json()["values"]
+            .as_object()
+            .unwrap()
+            .contains_key("A"));
+    }
+
+    #[test]
+    fn an_unusable_saved_baseline_is_refused() {
+        for bad in [
+            serde_json::json!(null),
+            serde_json::json!({"version": 2, "values": {}}),
+            serde_json::json!({"version": 1, "values": []}),
+        ] {
+            assert!(ChangeTracker::from_reported(&bad).is_none(), "{bad}");
+        }
+        let odd = serde_json::json!({"version": 1, "values": {"A": "1", "B": 5}});
+        let t = ChangeTracker::from_reported(&odd).unwrap();
+        assert_eq!(t.reported.len(), 1, "a non-string value is skipped");
     }
 }

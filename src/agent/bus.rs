@@ -11,7 +11,11 @@ use serde_json::{json, Value as Json};
 use std::time::Duration;
 
 /// Event names the daemon listens to.
-pub const LISTENERS: [&str; 2] = ["network.interface", "bbfdm.event"];
+pub const LISTENERS: [&str; 3] = ["network.interface", "bbfdm.event", BBF_CONFIG_CHANGE];
+
+/// What `bbf.config` emits after it applied configuration changes (bbfdm has no value-change
+/// event): values may have changed, so the notified ones are checked at once.
+const BBF_CONFIG_CHANGE: &str = "bbf.config.change";
 
 /// Everything the agent needs from the ubus thread.
 pub struct UbusLink {
@@ -121,6 +125,7 @@ impl Agent {
                 log::info!("bbfdm event {ev}: {input}");
                 self.on_bbfdm_event(ev, input);
             }
+            BBF_CONFIG_CHANGE => self.on_change_hint(Default::default()),
             other => log::debug!("ubus event {other} ignored"),
         }
     }

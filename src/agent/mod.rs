@@ -6,6 +6,7 @@
 //! arriving meanwhile waits in its channel and is served right after.
 
 mod bus;
+mod changes;
 mod du;
 pub mod inform;
 mod outbox;
@@ -47,6 +48,8 @@ pub enum Input {
     Signal(Signal),
     /// From the `tr069` ubus object.
     Tr069(tr069::Tr069Request),
+    /// From the change watcher: something notified values come from changed.
+    Changed(crate::notify::watch::Hint),
 }
 
 /// The main loop's input channel: made before the agent (the `tr069` object and the signal
@@ -139,6 +142,8 @@ pub struct Agent {
     end: EndOfSession,
     /// Value-change detection of notified parameters.
     changes: ChangeTracker,
+    /// The change watcher thread (started by [`Agent::run`]).
+    watch: Option<crate::notify::watch::Watcher>,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
@@ -194,6 +199,7 @@ impl Agent {
             ns_fallback: false,
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
+            watch: None,
             last_success_end: 0,
             conn_req,
             client: None,
@@ -217,8 +223,7 @@ impl Agent {
         agent.state.save();
         agent.plan_periodic();
         agent.plan_notify_poll();
-        let current = agent.attrs.notified(agent.dm.as_mut());
-        agent.changes.rebase(current);
+        agent.load_changes();
         agent
     }
 
@@ -390,20 +395,8 @@ impl Agent {
     /// `periodic_notify_enable` is on); an active change opens a session, after the
     /// DefaultActiveNotificationThrottle when one is set.
     fn poll_notifications(&mut self, now: Now) {
-        let cpe = &self.config.cpe;
-        if !cpe.periodic_notify_enable {
-            return;
-        }
-        let interval = Duration::from_secs(cpe.periodic_notify_interval.max(1) as u64);
-        self.timers.set(Timer::NotifyPoll, now.after(interval));
-        let current = self.attrs.notified(self.dm.as_mut());
-        if self.changes.poll(current) {
-            let not_before = self.last_success_end + cpe.active_notif_throttle as i64;
-            if now.unix() >= not_before {
-                self.raise(EventCode::ValueChange, "");
-            } else if !self.timers.is_armed(Timer::Throttle) {
-                self.timers.set(Timer::Throttle, now.at_unix(not_before));
-            }
+        if self.config.cpe.periodic_notify_enable {
+            self.poll_cycle(now);
         }
     }
 
@@ -450,6 +443,7 @@ impl Agent {
             env!("CARGO_PKG_VERSION"),
             self.acs_url()
         );
+        self.start_watch();
         loop {
             let wait = self.turn();
             select! {
@@ -465,6 +459,7 @@ impl Agent {
                         log::info!("exiting");
                         return 0;
                     }
+                    Ok(Input::Changed(hint)) => self.on_change_hint(hint),
                     Ok(Input::Tr069(req)) => {
                         if let bus::Next::Exit = self.on_tr069(req) {
                             log::info!("exiting (ubus command)");
@@ -519,5 +514,7 @@ impl Agent {
         if self.config.cpe.periodic_notify_enable != self.timers.is_armed(Timer::NotifyPoll) {
             self.plan_notify_poll();
         }
+        // The reload may have come with new values (a UCI edit, then SIGHUP).
+        self.on_change_hint(Default::default());
     }
 }

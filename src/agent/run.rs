@@ -309,7 +309,7 @@ impl Agent {
                     // A heartbeat's event is not in the queue: removing it is a no-op.
                     self.state.events.inform_delivered(sent);
                     self.state.save();
-                    self.changes.delivered(changed);
+                    self.changes_delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { index, .. }) => {
                     if !self.transfer_delivered(index)
@@ -445,8 +445,7 @@ impl Agent {
         let end = std::mem::take(&mut self.end);
         if end.rebase_notify {
             // What the ACS changed itself is not reported back to it (digest 8.2).
-            let current = self.attrs.notified(self.dm.as_mut());
-            self.changes.rebase(current);
+            self.rebase_changes();
         }
         if end.reload_config {
             self.reload();

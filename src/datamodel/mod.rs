@@ -202,6 +202,12 @@ pub trait DataModel {
     fn is_bbfdm(&self) -> bool {
         false
     }
+
+    /// What the values come from that events can tell about (files, interfaces), for the
+    /// change watcher; everything else is found by the notification poll.
+    fn change_sources(&self) -> crate::notify::watch::Sources {
+        crate::notify::watch::Sources::default()
+    }
 }
 
 /// Where configuration-backed parameters live (`Device.ManagementServer.*`, DeviceInfo

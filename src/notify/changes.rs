@@ -73,6 +73,11 @@ impl ChangeTracker {
         serde_json::json!({"version": VERSION, "values": values})
     }
 
+    /// Marks the reported values as still to be persisted (a write failed).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
     /// True once after the reported values changed (they should be persisted).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)

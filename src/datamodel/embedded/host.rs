@@ -6,6 +6,16 @@ use std::ffi::CStr;
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// The files outside /proc and /sys that values are read from (DeviceInfo defaults,
+/// Time.LocalTimeZone): the change watcher watches them.
+pub(crate) const WATCHED_FILES: [&str; 5] = [
+    "/tmp/sysinfo/model",
+    "/etc/machine-id",
+    "/var/lib/dbus/machine-id",
+    "/etc/openwrt_version",
+    "/etc/TZ",
+];
+
 /// A file's content, trimmed; `None` if unreadable or empty.
 pub(crate) fn read_trim(path: &str) -> Option<String> {
     let s = fs::read_to_string(path).ok()?;
@@ -284,6 +294,20 @@ mod tests {
         assert_eq!(inet6_flags(t, &Ipv6Addr::LOCALHOST), Some(0x80));
         assert_eq!(v6_origin(&Ipv6Addr::LOCALHOST, 0x80), "WellKnown");
         assert_eq!(v6_status(0x40), "Tentative");
+    }
+
+    #[test]
+    fn every_file_read_outside_proc_and_sys_is_watched() {
+        for src in [include_str!("host.rs"), include_str!("view.rs")] {
+            for (at, _) in src.match_indices("read_trim(\"/") {
+                let rest = &src[at + "read_trim(\"".len()..];
+                let path = &rest[..rest.find('"').unwrap_or(0)];
+                if path.starts_with("/proc/") || path.starts_with("/sys/") {
+                    continue;
+                }
+                assert!(WATCHED_FILES.contains(&path), "{path} is read but not watched");
+            }
+        }
     }
 
     #[test]

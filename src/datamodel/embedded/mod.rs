@@ -481,6 +481,19 @@ impl DataModel for EmbeddedDataModel {
         Ok(ApplyStatus::Applied)
     }
 
+    fn change_sources(&self) -> crate::notify::watch::Sources {
+        // dm.json (another process's AddObject or SPV), the host files DeviceInfo and Time
+        // values read (sources::HOST_FILES), and rtnetlink for everything about interfaces
+        // (their table, addresses, status, the ConnectionRequestURL's address). The UCI file
+        // is the agent's to add: it is the same for every backend.
+        let mut files = vec![self.state_file.clone()];
+        files.extend(host::WATCHED_FILES.iter().map(PathBuf::from));
+        crate::notify::watch::Sources {
+            files,
+            netlink: true,
+        }
+    }
+
     fn active_notify(&mut self, name: &str) -> ActiveNotify {
         self.tree
             .schema_of(name)

@@ -1,0 +1,180 @@
+//! The agent's side of value-change detection: the baseline across restarts, checks on
+//! events (the change watcher, a config reload, a bus event) and the budgeted poll.
+//!
+//! Events make a change reach the ACS at once; the poll (`periodic_notify_*`) remains for what
+//! gives no event (uptime, counters, bbfdm values). `periodic_notify_enable 0` stops the poll
+//! only: event-driven checks go on.
+//!
+//! What the ACS was last told persists in [`FILE_NAME`] (see [`ChangeTracker`]): written when
+//! it changes (an acknowledged Inform, a rebase, a parameter appearing), so a kill -9 between
+//! a change and its InformResponse reports the change after the restart, and a restart with
+//! nothing changed reports nothing.
+
+use super::timers::{Now, Timer};
+use super::{Agent, Input};
+use crate::datamodel::ParamValue;
+use crate::events::EventCode;
+use crate::notify::watch::{self, Hint};
+use crate::notify::ChangeTracker;
+use crate::store;
+use std::time::{Duration, Instant};
+
+/// The values last reported, in the state directory.
+pub const FILE_NAME: &str = "notify_values.json";
+
+/// The poll may take at most 1/POLL_DUTY of the time: a cycle that costs more (a huge
+/// notified set, a slow backend) pushes the next one out.
+const POLL_DUTY: u32 = 50;
+
+/// The wait before the next poll: the configured interval, stretched so the poll's share of
+/// the time stays within 1/[`POLL_DUTY`] of a cycle that cost `cost`.
+pub fn poll_interval(interval: Duration, cost: Duration) -> Duration {
+    interval.max(cost.saturating_mul(POLL_DUTY))
+}
+
+/// CPU time this thread has used (the poll's cost, whatever else the machine runs).
+pub fn thread_cpu_time() -> Duration {
+    // SAFETY: timespec is plain old data; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid clock id and a pointer to our timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+impl Agent {
+    /// Start-up: the baseline is what the ACS was last told (so changes made while the daemon
+    /// was down, or killed before an InformResponse, are reported); the current values when
+    /// nothing usable was saved. Checks at once.
+    pub(super) fn load_changes(&mut self) {
+        let path = self.opts.state_dir.join(FILE_NAME);
+        let saved = match store::load_json(&path, "reported notification values") {
+            store::Loaded::Object(v) => ChangeTracker::from_reported(&v),
+            _ => None,
+        };
+        match saved {
+            Some(tracker) => {
+                self.changes = tracker;
+                let now = self.clock.now();
+                self.check_changes(now);
+            }
+            None => self.rebase_changes(),
+        }
+    }
+
+    /// Starts the change watcher on what the data model's values come from, plus the UCI
+    /// file (the daemon's, `uci` and `icwmpd -c set` write there).
+    pub(super) fn start_watch(&mut self) {
+        let mut sources = self.dm.change_sources();
+        sources.files.push(self.opts.config_path.clone());
+        match watch::spawn(&sources, self.inputs.inbox(Input::Changed)) {
+            Ok(w) => self.watch = w,
+            Err(e) => log::warn!("no change watcher ({e}): value changes are polled"),
+        }
+    }
+
+    /// Something values come from changed (the watcher, a reload, a bus event): check now.
+    pub(super) fn on_change_hint(&mut self, hint: Hint) {
+        log::debug!("checking notified values ({hint:?})");
+        let now = self.clock.now();
+        self.check_changes(now);
+    }
+
+    /// Compares the notified values with the last ones seen; an active change opens a
+    /// session, after the DefaultActiveNotificationThrottle when one is set. Returns the
+    /// wall time the check took.
+    pub(super) fn check_changes(&mut self, now: Now) -> Duration {
+        let start = Instant::now();
+        let cpu = thread_cpu_time();
+        let current = self.attrs.notified(self.dm.as_mut());
+        let count = current.len();
+        let active = self.changes.poll(current);
+        self.save_changes();
+        // `make bench` reads this line (benches/notify.rs).
+        log::debug!(
+            "notification check: {count} parameters, {} us CPU, {} us",
+            thread_cpu_time().saturating_sub(cpu).as_micros(),
+            start.elapsed().as_micros()
+        );
+        if active {
+            let not_before = self.last_success_end + self.config.cpe.active_notif_throttle as i64;
+            if now.unix() >= not_before {
+                self.raise(EventCode::ValueChange, "");
+            } else if !self.timers.is_armed(Timer::Throttle) {
+                self.timers.set(Timer::Throttle, now.at_unix(not_before));
+            }
+        }
+        start.elapsed()
+    }
+
+    /// One poll cycle (`periodic_notify_enable`): a check, and the next cycle planned after
+    /// `periodic_notify_interval`, stretched when the check was costly.
+    pub(super) fn poll_cycle(&mut self, now: Now) {
+        let cost = self.check_changes(now);
+        let interval = Duration::from_secs(self.config.cpe.periodic_notify_interval.max(1) as u64);
+        let wait = poll_interval(interval, cost);
+        if wait > interval {
+            log::warn!(
+                "notification poll took {} ms: next one in {} s",
+                cost.as_millis(),
+                wait.as_secs()
+            );
+        }
+        self.timers.set(Timer::NotifyPoll, now.after(wait));
+    }
+
+    /// The Inform carrying `changed` was acknowledged: the ACS knows these values now.
+    pub(super) fn changes_delivered(&mut self, changed: &[ParamValue]) {
+        self.changes.delivered(changed);
+        self.save_changes();
+    }
+
+    /// Takes the current values as the baseline (values the ACS set are not reported back).
+    pub(super) fn rebase_changes(&mut self) {
+        let current = self.attrs.notified(self.dm.as_mut());
+        self.changes.rebase(current);
+        self.save_changes();
+    }
+
+    /// Persists the reported values when they changed. A failed write (logged by the store)
+    /// costs at most a change reported twice after a restart; retried at the next change.
+    fn save_changes(&mut self) {
+        if !self.changes.take_dirty() {
+            return;
+        }
+        let path = self.opts.state_dir.join(FILE_NAME);
+        let text = self.changes.reported_json().to_string();
+        // Values may be secrets (a notified password reads empty, but a custom one may not).
+        if store::write_private(&path, text.as_bytes()).is_err() {
+            self.changes.mark_dirty();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_costly_poll_is_spaced_out() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(poll_interval(ten, Duration::from_millis(3)), ten);
+        assert_eq!(
+            poll_interval(ten, Duration::from_secs(1)),
+            Duration::from_secs(50)
+        );
+        assert_eq!(poll_interval(ten, Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn thread_cpu_time_moves_forward() {
+        let a = thread_cpu_time();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
+        }
+        std::hint::black_box(x);
+        assert!(thread_cpu_time() > a);
+    }
+}

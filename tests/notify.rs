@@ -1,0 +1,195 @@
+//! Event-driven value-change detection with the real daemon: a CLI set, a UCI edit, an
+//! interface address reach the ACS within a second with the poll switched off; a change is
+//! reported across a kill -9, and a restart with nothing changed reports nothing.
+
+mod common;
+
+use common::acs::{AcsOpts, Msg};
+use common::soap::{self, value_of};
+use common::{Rig, WAIT};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PII: &str = "Device.ManagementServer.PeriodicInformInterval";
+/// The poll is off: whatever is reported came through an event.
+const NO_POLL: &str = "\toption periodic_notify_enable '0'\n";
+/// "Within a second": the target, on a loaded test machine.
+const PROMPT: Duration = Duration::from_secs(1);
+
+/// A daemon without the poll whose first session makes `name` active.
+fn rig_with_active(name: &str) -> Rig {
+    let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(name, 2)])], |o| {
+        o.extra_cpe = NO_POLL.into();
+    });
+    rig.wait_answer("SetParameterAttributes", 1);
+    rig.wait_idle();
+    // The session's end (after its last HTTP exchange) takes the values as they are then as
+    // the baseline: a change must come after it to be one.
+    std::thread::sleep(Duration::from_millis(300));
+    rig
+}
+
+/// Waits for the first Inform with `4 VALUE CHANGE` after message `from`.
+fn value_change_after(rig: &Rig, from: usize) -> Msg {
+    let msgs = rig.wait("an Inform with 4 VALUE CHANGE", |m| {
+        m[from.min(m.len())..]
+            .iter()
+            .any(|x| x.has_event("4 VALUE CHANGE"))
+    });
+    msgs.into_iter()
+        .skip(from)
+        .find(|x| x.has_event("4 VALUE CHANGE"))
+        .expect("found above")
+}
+
+fn assert_prompt(rig: &Rig, what: &str, since: Instant, inform: &Msg) {
+    let took = inform.at.saturating_duration_since(since);
+    if took > PROMPT {
+        rig.fail(&format!("{what}: Inform {took:?} after the change"), "");
+    }
+}
+
+#[test]
+fn a_cli_set_is_informed_within_a_second_without_the_poll() {
+    let rig = rig_with_active(PII);
+    let before = rig.acs.msgs().len();
+    let o = rig.cpe.cli(&["set", PII, "4321"]);
+    let done = Instant::now();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let inform = value_change_after(&rig, before);
+    assert_prompt(&rig, "CLI set", done, &inform);
+    assert_eq!(value_of(&inform.values(), PII), Some("4321"), "{}", inform.body);
+    rig.wait_idle();
+    rig.assert_xsd_valid();
+}
+
+#[test]
+fn a_uci_edit_is_informed_once_with_or_without_sighup() {
+    let rig = rig_with_active(PII);
+    // Edited in place, as an editor would (no rename), then SIGHUP: the file event and the
+    // reload both check, and the change is still reported once.
+    let before = rig.acs.msgs().len();
+    let text = rig.cpe.config_text();
+    let edited = text.replace(
+        "\toption periodic_inform_interval '86400'",
+        "\toption periodic_inform_interval '7200'",
+    );
+    assert_ne!(text, edited);
+    std::fs::write(&rig.cpe.config, edited).unwrap();
+    let done = Instant::now();
+    // SAFETY: kill(2) on our child's pid.
+    unsafe { libc::kill(rig.cpe.pid().unwrap() as libc::pid_t, libc::SIGHUP) };
+    let inform = value_change_after(&rig, before);
+    assert_prompt(&rig, "UCI edit", done, &inform);
+    assert_eq!(value_of(&inform.values(), PII), Some("7200"));
+    std::thread::sleep(Duration::from_millis(500));
+    let msgs = rig.wait_idle();
+    let reports = msgs[before..]
+        .iter()
+        .filter(|m| m.has_event("4 VALUE CHANGE"))
+        .count();
+    assert_eq!(reports, 1, "one change, one report");
+    // A plain edit without SIGHUP is seen too.
+    let before = msgs.len();
+    let text = rig.cpe.config_text();
+    std::fs::write(&rig.cpe.config, text.replace("'7200'", "'3600'")).unwrap();
+    let done = Instant::now();
+    let inform = value_change_after(&rig, before);
+    assert_prompt(&rig, "UCI edit without SIGHUP", done, &inform);
+    assert_eq!(value_of(&inform.values(), PII), Some("3600"));
+    rig.wait_idle();
+}
+
+/// Runs `f` on a thread in a network namespace of its own (with `lo` up); the daemon and
+/// the ACS started there live in it. `None` when namespaces are not available (not root).
+fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    std::thread::spawn(move || {
+        // SAFETY: unshare(2) of this thread's network namespace only.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            eprintln!(
+                "skipped: no network namespace ({})",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        ip(&["link", "set", "lo", "up"]);
+        Some(f())
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn an_address_added_to_an_interface_is_informed_within_a_second() {
+    // `lo` is interface 1 in a fresh namespace, with one IPv4 address.
+    const COUNT: &str = "Device.IP.Interface.1.IPv4AddressNumberOfEntries";
+    in_netns(|| {
+        let rig = rig_with_active(COUNT);
+        let before = rig.acs.msgs().len();
+        ip(&["addr", "add", "10.9.9.1/32", "dev", "lo"]);
+        let done = Instant::now();
+        let inform = value_change_after(&rig, before);
+        assert_prompt(&rig, "address added", done, &inform);
+        assert_eq!(value_of(&inform.values(), COUNT), Some("2"), "{}", inform.body);
+        rig.wait_idle();
+        rig.assert_xsd_valid();
+    });
+}
+
+#[test]
+fn a_change_survives_a_kill_before_its_inform_response_and_is_reported_once() {
+    let mut rig = rig_with_active(PII);
+    // The ACS refuses the Inform that carries the change: it is never acknowledged.
+    rig.acs.set_unavailable(true);
+    let o = rig.cpe.cli(&["set", PII, "4321"]);
+    assert!(o.status.success());
+    let deadline = Instant::now() + WAIT;
+    while rig.acs.counters().2 == 0 {
+        assert!(Instant::now() < deadline, "no Inform attempt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.cpe.kill9();
+    rig.acs.set_unavailable(false);
+    let before = rig.acs.msgs().len();
+    rig.cpe.spawn();
+    let inform = value_change_after(&rig, before);
+    assert!(inform.has_event("1 BOOT"), "{}", inform.body);
+    assert_eq!(value_of(&inform.values(), PII), Some("4321"));
+    let msgs = rig.wait_idle();
+
+    // Delivered: a restart with nothing changed reports nothing.
+    rig.cpe.kill9();
+    let before = msgs.len();
+    rig.cpe.spawn();
+    let boot = rig.wait("the next BOOT Inform", |m| {
+        m[before..].iter().any(|x| x.has_event("1 BOOT"))
+    });
+    let msgs = rig.wait_idle();
+    let vc: Vec<String> = msgs[before..]
+        .iter()
+        .filter(|m| m.has_event("4 VALUE CHANGE"))
+        .map(Msg::summary)
+        .collect();
+    assert!(vc.is_empty(), "unchanged value reported: {vc:?}");
+    assert!(boot.len() > before);
+
+    // A change made while the daemon was down is reported when it starts.
+    rig.cpe.stop();
+    let o = rig.cpe.cli(&["set", PII, "999"]);
+    assert!(o.status.success());
+    let before = msgs.len();
+    rig.cpe.spawn();
+    let inform = value_change_after(&rig, before);
+    assert_eq!(value_of(&inform.values(), PII), Some("999"));
+    rig.wait_idle();
+    rig.assert_xsd_valid();
+}

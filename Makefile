@@ -3,7 +3,8 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   session, connection-request, GPV, download and hostile-message decode figures
+#   make bench   session, connection-request, GPV, download, hostile-message decode and
+#                value-change (change -> Inform, poll cost) figures
 #   make size    binary size (plain release and the size-optimised router build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 
@@ -50,6 +51,7 @@ bench:
 	$(CARGO) bench --bench transfer
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
+	$(CARGO) bench --bench notify
 
 size:
 	scripts/size.sh

@@ -58,7 +58,12 @@ fn a_cli_set_is_informed_within_a_second_without_the_poll() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let inform = value_change_after(&rig, before);
     assert_prompt(&rig, "CLI set", done, &inform);
-    assert_eq!(value_of(&inform.values(), PII), Some("4321"), "{}", inform.body);
+    assert_eq!(
+        value_of(&inform.values(), PII),
+        Some("4321"),
+        "{}",
+        inform.body
+    );
     rig.wait_idle();
     rig.assert_xsd_valid();
 }
@@ -139,7 +144,12 @@ fn an_address_added_to_an_interface_is_informed_within_a_second() {
         let done = Instant::now();
         let inform = value_change_after(&rig, before);
         assert_prompt(&rig, "address added", done, &inform);
-        assert_eq!(value_of(&inform.values(), COUNT), Some("2"), "{}", inform.body);
+        assert_eq!(
+            value_of(&inform.values(), COUNT),
+            Some("2"),
+            "{}",
+            inform.body
+        );
         rig.wait_idle();
         rig.assert_xsd_valid();
     });

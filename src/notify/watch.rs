@@ -169,7 +169,11 @@ fn watch_files(files: &[PathBuf]) -> io::Result<Option<FileWatches>> {
         let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), DIR_MASK) };
         if wd < 0 {
             // A directory that does not exist (yet) holds nothing we show now.
-            log::debug!("not watching {}: {}", dir.display(), io::Error::last_os_error());
+            log::debug!(
+                "not watching {}: {}",
+                dir.display(),
+                io::Error::last_os_error()
+            );
             continue;
         }
         dirs.entry(wd).or_insert_with(BTreeSet::new).extend(names);
@@ -217,8 +221,7 @@ fn netlink_socket() -> io::Result<OwnedFd> {
     // SAFETY: sockaddr_nl is plain old data; zero is a valid start.
     let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    sa.nl_groups =
-        (libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
+    sa.nl_groups = (libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
     // SAFETY: binds our socket to a correctly sized sockaddr_nl.
     cvt(unsafe {
         libc::bind(
@@ -354,7 +357,9 @@ fn run(files: Option<FileWatches>, net: Option<OwnedFd>, stop: OwnedFd, inbox: I
         }
         let now = Instant::now();
         if let (Some(fw), true) = (&files, fds[1].revents != 0) {
-            if drain(fw.fd.as_raw_fd(), &mut buf, |b| inotify_relevant(b, &fw.dirs)) {
+            if drain(fw.fd.as_raw_fd(), &mut buf, |b| {
+                inotify_relevant(b, &fw.dirs)
+            }) {
                 hint.files = true;
                 debounce.event(now);
             }
@@ -476,7 +481,13 @@ mod tests {
         // Written through a rename, as the daemon and uci do.
         crate::store::write_atomic(&watched, b"{}").unwrap();
         let h = rx.recv_timeout(Duration::from_secs(2)).expect("a hint");
-        assert_eq!(h, Hint { files: true, net: false });
+        assert_eq!(
+            h,
+            Hint {
+                files: true,
+                net: false
+            }
+        );
         assert!(
             rx.recv_timeout(Duration::from_millis(300)).is_err(),
             "one write, one hint"

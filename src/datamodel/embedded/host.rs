@@ -305,7 +305,10 @@ mod tests {
                 if path.starts_with("/proc/") || path.starts_with("/sys/") {
                     continue;
                 }
-                assert!(WATCHED_FILES.contains(&path), "{path} is read but not watched");
+                assert!(
+                    WATCHED_FILES.contains(&path),
+                    "{path} is read but not watched"
+                );
             }
         }
     }

@@ -14,7 +14,6 @@
 //! lines), over a few seconds of 1 s polls. Figures only: nothing here asserts a target.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::acs::{AcsOpts, Msg};

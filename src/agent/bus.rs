@@ -105,7 +105,7 @@ impl Agent {
         }
     }
 
-    fn on_bus_event(&mut self, name: &str, data: &Json) {
+    pub(super) fn on_bus_event(&mut self, name: &str, data: &Json) {
         match name {
             "network.interface" => {
                 let action = data.get("action").and_then(Json::as_str);

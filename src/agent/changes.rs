@@ -158,6 +158,84 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::{Inputs, Options};
+    use crate::config::Config;
+    use crate::datamodel::SetValue;
+
+    const PII: &str = "Device.ManagementServer.PeriodicInformInterval";
+
+    /// An agent on a fake data model (PII = 60, active) in `dir`, without an ACS URL (no
+    /// session starts) and without the poll.
+    fn agent(dir: &std::path::Path) -> Agent {
+        let text = "config acs 'acs'\n\toption periodic_inform_enable '0'\n\
+                    \nconfig cpe 'cpe'\n\toption periodic_notify_enable '0'\n";
+        let (config, _) = Config::from_str(text, "cwmp").expect("config parses");
+        let opts = Options {
+            config_path: dir.join("cwmp"),
+            state_dir: dir.to_path_buf(),
+            boot_event: false,
+            get_rpc_methods: false,
+            argv: Vec::new(),
+        };
+        let mut attrs = crate::notify::NotifyAttributes::new();
+        attrs.set_notification(PII, 2);
+        attrs.save(dir).expect("attributes saved");
+        let dm = Box::new(crate::rpc::fake::FakeDm::new());
+        Agent::new(opts, config, dm, Inputs::default())
+    }
+
+    fn set(agent: &mut Agent, value: &str) {
+        let v = SetValue {
+            name: PII.into(),
+            value: value.into(),
+            type_hint: None,
+        };
+        agent.dm.set_values(&[v]).expect("set");
+    }
+
+    fn value_change(agent: &Agent) -> bool {
+        agent.state.events.contains(&EventCode::ValueChange)
+    }
+
+    #[test]
+    fn a_bbf_config_change_event_checks_at_once_without_the_poll() {
+        let dir = std::env::temp_dir().join(format!("icwmp-chg-bbf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = agent(&dir);
+        assert!(!a.timers.is_armed(Timer::NotifyPoll));
+        set(&mut a, "120");
+        a.on_bus_event("bbfdm.event", &serde_json::json!({"name": "Device.X!"}));
+        assert!(!value_change(&a), "not a configuration change");
+        a.on_bus_event("bbf.config.change", &serde_json::json!({}));
+        assert!(value_change(&a));
+        assert_eq!(a.changes.pending()[0].value, "120");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_baseline_persists_so_a_restart_reports_what_changed_and_only_that() {
+        let dir = std::env::temp_dir().join(format!("icwmp-chg-restart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // First start: the baseline (PII = 60) is saved.
+        let a = agent(&dir);
+        assert!(!value_change(&a));
+        assert!(dir.join(FILE_NAME).exists());
+        drop(a);
+        // Same values: nothing to report.
+        let a = agent(&dir);
+        assert!(!value_change(&a));
+        // The ACS was told 120, then the value went back to 60 while the daemon was down.
+        let mut a = agent(&dir);
+        set(&mut a, "120");
+        a.on_change_hint(Hint::default());
+        let sent = a.changes.pending();
+        a.changes_delivered(&sent);
+        drop(a);
+        let a = agent(&dir);
+        assert!(value_change(&a), "60 differs from the 120 the ACS got");
+        assert_eq!(a.changes.pending()[0].value, "60");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_costly_poll_is_spaced_out() {

@@ -49,13 +49,15 @@ pub fn thread_cpu_time() -> Duration {
 impl Agent {
     /// Start-up: the baseline is what the ACS was last told (so changes made while the daemon
     /// was down, or killed before an InformResponse, are reported); the current values when
-    /// nothing usable was saved. Checks at once.
+    /// nothing usable was saved, or when a `0 BOOTSTRAP` is owed (a new ACS was told
+    /// nothing: it starts from the values as they are). Checks at once.
     pub(super) fn load_changes(&mut self) {
         let path = self.opts.state_dir.join(FILE_NAME);
         let saved = match store::load_json(&path, "reported notification values") {
             store::Loaded::Object(v) => ChangeTracker::from_reported(&v),
             _ => None,
         };
+        let saved = saved.filter(|_| !self.state.events.contains(&EventCode::Bootstrap));
         match saved {
             Some(tracker) => {
                 self.changes = tracker;
@@ -234,6 +236,25 @@ mod tests {
         let a = agent(&dir);
         assert!(value_change(&a), "60 differs from the 120 the ACS got");
         assert_eq!(a.changes.pending()[0].value, "60");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_acs_starts_from_the_current_values() {
+        let dir = std::env::temp_dir().join(format!("icwmp-chg-boot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = agent(&dir);
+        set(&mut a, "120");
+        a.on_change_hint(Hint::default());
+        let sent = a.changes.pending();
+        a.changes_delivered(&sent);
+        drop(a);
+        // Restarted with a BOOTSTRAP owed (and PII back at 60, which the old ACS never got): the saved baseline is not used.
+        let mut st = crate::agent::state::AgentState::load(&dir);
+        st.events.add(EventCode::Bootstrap, "");
+        st.save();
+        let a = agent(&dir);
+        assert!(!value_change(&a), "{:?}", a.state.events);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

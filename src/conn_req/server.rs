@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::inbox::Inbox;
 
-use super::auth::{CrAuth, CrDecision, CrRequest, CrSettings};
+use super::auth::{canonical, CrAuth, CrDecision, CrRequest, CrSettings};
 use super::bind::listen;
 pub use super::bind::Bind;
 use super::conns::{Answer, Conns, Received, MAX_CONNS};
@@ -339,7 +339,9 @@ impl Worker {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
-                    if let Some(out) = self.conns.add(stream, peer.ip(), now) {
+                    // As IPv4 when it is (dual-stack socket): for the logs and the limits.
+                    let peer = canonical(peer.ip());
+                    if let Some(out) = self.conns.add(stream, peer, now) {
                         log::debug!("connection request server full: closed a client of {out}");
                     }
                 }

@@ -3,7 +3,7 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   session, connection-request, GPV and download figures
+#   make bench   session, connection-request (also under attack), GPV and download figures
 #   make size    binary size (plain release and the size-optimised router build)
 
 CARGO ?= cargo
@@ -47,6 +47,7 @@ lint:
 bench:
 	$(CARGO) bench --bench session
 	$(CARGO) bench --bench transfer
+	$(CARGO) bench --bench conn_req
 
 size:
 	scripts/size.sh

@@ -21,8 +21,10 @@ const ACS: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const FLOODER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A socket bound to `src` (any 127/8 address on Linux loopback), connected to the port.
-fn connect_from(src: Ipv4Addr, port: u16) -> io::Result<TcpStream> {
+/// A socket bound to `src` (any 127/8 address on Linux loopback), connected to the port
+/// within `patience` (a server that does not accept leaves connects waiting for SYN
+/// retransmits for minutes).
+fn connect_from(src: Ipv4Addr, port: u16, patience: Duration) -> io::Result<TcpStream> {
     use std::os::fd::{FromRawFd, OwnedFd};
     let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
@@ -36,24 +38,45 @@ fn connect_from(src: Ipv4Addr, port: u16) -> io::Result<TcpStream> {
     // SAFETY: socket syscalls on a descriptor owned by `fd` (closed on error); the address
     // pointers point at live locals of `len` bytes.
     unsafe {
-        let raw = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let raw = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
         let fd = OwnedFd::from_raw_fd(raw);
         let (local, remote) = (sockaddr(src, 0), sockaddr(Ipv4Addr::LOCALHOST, port));
-        if libc::bind(raw, (&local as *const libc::sockaddr_in).cast(), len) < 0
-            || libc::connect(raw, (&remote as *const libc::sockaddr_in).cast(), len) < 0
-        {
+        if libc::bind(raw, (&local as *const libc::sockaddr_in).cast(), len) < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(TcpStream::from(fd))
+        if libc::connect(raw, (&remote as *const libc::sockaddr_in).cast(), len) < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                return Err(e);
+            }
+            let mut p = libc::pollfd {
+                fd: raw,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            if libc::poll(&mut p, 1, patience.as_millis() as libc::c_int) != 1 {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+        let s = TcpStream::from(fd);
+        if let Some(e) = s.take_error()? {
+            return Err(e);
+        }
+        s.set_nonblocking(false)?;
+        Ok(s)
     }
 }
 
 /// One request from `src`; the whole answer ("" when none came within [`PATIENCE`]).
 fn get(src: Ipv4Addr, port: u16, auth: &str) -> String {
-    let Ok(mut s) = connect_from(src, port) else {
+    let Ok(mut s) = connect_from(src, port, PATIENCE) else {
         return String::new();
     };
     let _ = s.set_read_timeout(Some(PATIENCE));
@@ -110,7 +133,7 @@ fn hostile(
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let open = || {
-            let s = connect_from(src, port).ok()?;
+            let s = connect_from(src, port, Duration::from_millis(300)).ok()?;
             s.set_nonblocking(true).ok()?;
             Some(s)
         };

@@ -267,7 +267,7 @@ fn a_silent_client_delays_no_one_and_is_dropped_at_its_deadline() {
     assert_eq!(silent.read_to_end(&mut out).unwrap(), 0);
     let closed = t.elapsed();
     assert!(
-        closed < HEAD_DEADLINE + Duration::from_millis(500),
+        closed < HEAD_DEADLINE + Duration::from_secs(1),
         "{closed:?}"
     );
 }

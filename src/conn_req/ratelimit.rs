@@ -5,7 +5,8 @@
 //! over its own limit does not use up the global cap that the ACS also draws from. A refused
 //! credential costs its source [`FAILURE_COST`] tokens, and an accepted one gives back what
 //! its exchange cost, so an ACS that knows the password is never held back by its own
-//! connection requests, while a password guesser is slowed to a few guesses a minute.
+//! connection requests, while a password guesser is slowed to about a dozen guesses a
+//! minute (after a burst of four), and an ACS that mistyped twice is not locked out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,9 +19,9 @@ pub const DEFAULT_REFILL_PER_SEC: u32 = 10;
 /// Default burst of one source.
 pub const DEFAULT_SOURCE_CAPACITY: u32 = 20;
 /// Default refill of one source, tokens per second.
-pub const DEFAULT_SOURCE_REFILL_PER_SEC: u32 = 2;
+pub const DEFAULT_SOURCE_REFILL_PER_SEC: u32 = 1;
 /// Tokens a refused credential costs its source (a request costs 1).
-pub const FAILURE_COST: u32 = 10;
+pub const FAILURE_COST: u32 = 5;
 /// Tokens an accepted request gives back to its source and to the global bucket: its own
 /// and the challenge's that came before it.
 pub const SUCCESS_REFUND: u32 = 2;

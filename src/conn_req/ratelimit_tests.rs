@@ -76,17 +76,20 @@ fn a_flooding_source_does_not_use_up_the_global_cap() {
 fn failures_cost_more_and_successes_give_back() {
     let t0 = Instant::now();
     let mut l = SourceLimiter::new(limits(), t0);
-    // A guesser: one request and one refusal each time, 10 tokens a guess.
+    // A guesser: one request and one refusal each time, 5 tokens a guess.
     let mut guesses = 0;
     while l.admit(v4(2), t0).is_ok() {
         l.failed(v4(2), t0);
         guesses += 1;
     }
-    assert_eq!(guesses, 2);
-    // 2 tokens a second: one more guess after 5 s, not before.
-    assert!(l.admit(v4(2), t0 + Duration::from_millis(4_400)).is_ok());
-    l.failed(v4(2), t0 + Duration::from_millis(4_400));
-    assert!(l.admit(v4(2), t0 + Duration::from_millis(5_000)).is_err());
+    assert_eq!(guesses, 4);
+    // 2 tokens a second: one more guess after 0.5 s, and the next one 2.5 s later.
+    let at = |ms| t0 + Duration::from_millis(ms);
+    assert!(l.admit(v4(2), at(499)).is_err());
+    assert!(l.admit(v4(2), at(500)).is_ok());
+    l.failed(v4(2), at(500));
+    assert!(l.admit(v4(2), at(2_999)).is_err());
+    assert!(l.admit(v4(2), at(3_000)).is_ok());
     // The ACS: challenge then accepted, over and over, never runs out.
     for _ in 0..1000 {
         assert_eq!(l.admit(v4(1), t0), Ok(()));

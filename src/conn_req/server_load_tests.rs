@@ -143,7 +143,7 @@ fn a_flood_and_a_guesser_from_another_address_do_not_lock_out_the_acs() {
         refused > 100,
         "{refused} answered 503, {answered} otherwise"
     );
-    // 20 tokens, 2 a second, a guess costing 10: a handful got an answer in ~2 s.
+    // 20 tokens, 1 a second, a guess costing 5: a handful got an answer in ~2 s.
     assert!(
         answered < 40,
         "{refused} answered 503, {answered} otherwise"

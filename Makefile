@@ -3,7 +3,8 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   session, connection-request, GPV, download and hostile-message decode figures
+#   make bench   session, connection request (also under attack), GPV, download, hostile
+#                messages (stall, peak RSS) and decode figures
 #   make size    binary size (plain release and the size-optimised router build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 
@@ -48,6 +49,7 @@ lint:
 bench:
 	$(CARGO) bench --bench session
 	$(CARGO) bench --bench transfer
+	$(CARGO) bench --bench conn_req
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
 

@@ -512,6 +512,7 @@ impl Agent {
         }
         if let Some(cr) = &self.conn_req {
             cr.update(run::conn_req_settings(&self.config));
+            cr.rebind(run::conn_req_bind(&self.config));
         }
         self.check_bootstrap();
         self.state.save();

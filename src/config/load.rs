@@ -460,6 +460,8 @@ impl Reader<'_> {
             hostname: self.string(s, "hostname", "")?,
             // In range 0..=65535 by `ranged`.
             port: u16::try_from(port).unwrap_or(7547),
+            trigger_interval: self.ranged(s, "trigger_interval", 0, 0, u32::MAX, 0)?,
+            trigger_time: self.datetime(s, "trigger_time")?,
         })
     }
 

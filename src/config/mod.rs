@@ -397,6 +397,11 @@ pub struct LwnConfig {
     pub hostname: String,
     /// `port` (default 7547).
     pub port: u16,
+    /// `trigger_interval`: seconds between flushes of passive lightweight notifications
+    /// (LightweightNotificationTriggerInterval; 0 = only with an active one).
+    pub trigger_interval: u32,
+    /// `trigger_time`: the phase of those flushes (LightweightNotificationTriggerTime).
+    pub trigger_time: Option<i64>,
 }
 
 impl Default for LwnConfig {
@@ -405,6 +410,8 @@ impl Default for LwnConfig {
             enable: false,
             hostname: String::new(),
             port: 7547,
+            trigger_interval: 0,
+            trigger_time: None,
         }
     }
 }

@@ -148,6 +148,8 @@ config lwn 'lwn'
 \toption enable '1'
 \toption hostname 'lw.example'
 \toption port '7000'
+\toption trigger_interval '60'
+\toption trigger_time '2024-01-02T03:04:05Z'
 
 config transfer_complete 'tc'
 \toption enable '1'
@@ -269,7 +271,9 @@ config du_state_change 'du'
         LwnConfig {
             enable: true,
             hostname: "lw.example".into(),
-            port: 7000
+            port: 7000,
+            trigger_interval: 60,
+            trigger_time: Some(1704164645),
         }
     );
     let tc = c.transfer_complete.unwrap();

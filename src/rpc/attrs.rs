@@ -43,9 +43,11 @@ pub(super) fn set_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
     for a in attributes {
         check_name_len(&a.name)?;
         let path = ParamPath::parse(&a.name)?;
-        if a.notification_change && a.notification > 6 {
+        // Lightweight levels 3-6 came with CWMP 1.4 (Amendment 5, Annex M).
+        let max = if ctx.amd_version >= 5 { 6 } else { 2 };
+        if a.notification_change && a.notification > max {
             return Err(Fault::invalid_args(format!(
-                "Notification {} out of range 0-6",
+                "Notification {} out of range 0-{max}",
                 a.notification
             )));
         }
@@ -183,6 +185,23 @@ mod tests {
         a.access_list = vec!["Subscriber".into(), "Admin".into()];
         assert_eq!(code(&env.fault(spa(vec![a]))), 9003);
         assert!(env.attrs.is_empty());
+    }
+
+    #[test]
+    fn lightweight_levels_need_cwmp_1_4() {
+        let mut env = Env::new();
+        for level in 3..=6 {
+            let (resp, _) = env.call(spa(vec![notify("Device.Time.Enable", level)]));
+            assert_eq!(resp, CpeResponse::SetParameterAttributes, "{level}");
+            assert_eq!(env.notification("Device.Time.Enable"), level);
+        }
+        env.amd = 4;
+        for level in 3..=6 {
+            let f = env.fault(spa(vec![notify("Device.Time.Enable", level)]));
+            assert_eq!(code(&f), 9003, "level {level} under amd_version 4");
+        }
+        let (resp, _) = env.call(spa(vec![notify("Device.Time.Enable", 2)]));
+        assert_eq!(resp, CpeResponse::SetParameterAttributes);
     }
 
     #[test]

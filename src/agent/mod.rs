@@ -8,6 +8,7 @@
 mod bus;
 mod du;
 pub mod inform;
+mod lwn;
 mod outbox;
 mod policy;
 mod run;
@@ -139,6 +140,8 @@ pub struct Agent {
     end: EndOfSession,
     /// Value-change detection of notified parameters.
     changes: ChangeTracker,
+    /// Lightweight notifications (trigger, sender): see agent/lwn.rs.
+    lwn: lwn::LwnState,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
@@ -194,6 +197,7 @@ impl Agent {
             ns_fallback: false,
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
+            lwn: lwn::LwnState::default(),
             last_success_end: 0,
             conn_req,
             client: None,
@@ -285,6 +289,7 @@ impl Agent {
                 self.started_unix,
             )
         });
+        self.lwn_plan(now);
     }
 
     /// Arms the first poll of the notified parameters now, or stops polling, as the config
@@ -309,6 +314,8 @@ impl Agent {
             .set_opt(Timer::Heartbeat, at(self.next_heartbeat));
         self.timers.set_opt(Timer::Scheduled, at(scheduled));
         self.timers.set_opt(Timer::Transfer, at(transfer));
+        self.timers
+            .set_opt(Timer::LwnTrigger, at(self.lwn.next_trigger));
     }
 
     /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
@@ -350,6 +357,7 @@ impl Agent {
                 // Transfers start from the loop whenever no session runs.
                 Timer::Transfer => {}
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
+                Timer::LwnTrigger => self.lwn_trigger(now),
             }
         }
         self.mirror_wall_timers(now);
@@ -430,6 +438,7 @@ impl Agent {
     pub fn turn(&mut self) -> Duration {
         loop {
             self.fire_timers(self.clock.now());
+            self.lwn_pump(self.clock.now());
             if !self.session_wanted() {
                 break;
             }

@@ -6,6 +6,7 @@
 //! arriving meanwhile waits in its channel and is served right after.
 
 mod bus;
+mod custom_notify;
 mod du;
 pub mod inform;
 mod lwn;
@@ -221,6 +222,7 @@ impl Agent {
         agent.state.save();
         agent.plan_periodic();
         agent.plan_notify_poll();
+        agent.apply_custom_notify();
         let current = agent.attrs.notified(agent.dm.as_mut());
         agent.changes.rebase(current);
         agent
@@ -418,7 +420,8 @@ impl Agent {
     /// The session pending work asks for, whatever the timers and config allow.
     fn wanted(&self) -> policy::Wanted {
         policy::wanted(
-            !self.state.events.is_empty() || self.retry_owed,
+            !self.state.events.is_empty(),
+            self.retry_owed,
             self.stalled,
             self.heartbeat_pending,
         )
@@ -436,6 +439,7 @@ impl Agent {
     /// and pending work ask for, starts due transfers and jobs; returns how long the loop
     /// may then sleep.
     pub fn turn(&mut self) -> Duration {
+        self.refresh_attrs();
         loop {
             self.fire_timers(self.clock.now());
             self.lwn_pump(self.clock.now());

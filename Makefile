@@ -3,8 +3,9 @@
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
 #   make lint    rustfmt check + clippy with warnings as errors
-#   make bench   session, connection-request, GPV, download, hostile-message decode and
-#                value-change (change -> Inform, poll cost) figures
+#   make bench   session, connection request (also under attack), GPV, download, hostile
+#                messages (stall, peak RSS), decode and value-change (change -> Inform, poll
+#                cost) figures
 #   make size    binary size (plain release and the size-optimised router build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 
@@ -49,6 +50,7 @@ lint:
 bench:
 	$(CARGO) bench --bench session
 	$(CARGO) bench --bench transfer
+	$(CARGO) bench --bench conn_req
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify

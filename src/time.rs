@@ -105,6 +105,17 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Whether a dateTime names its zone (`Z` or `±hh:mm`); without one it is UTC by convention.
+pub fn has_zone(s: &str) -> bool {
+    let s = s.trim();
+    if s.ends_with(['Z', 'z']) {
+        return true;
+    }
+    let b = s.as_bytes();
+    // `...T...±hh:mm`: the sign is the sixth byte from the end, after the time part.
+    b.len() >= 25 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':'
+}
+
 /// The current Unix time (an edge helper; pure code takes time as an argument).
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
@@ -139,6 +150,21 @@ mod tests {
         );
         assert_eq!(parse_datetime("2023-11-14T22:13:20"), Some(1_700_000_000));
         assert_eq!(parse_datetime(UNKNOWN_TIME), Some(-62135596800));
+    }
+
+    #[test]
+    fn tells_whether_a_time_names_its_zone() {
+        for (s, zone) in [
+            ("2023-11-14T22:13:20Z", true),
+            ("2023-11-14T22:13:20.123z", true),
+            ("2023-11-15T00:13:20+02:00", true),
+            ("2023-11-15T00:13:20.5-02:00", true),
+            ("2023-11-14T22:13:20", false),
+            ("2023-11-14T22:13:20.123", false),
+            ("2023-11-14T22:13:20.123456", false),
+        ] {
+            assert_eq!(has_zone(s), zone, "{s}");
+        }
     }
 
     #[test]

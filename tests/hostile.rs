@@ -79,7 +79,13 @@ fn assert_recovers(acs: &RawAcs, cpe: &mut Cpe, what: &str) {
     );
     let hwm = status_kib(pid, "VmHWM:");
     assert!(hwm <= RSS_BUDGET_KIB, "{what}: peak RSS {hwm} KiB");
-    // And it still answers a connection request with a session.
+    // And it still answers a connection request with a session. (Its port was free a
+    // moment before it started; should another test have taken it meanwhile, the daemon
+    // binds it once it is free again.)
+    assert!(
+        cpe.wait_cr_port(Duration::from_secs(10)),
+        "{what}: no CR port"
+    );
     cpe.connection_request().expect("connection request");
     acs.wait_informs(3, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{what}: no session after a CR: {e}\n{}", cpe.logs()));

@@ -43,6 +43,8 @@ SUBSET = [
     ], False),
     ("Device.ManagementServer.InformParameter.{i}.",
      ["Enable", "Alias", "ParameterName", "EventList"], False),
+    ("Device.ManagementServer.HeartbeatPolicy.",
+     ["Enable", "ReportingInterval", "InitiationTime"], False),
     ("Device.Time.", ["Enable", "Status", "CurrentLocalTime", "LocalTimeZone"], False),
     ("Device.IP.", ["InterfaceNumberOfEntries"], True),
     ("Device.IP.Interface.{i}.", [

@@ -69,10 +69,14 @@ impl Agent {
     }
 
     /// Starts the change watcher on what the data model's values come from, plus the UCI
-    /// file (the daemon's, `uci` and `icwmpd -c set` write there).
+    /// file (the daemon's, `uci` and `icwmpd -c set` write there) and the attributes file
+    /// (`icwmpd -c set_notif`: the turn after the hint reloads it).
     pub(super) fn start_watch(&mut self) {
         let mut sources = self.dm.change_sources();
         sources.files.push(self.opts.config_path.clone());
+        sources
+            .files
+            .push(self.opts.state_dir.join(crate::notify::FILE_NAME));
         match watch::spawn(&sources, self.inputs.inbox(Input::Changed)) {
             Ok(w) => self.watch = w,
             Err(e) => log::warn!("no change watcher ({e}): value changes are polled"),

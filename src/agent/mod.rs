@@ -7,8 +7,10 @@
 
 mod bus;
 mod changes;
+mod custom_notify;
 mod du;
 pub mod inform;
+mod lwn;
 mod outbox;
 mod policy;
 mod run;
@@ -144,6 +146,8 @@ pub struct Agent {
     changes: ChangeTracker,
     /// The change watcher thread (started by [`Agent::run`]).
     watch: Option<crate::notify::watch::Watcher>,
+    /// Lightweight notifications (trigger, sender): see agent/lwn.rs.
+    lwn: lwn::LwnState,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
@@ -200,6 +204,7 @@ impl Agent {
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
             watch: None,
+            lwn: lwn::LwnState::default(),
             last_success_end: 0,
             conn_req,
             client: None,
@@ -223,6 +228,7 @@ impl Agent {
         agent.state.save();
         agent.plan_periodic();
         agent.plan_notify_poll();
+        agent.apply_custom_notify();
         agent.load_changes();
         agent
     }
@@ -290,6 +296,7 @@ impl Agent {
                 self.started_unix,
             )
         });
+        self.lwn_plan(now);
     }
 
     /// Arms the first poll of the notified parameters now, or stops polling, as the config
@@ -314,6 +321,8 @@ impl Agent {
             .set_opt(Timer::Heartbeat, at(self.next_heartbeat));
         self.timers.set_opt(Timer::Scheduled, at(scheduled));
         self.timers.set_opt(Timer::Transfer, at(transfer));
+        self.timers
+            .set_opt(Timer::LwnTrigger, at(self.lwn.next_trigger));
     }
 
     /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
@@ -355,6 +364,7 @@ impl Agent {
                 // Transfers start from the loop whenever no session runs.
                 Timer::Transfer => {}
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
+                Timer::LwnTrigger => self.lwn_trigger(now),
             }
         }
         self.mirror_wall_timers(now);
@@ -403,7 +413,8 @@ impl Agent {
     /// The session pending work asks for, whatever the timers and config allow.
     fn wanted(&self) -> policy::Wanted {
         policy::wanted(
-            !self.state.events.is_empty() || self.retry_owed,
+            !self.state.events.is_empty(),
+            self.retry_owed,
             self.stalled,
             self.heartbeat_pending,
         )
@@ -421,8 +432,10 @@ impl Agent {
     /// and pending work ask for, starts due transfers and jobs; returns how long the loop
     /// may then sleep.
     pub fn turn(&mut self) -> Duration {
+        self.refresh_attrs();
         loop {
             self.fire_timers(self.clock.now());
+            self.lwn_pump(self.clock.now());
             if !self.session_wanted() {
                 break;
             }
@@ -507,6 +520,7 @@ impl Agent {
         }
         if let Some(cr) = &self.conn_req {
             cr.update(run::conn_req_settings(&self.config));
+            cr.rebind(run::conn_req_bind(&self.config));
         }
         self.check_bootstrap();
         self.state.save();

@@ -14,10 +14,17 @@ pub(super) enum Wanted {
 
 /// A regular session when events wait that a session can still deliver: not when the last
 /// successful session left exactly these events undelivered (`stalled`: their follow-up RPC
-/// could not be sent), which would loop. Otherwise a heartbeat when one is owed: it goes
-/// alone, so it waits while other events are being delivered.
-pub(super) fn wanted(events_pending: bool, stalled: bool, heartbeat_pending: bool) -> Wanted {
-    if events_pending && !stalled {
+/// could not be sent), which would loop. A regular session that failed is retried as one
+/// (`retry_owed`) before anything else: a heartbeat is postponed while regular sessions are
+/// failing (as the C daemon does). Otherwise a heartbeat when one is owed: it goes alone, so
+/// it waits while other events are being delivered.
+pub(super) fn wanted(
+    events_pending: bool,
+    retry_owed: bool,
+    stalled: bool,
+    heartbeat_pending: bool,
+) -> Wanted {
+    if retry_owed || events_pending && !stalled {
         Wanted::Regular
     } else if heartbeat_pending {
         Wanted::Heartbeat
@@ -33,21 +40,27 @@ mod tests {
     #[test]
     fn events_first_heartbeat_alone_and_stalled_events_wait() {
         use Wanted::*;
-        // (events pending, stalled, heartbeat owed) -> session
+        // (events pending, retry owed, stalled, heartbeat owed) -> session
         let table = [
-            ((false, false, false), Nothing),
-            ((true, false, false), Regular),
-            ((true, false, true), Regular),
-            ((true, true, false), Nothing),
-            ((true, true, true), Heartbeat),
-            ((false, false, true), Heartbeat),
-            ((false, true, true), Heartbeat),
+            ((false, false, false, false), Nothing),
+            ((true, false, false, false), Regular),
+            ((true, false, false, true), Regular),
+            ((true, false, true, false), Nothing),
+            ((true, false, true, true), Heartbeat),
+            ((false, false, false, true), Heartbeat),
+            ((false, false, true, true), Heartbeat),
+            // A failed regular session is retried before any heartbeat, even when its
+            // InformResponse had emptied the queue or the events were stalled.
+            ((false, true, false, false), Regular),
+            ((false, true, false, true), Regular),
+            ((true, true, true, true), Regular),
+            ((false, true, true, true), Regular),
         ];
-        for ((e, s, h), want) in table {
+        for ((e, r, s, h), want) in table {
             assert_eq!(
-                wanted(e, s, h),
+                wanted(e, r, s, h),
                 want,
-                "events {e}, stalled {s}, heartbeat {h}"
+                "events {e}, retry {r}, stalled {s}, heartbeat {h}"
             );
         }
     }

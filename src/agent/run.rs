@@ -43,8 +43,6 @@ pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
     }
 }
 
-/// Starts the connection-request server on `cpe.port`; logs and goes on without it when the
-/// port cannot be bound.
 /// The `acs` section's TLS options (`ssl_*`, `insecure_enable`); an empty path is unset.
 fn tls_settings(acs: &crate::config::AcsConfig) -> TlsSettings {
     let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
@@ -57,17 +55,21 @@ fn tls_settings(acs: &crate::config::AcsConfig) -> TlsSettings {
     }
 }
 
+/// Starts the connection-request server on `cpe.port`; a busy port is retried in the
+/// background (and [`conn_req_bind`] moves it on reload).
 pub(super) fn start_conn_req(config: &Config, tx: Inbox<ConnReqEvent>) -> Option<ConnReqServer> {
-    match ConnReqServer::spawn(Bind::Any(config.cpe.port), conn_req_settings(config), tx) {
-        Ok(s) => {
-            log::info!("connection requests on port {}", config.cpe.port);
-            Some(s)
-        }
+    match ConnReqServer::start(conn_req_bind(config), conn_req_settings(config), tx) {
+        Ok(s) => Some(s),
         Err(e) => {
             log::error!("connection-request server not started: {e}");
             None
         }
     }
+}
+
+/// Where the connection-request server listens: `cpe.port`, the port it advertises.
+pub(super) fn conn_req_bind(config: &Config) -> Bind {
+    Bind::Any(config.cpe.port)
 }
 
 impl Agent {

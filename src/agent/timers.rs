@@ -32,11 +32,13 @@ pub enum Timer {
     /// End of the wait for a reboot the system was asked for: no session until then (it
     /// would report `M Reboot` before the reboot).
     RebootGrace,
+    /// Next LightweightNotificationTrigger: pending passive lightweight notifications go out.
+    LwnTrigger,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 8] = [
+    pub const ALL: [Timer; 9] = [
         Timer::Retry,
         Timer::Periodic,
         Timer::Heartbeat,
@@ -45,6 +47,7 @@ impl Timer {
         Timer::Scheduled,
         Timer::Transfer,
         Timer::RebootGrace,
+        Timer::LwnTrigger,
     ];
 
     fn index(self) -> usize {

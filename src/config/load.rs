@@ -437,17 +437,21 @@ impl Reader<'_> {
             compression,
             get_rpc_methods: self.bool(s, "get_rpc_methods", true)?,
             periodic_inform_enable: self.bool(s, "periodic_inform_enable", false)?,
+            // TR-181 allows any interval from 1 s: what the ACS set (and reads back) is what
+            // runs. The C daemon replaced values below 60 by 86400, i.e. informed once a
+            // day while answering the value the ACS wrote; 0 keeps its replacement.
             periodic_inform_interval: self.ranged(
                 s,
                 "periodic_inform_interval",
                 86400,
-                60,
+                1,
                 u32::MAX,
                 86400,
             )?,
             periodic_inform_time: self.datetime(s, "periodic_inform_time")?,
             heartbeat_enable: self.bool(s, "heartbeat_enable", false)?,
-            heartbeat_interval: self.ranged(s, "heartbeat_interval", 30, 1, u32::MAX, 30)?,
+            // TR-181 HeartbeatPolicy.ReportingInterval: 30 s at least.
+            heartbeat_interval: self.ranged(s, "heartbeat_interval", 30, 30, u32::MAX, 30)?,
             heartbeat_time: self.datetime(s, "heartbeat_time")?,
             skip_dhcp_boot_options: self.bool(s, "skip_dhcp_boot_options", false)?,
         })
@@ -460,6 +464,8 @@ impl Reader<'_> {
             hostname: self.string(s, "hostname", "")?,
             // In range 0..=65535 by `ranged`.
             port: u16::try_from(port).unwrap_or(7547),
+            trigger_interval: self.ranged(s, "trigger_interval", 0, 0, u32::MAX, 0)?,
+            trigger_time: self.datetime(s, "trigger_time")?,
         })
     }
 

@@ -153,7 +153,7 @@ pub struct AcsConfig {
     pub get_rpc_methods: bool,
     /// `periodic_inform_enable` (default false when absent, as the C code).
     pub periodic_inform_enable: bool,
-    /// `periodic_inform_interval` in seconds (< 60 => 86400).
+    /// `periodic_inform_interval` in seconds (0 => 86400).
     pub periodic_inform_interval: u32,
     /// `periodic_inform_time` as Unix seconds; `None` when unset or the Unknown Time.
     pub periodic_inform_time: Option<i64>,
@@ -397,6 +397,11 @@ pub struct LwnConfig {
     pub hostname: String,
     /// `port` (default 7547).
     pub port: u16,
+    /// `trigger_interval`: seconds between flushes of passive lightweight notifications
+    /// (LightweightNotificationTriggerInterval; 0 = only with an active one).
+    pub trigger_interval: u32,
+    /// `trigger_time`: the phase of those flushes (LightweightNotificationTriggerTime).
+    pub trigger_time: Option<i64>,
 }
 
 impl Default for LwnConfig {
@@ -405,6 +410,8 @@ impl Default for LwnConfig {
             enable: false,
             hostname: String::new(),
             port: 7547,
+            trigger_interval: 0,
+            trigger_time: None,
         }
     }
 }
@@ -518,8 +525,15 @@ pub fn set_options<S: AsRef<str>>(path: &Path, changes: &[(S, S, S)]) -> Result<
         }
     };
     let mut doc = Document::parse(&text, &name)?;
+    let before = doc.serialize();
     apply_changes(&mut doc, changes)?;
-    crate::store::write_atomic(path, doc.serialize().as_bytes())
+    let after = doc.serialize();
+    if after == before && !text.is_empty() {
+        // Nothing changed (an ACS writing back what it read): no rewrite, so nothing that
+        // watches the file sees a change.
+        return Ok(());
+    }
+    crate::store::write_atomic(path, after.as_bytes())
         .map_err(|e| ConfigError::new(&name, 0, format!("cannot write {name}: {e}")))
 }
 

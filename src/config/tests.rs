@@ -148,6 +148,8 @@ config lwn 'lwn'
 \toption enable '1'
 \toption hostname 'lw.example'
 \toption port '7000'
+\toption trigger_interval '60'
+\toption trigger_time '2024-01-02T03:04:05Z'
 
 config transfer_complete 'tc'
 \toption enable '1'
@@ -269,7 +271,9 @@ config du_state_change 'du'
         LwnConfig {
             enable: true,
             hostname: "lw.example".into(),
-            port: 7000
+            port: 7000,
+            trigger_interval: 60,
+            trigger_time: Some(1704164645),
         }
     );
     let tc = c.transfer_complete.unwrap();
@@ -330,7 +334,7 @@ fn out_of_range_values_fall_back_like_c_with_a_warning() {
         (
             "acs",
             "periodic_inform_interval",
-            "59",
+            "0",
             |c| c.acs.periodic_inform_interval.into(),
             86400,
         ),
@@ -409,10 +413,19 @@ fn out_of_range_values_fall_back_like_c_with_a_warning() {
             w[0]
         );
     }
-    let (_, w) = load("config acs\n\toption periodic_inform_interval 30\n");
+    // Any interval from 1 s runs as written (the C daemon turned < 60 into 86400).
+    let (c, w) = load("config acs\n\toption periodic_inform_interval 30\n");
+    assert_eq!((c.acs.periodic_inform_interval, w.len()), (30, 0), "{w:?}");
+    let (_, w) = load("config acs\n\toption periodic_inform_interval 0\n");
     assert_eq!(
         w,
-        ["/etc/config/cwmp:2: acs.periodic_inform_interval: 30 is below 60, using 86400"]
+        ["/etc/config/cwmp:2: acs.periodic_inform_interval: 0 is below 1, using 86400"]
+    );
+    let (c, w) = load("config acs\n\toption heartbeat_interval 29\n");
+    assert_eq!(c.acs.heartbeat_interval, 30);
+    assert_eq!(
+        w,
+        ["/etc/config/cwmp:2: acs.heartbeat_interval: 29 is below 30, using 30"]
     );
     // Boundaries are accepted silently.
     let (c, w) = load("config acs\n\toption retry_min_wait_interval 65535\n\toption retry_interval_multiplier 1000\n\toption periodic_inform_interval 60\nconfig cpe\n\toption amd_version 1\n\toption delay_reboot -1\n");

@@ -31,6 +31,13 @@ fn set_options_rewrites_atomically_preserving_the_rest() {
     );
     let (c, _) = Config::load(&path).unwrap();
     assert_eq!((c.cpe.port, c.acs.url.as_str()), (7548, "http://n/"));
+    // Writing back the values already there leaves the file alone (same inode, no rename).
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    set_options(&path, &[("cpe", "port", "7548")]).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino, "rewritten");
+    set_options(&path, &[("cpe", "port", "7549")]).unwrap();
+    assert_ne!(std::fs::metadata(&path).unwrap().ino(), ino, "not written");
     // A file that does not parse is left alone.
     std::fs::write(&path, "config cpe\n\toption x 'y\n").unwrap();
     let e = set_options(&path, &[("cpe", "port", "1")]).unwrap_err();

@@ -4,16 +4,21 @@
 //! Pure: no sockets, no threads, never reads the clock (`now` is passed in). Nonces come
 //! from the kernel's random generator.
 //!
-//! Decision order for each request: allow-list (403), rate limit (503, every request costs
-//! a token, challenges included), credentials configured (503 when empty, like the C
-//! daemon), method GET (405), path (404), then Digest (401 challenge or accept).
+//! Decision order for each request: allow-list (403), rate limits per source then global
+//! (503, every request costs a token, challenges included; see [`super::ratelimit`]),
+//! credentials configured (503 when empty, like the C daemon), method GET (405), path (404),
+//! then Digest (401 challenge or accept). A refused credential is reported in [`Checked`]
+//! so the server can log it.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::ratelimit::{TokenBucket, DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SEC};
+use super::ratelimit::{
+    Limits, SourceLimiter, DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SEC, DEFAULT_SOURCE_CAPACITY,
+    DEFAULT_SOURCE_REFILL_PER_SEC,
+};
 use crate::http::digest::{self, parse_challenges, quote, random_hex, Algorithm, DigestInput};
 
 /// Realm of the C daemon, kept so ACS-side configurations keep working.
@@ -38,10 +43,14 @@ pub struct CrSettings {
     pub allow: Vec<IpAddr>,
     /// Nonce validity.
     pub nonce_lifetime: Duration,
-    /// Token-bucket burst size.
+    /// Global token-bucket burst size.
     pub rate_capacity: u32,
-    /// Token-bucket refill per second.
+    /// Global token-bucket refill per second.
     pub rate_refill_per_sec: u32,
+    /// Token-bucket burst size of one source address.
+    pub source_capacity: u32,
+    /// Token-bucket refill per second of one source address.
+    pub source_refill_per_sec: u32,
 }
 
 impl Default for CrSettings {
@@ -55,6 +64,8 @@ impl Default for CrSettings {
             nonce_lifetime: DEFAULT_NONCE_LIFETIME,
             rate_capacity: DEFAULT_CAPACITY,
             rate_refill_per_sec: DEFAULT_REFILL_PER_SEC,
+            source_capacity: DEFAULT_SOURCE_CAPACITY,
+            source_refill_per_sec: DEFAULT_SOURCE_REFILL_PER_SEC,
         }
     }
 }
@@ -70,6 +81,8 @@ impl fmt::Debug for CrSettings {
             .field("nonce_lifetime", &self.nonce_lifetime)
             .field("rate_capacity", &self.rate_capacity)
             .field("rate_refill_per_sec", &self.rate_refill_per_sec)
+            .field("source_capacity", &self.source_capacity)
+            .field("source_refill_per_sec", &self.source_refill_per_sec)
             .finish()
     }
 }
@@ -101,6 +114,24 @@ pub enum CrDecision {
     Reject(u16),
 }
 
+/// A decision, and whose credential was refused if one was (wrong user name or password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// What to answer.
+    pub decision: CrDecision,
+    /// The user name of a refused credential, as the client sent it.
+    pub refused_user: Option<String>,
+}
+
+impl From<CrDecision> for Checked {
+    fn from(decision: CrDecision) -> Checked {
+        Checked {
+            decision,
+            refused_user: None,
+        }
+    }
+}
+
 /// `path` without its query, with exactly one leading `/` (fixes C bug #2).
 pub fn normalize_path(path: &str) -> String {
     let p = path.split(['?', '#']).next().unwrap_or("");
@@ -108,7 +139,7 @@ pub fn normalize_path(path: &str) -> String {
 }
 
 /// IPv4-mapped IPv6 addresses (dual-stack sockets) compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -128,7 +159,16 @@ pub struct CrAuth {
     path: String,
     opaque: String,
     nonces: VecDeque<Nonce>,
-    bucket: TokenBucket,
+    limiter: SourceLimiter,
+}
+
+fn limits(s: &CrSettings) -> Limits {
+    Limits {
+        capacity: s.rate_capacity,
+        refill_per_sec: s.rate_refill_per_sec,
+        source_capacity: s.source_capacity,
+        source_refill_per_sec: s.source_refill_per_sec,
+    }
 }
 
 impl CrAuth {
@@ -136,7 +176,7 @@ impl CrAuth {
     pub fn new(settings: CrSettings, now: Instant) -> CrAuth {
         CrAuth {
             path: normalize_path(&settings.path),
-            bucket: TokenBucket::new(settings.rate_capacity, settings.rate_refill_per_sec, now),
+            limiter: SourceLimiter::new(limits(&settings), now),
             settings,
             opaque: random_hex(16),
             nonces: VecDeque::new(),
@@ -149,7 +189,7 @@ impl CrAuth {
     }
 
     /// Replaces the settings. Issued nonces are forgotten when credentials or realm change;
-    /// the rate bucket restarts when its parameters change.
+    /// the rate buckets restart when their parameters change.
     pub fn update(&mut self, settings: CrSettings, now: Instant) {
         let s = &self.settings;
         if s.username != settings.username
@@ -158,11 +198,8 @@ impl CrAuth {
         {
             self.nonces.clear();
         }
-        if s.rate_capacity != settings.rate_capacity
-            || s.rate_refill_per_sec != settings.rate_refill_per_sec
-        {
-            self.bucket =
-                TokenBucket::new(settings.rate_capacity, settings.rate_refill_per_sec, now);
+        if self.limiter.limits() != limits(&settings) {
+            self.limiter = SourceLimiter::new(limits(&settings), now);
         }
         self.path = normalize_path(&settings.path);
         self.settings = settings;
@@ -170,33 +207,44 @@ impl CrAuth {
 
     /// Decides what to answer to `req` received at `now`.
     pub fn check(&mut self, req: &CrRequest<'_>, now: Instant) -> CrDecision {
+        self.check_request(req, now).decision
+    }
+
+    /// [`CrAuth::check`], also telling whose credential was refused.
+    pub fn check_request(&mut self, req: &CrRequest<'_>, now: Instant) -> Checked {
         let s = &self.settings;
         let peer = canonical(req.peer);
         if !s.allow.is_empty() && !s.allow.iter().any(|a| canonical(*a) == peer) {
-            return CrDecision::Reject(403);
+            return CrDecision::Reject(403).into();
         }
-        if !self.bucket.try_take(now) {
-            return CrDecision::Reject(503);
+        if self.limiter.admit(peer, now).is_err() {
+            return CrDecision::Reject(503).into();
         }
         if s.username.is_empty() || s.password.is_empty() {
-            return CrDecision::Reject(503);
+            return CrDecision::Reject(503).into();
         }
         if req.method != "GET" {
-            return CrDecision::Reject(405);
+            return CrDecision::Reject(405).into();
         }
         if normalize_path(req.path_with_query) != self.path {
-            return CrDecision::Reject(404);
+            return CrDecision::Reject(404).into();
         }
-        self.verify(req.authorization, now)
+        let checked = self.verify(req.authorization, now);
+        if checked.refused_user.is_some() {
+            self.limiter.failed(peer, now);
+        } else if checked.decision == CrDecision::Accept {
+            self.limiter.succeeded(peer, now);
+        }
+        checked
     }
 
-    fn verify(&mut self, authorization: Option<&str>, now: Instant) -> CrDecision {
+    fn verify(&mut self, authorization: Option<&str>, now: Instant) -> Checked {
         let Some(creds) = authorization
             .map(|h| parse_challenges([h]))
             .and_then(|mut v| (v.len() == 1).then(|| v.remove(0)))
             .filter(|c| c.is("Digest"))
         else {
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         };
         let s = &self.settings;
         let (Some(user), Some(nonce), Some(uri), Some(resp), Some(nc), Some(cnonce)) = (
@@ -207,7 +255,7 @@ impl CrAuth {
             creds.get("nc"),
             creds.get("cnonce"),
         ) else {
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         };
         let algorithm = match creds.get("algorithm") {
             None => Some(Algorithm::Md5),
@@ -215,24 +263,32 @@ impl CrAuth {
         };
         let nc_val = u32::from_str_radix(nc, 16).ok().filter(|_| nc.len() == 8);
         let (Some(algorithm), Some(nc_val)) = (algorithm, nc_val) else {
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         };
-        if user != s.username
-            || creds.get("realm") != Some(s.realm.as_str())
+        let refused = |a: &mut CrAuth| Checked {
+            decision: a.challenge(now, false),
+            refused_user: Some(user.to_string()),
+        };
+        if user != s.username {
+            return refused(self);
+        }
+        if creds.get("realm") != Some(s.realm.as_str())
             || !creds
                 .get("qop")
                 .is_some_and(|q| q.eq_ignore_ascii_case("auth"))
             || creds.get("opaque").is_some_and(|o| o != self.opaque)
         {
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         }
         // The uri may carry a query; only its path must name our path. The hash below uses
         // the uri exactly as the client sent it.
         if normalize_path(uri) != self.path {
-            return CrDecision::Reject(400);
+            return CrDecision::Reject(400).into();
         }
+        // An unknown nonce (ours from before a restart, or forgotten) is no guess: the
+        // password is not even looked at.
         let Some(idx) = self.nonces.iter().position(|n| n.value == nonce) else {
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         };
         let want = digest::response(&DigestInput {
             algorithm,
@@ -249,23 +305,23 @@ impl CrAuth {
         let got = resp.to_ascii_lowercase();
         // Constant-time, so the comparison does not tell how many leading characters match.
         if !crate::crypto::ct_eq(want.as_bytes(), got.as_bytes()) {
-            return self.challenge(now, false);
+            return refused(self);
         }
         let entry = &mut self.nonces[idx];
         if now.saturating_duration_since(entry.issued) >= s.nonce_lifetime {
             // Right password, old nonce: tell the client to retry with a fresh one.
             self.nonces.remove(idx);
-            return self.challenge(now, true);
+            return self.challenge(now, true).into();
         }
         if nc_val <= entry.max_nc {
             log::warn!(
                 "connection request replayed (nc {nc_val} not above {})",
                 entry.max_nc
             );
-            return self.challenge(now, false);
+            return self.challenge(now, false).into();
         }
         entry.max_nc = nc_val;
-        CrDecision::Accept
+        CrDecision::Accept.into()
     }
 
     /// Issues a new nonce and builds the 401 challenge.

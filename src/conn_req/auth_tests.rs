@@ -13,6 +13,15 @@ fn settings() -> CrSettings {
     }
 }
 
+/// [`settings`] without rate limits in the way of a test about answers.
+fn unlimited() -> CrSettings {
+    CrSettings {
+        rate_capacity: 1000,
+        source_capacity: 1000,
+        ..settings()
+    }
+}
+
 fn req<'a>(path: &'a str, authorization: Option<&'a str>) -> CrRequest<'a> {
     CrRequest {
         method: "GET",
@@ -70,7 +79,7 @@ fn accepts_sha256_answer() {
 #[test]
 fn wrong_password_or_user_is_challenged() {
     let t0 = Instant::now();
-    let mut a = CrAuth::new(settings(), t0);
+    let mut a = CrAuth::new(unlimited(), t0);
     let ch = challenge_of(a.check(&req("/abc", None), t0));
     let h = answer(&ch, "wrong", "/abc", 1);
     let again = challenge_of(a.check(&req("/abc", Some(&h)), t0));
@@ -216,13 +225,7 @@ fn allow_list() {
 #[test]
 fn nonce_store_is_bounded() {
     let t0 = Instant::now();
-    let mut a = CrAuth::new(
-        CrSettings {
-            rate_capacity: 1000,
-            ..settings()
-        },
-        t0,
-    );
+    let mut a = CrAuth::new(unlimited(), t0);
     let first = challenge_of(a.check(&req("/abc", None), t0));
     for _ in 0..MAX_NONCES {
         challenge_of(a.check(&req("/abc", None), t0));
@@ -247,4 +250,72 @@ fn credential_change_forgets_nonces() {
     let mut d = client(&ch);
     let h = d.authorization("cruser", "new", "GET", "/abc", "c");
     challenge_of(a.check(&req("/abc", Some(&h)), t0));
+}
+
+#[test]
+fn refused_credentials_are_reported_with_their_user_name() {
+    let t0 = Instant::now();
+    let mut a = CrAuth::new(unlimited(), t0);
+    let first = a.check_request(&req("/abc", None), t0);
+    assert_eq!(
+        first.refused_user, None,
+        "a first request without credentials"
+    );
+    let ch = challenge_of(first.decision);
+    let wrong = answer(&ch, "guess", "/abc", 1);
+    let c = a.check_request(&req("/abc", Some(&wrong)), t0);
+    challenge_of(c.decision);
+    assert_eq!(c.refused_user.as_deref(), Some("cruser"));
+    let mut d = client(&ch);
+    let h = d.authorization("admin", "crpass", "GET", "/abc", "c");
+    let c = a.check_request(&req("/abc", Some(&h)), t0);
+    assert_eq!(c.refused_user.as_deref(), Some("admin"));
+    // A nonce we do not know (issued before a restart) is no guess: the client is simply
+    // challenged again.
+    let stranger = CrAuth::new(settings(), t0).check(&req("/abc", None), t0);
+    let h = answer(&challenge_of(stranger), "crpass", "/abc", 1);
+    let c = a.check_request(&req("/abc", Some(&h)), t0);
+    assert_eq!(c.refused_user, None);
+    let h = answer(&ch, "crpass", "/abc", 1);
+    assert_eq!(
+        a.check_request(&req("/abc", Some(&h)), t0),
+        Checked {
+            decision: CrDecision::Accept,
+            refused_user: None
+        }
+    );
+}
+
+#[test]
+fn a_password_guesser_is_refused_while_another_source_gets_through() {
+    let t0 = Instant::now();
+    let mut a = CrAuth::new(settings(), t0);
+    let guesser = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
+    let mut r = req("/abc", None);
+    r.peer = guesser;
+    let ch = challenge_of(a.check(&r, t0));
+    let wrong = answer(&ch, "guess", "/abc", 1);
+    r.authorization = Some(&wrong);
+    let mut answers = Vec::new();
+    for i in 0..1000u64 {
+        answers.push(a.check(&r, t0 + Duration::from_millis(i)));
+    }
+    let guesses = answers
+        .iter()
+        .filter(|d| matches!(d, CrDecision::Challenge { .. }))
+        .count();
+    // This many guesses were answered in one second (20 tokens, 5 a guess), the rest 503.
+    assert!(guesses <= 4, "{guesses} guesses answered");
+    assert_eq!(answers.last(), Some(&CrDecision::Reject(503)));
+    // The ACS, from elsewhere, meanwhile: challenge, then accepted, again and again.
+    for i in 0..30u64 {
+        let t = t0 + Duration::from_millis(1000 + i);
+        let ch = challenge_of(a.check(&req("/abc", None), t));
+        let h = answer(&ch, "crpass", "/abc", 1);
+        assert_eq!(
+            a.check(&req("/abc", Some(&h)), t),
+            CrDecision::Accept,
+            "CR {i}"
+        );
+    }
 }

@@ -79,6 +79,54 @@ pub fn parse(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     }))
 }
 
+/// Collects the bytes of one request head as they arrive and parses it once it is whole.
+/// Each byte is looked at a bounded number of times, however the client splits its head.
+#[derive(Debug, Default)]
+pub struct HeadReader {
+    buf: Vec<u8>,
+}
+
+impl HeadReader {
+    /// An empty reader.
+    pub fn new() -> HeadReader {
+        HeadReader::default()
+    }
+
+    /// How many bytes were fed so far (at most one more than [`MAX_HEAD`]).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Adds `bytes` (past [`MAX_HEAD`] they are dropped: the head is too large anyway).
+    /// `Ok(None)`: more bytes are needed.
+    ///
+    /// # Errors
+    /// See [`HeadError`]; once an error or a head was returned, the reader is spent.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+        let from = self.buf.len();
+        let room = (MAX_HEAD + 1).saturating_sub(from);
+        self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if self.buf.len() > MAX_HEAD || ends_head(&self.buf, from) {
+            parse(&self.buf)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Whether a head terminator (`\n\n` or `\r\n\r\n`, as [`parse`] looks for) ends at or
+/// after `from`: earlier bytes were looked at by an earlier call.
+fn ends_head(buf: &[u8], from: usize) -> bool {
+    (from.max(1)..buf.len()).any(|i| {
+        buf[i] == b'\n' && (buf[i - 1] == b'\n' || (i >= 3 && &buf[i - 3..i] == b"\r\n\r"))
+    })
+}
+
 /// The whole answer to a connection request: status line and headers, no body, and the
 /// connection closed after it.
 pub fn response(decision: &CrDecision) -> String {
@@ -143,6 +191,45 @@ mod tests {
             assert_eq!(parse(&full[..n]), Ok(None), "{n} bytes");
         }
         assert!(parse(full).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_reader_gives_what_parse_gives_however_the_bytes_are_split() {
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(MAX_HEAD + 10, b'a');
+        let cases: [&[u8]; 6] = [
+            b"GET /cr HTTP/1.1\r\nHost: x\r\nAuthorization: Digest a=b\r\n\r\n",
+            b"GET /cr HTTP/1.0\n\nrest",
+            b"GET /cr HTTP/1.1\r\n\n\r\r\n",
+            b"GET /cr HTTP/1.1\r\nno colon\r\n\r\n",
+            b"GET /cr HTTP/1.1\r\nX: y\n\r\n\r\n",
+            &long,
+        ];
+        for case in cases {
+            let want = parse(case);
+            for step in [1, 2, 3, 7, 1000, case.len()] {
+                let mut r = HeadReader::new();
+                let mut got = Ok(None);
+                for chunk in case.chunks(step) {
+                    got = r.feed(chunk);
+                    if got != Ok(None) {
+                        break;
+                    }
+                }
+                assert_eq!(
+                    got,
+                    want,
+                    "{step}-byte chunks of {:?}",
+                    &case[..case.len().min(40)]
+                );
+                assert!(r.len() <= MAX_HEAD + 1);
+            }
+        }
+        // Nothing before the terminator is whole.
+        let mut r = HeadReader::new();
+        assert!(r.is_empty());
+        assert_eq!(r.feed(b"GET / HTTP/1.1\r\n\r"), Ok(None));
+        assert!(r.feed(b"\n").unwrap().is_some());
     }
 
     #[test]

@@ -1,24 +1,31 @@
 //! The connection-request listener thread.
 //!
-//! One thread accepts and answers one request at a time: a connection request is a single
-//! small `GET`, and the rate limiter bounds how often one is accepted anyway. A client that
-//! sends nothing is dropped after [`IO_TIMEOUT`], so it cannot hold the listener (a general
-//! HTTP server library would give it a worker thread until it leaves). Every answer carries
-//! `Content-Length: 0` and `Connection: close`.
+//! One thread serves every client at once: it polls the listener and all client sockets
+//! (see [`super::conns`] for the slots and deadlines that keep idle and trickling clients
+//! from holding it), answers each request head with [`CrAuth`], and tells the main loop
+//! about accepted requests. Every answer carries `Content-Length: 0` and `Connection: close`.
+//!
+//! When its port cannot be bound (busy at start-up, or after a port change), the server
+//! keeps running and tries again every [`BIND_RETRY`]; [`ConnReqServer::rebind`] moves it to
+//! another port, closing the old one.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::inbox::Inbox;
 
-use super::auth::{CrAuth, CrDecision, CrRequest, CrSettings};
-use super::head::{self, HeadError, RequestHead};
+use super::auth::{canonical, CrAuth, CrDecision, CrRequest, CrSettings};
+use super::bind::listen;
+pub use super::bind::Bind;
+use super::conns::{Answer, Conns, Received, MAX_CONNS};
+use super::head::{self, HeadError};
+use super::refusals::Refusals;
 
 /// What the server tells the main loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,31 +37,32 @@ pub enum ConnReqEvent {
     },
 }
 
-/// Where to listen.
-#[derive(Clone, Copy, Debug)]
-pub enum Bind {
-    /// All interfaces on this port: IPv6 dual-stack `[::]` (IPV6_V6ONLY off), or
-    /// `0.0.0.0` when IPv6 is unavailable.
-    Any(u16),
-    /// One address (tests use `127.0.0.1:0`).
-    Addr(SocketAddr),
-}
-
-/// Longest time a client may take to send its request head, and to take the answer.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a port that could not be bound is tried again.
+pub const BIND_RETRY: Duration = Duration::from_secs(3);
+/// Pause after an accept error other than "nothing to accept" (out of descriptors...), so
+/// that a listener that stays readable does not make the thread spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(500);
 
 struct Shared {
     stop: AtomicBool,
     /// Settings waiting to be applied by the thread.
     pending: Mutex<Option<CrSettings>>,
+    /// Address waiting to be bound by the thread.
+    rebind: Mutex<Option<Bind>>,
+    /// The bound address, while bound.
+    local: Mutex<Option<SocketAddr>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data, still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A running connection-request server; stops and joins its thread on drop.
 pub struct ConnReqServer {
     shared: Arc<Shared>,
-    /// Written to on drop: wakes the thread out of `poll`.
+    /// Written to for each request to the thread: wakes it out of `poll`.
     wake: UnixStream,
-    local_addr: SocketAddr,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -68,56 +76,99 @@ impl ConnReqServer {
         settings: CrSettings,
         events: Inbox<ConnReqEvent>,
     ) -> io::Result<ConnReqServer> {
-        let listener = match bind {
-            Bind::Any(port) => bind_any(port)?,
-            Bind::Addr(a) => TcpListener::bind(a)?,
-        };
-        let local_addr = listener.local_addr()?;
-        // Non-blocking: a connection reset between poll and accept must not block the
-        // thread in accept (it could then miss a stop request).
-        listener.set_nonblocking(true)?;
+        let listener = listen(bind)?;
+        ConnReqServer::launch(bind, Ok(listener), settings, events)
+    }
+
+    /// Starts the `conn-req` thread and binds; when the address cannot be bound now, logs
+    /// it and keeps trying every [`BIND_RETRY`].
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn start(
+        bind: Bind,
+        settings: CrSettings,
+        events: Inbox<ConnReqEvent>,
+    ) -> io::Result<ConnReqServer> {
+        ConnReqServer::launch(bind, listen(bind), settings, events)
+    }
+
+    fn launch(
+        bind: Bind,
+        first: io::Result<TcpListener>,
+        settings: CrSettings,
+        events: Inbox<ConnReqEvent>,
+    ) -> io::Result<ConnReqServer> {
         let (wake, woken) = UnixStream::pair()?;
+        // Neither end may block: a wake-up already pending is as good as a second one.
+        wake.set_nonblocking(true)?;
+        woken.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             pending: Mutex::new(None),
+            rebind: Mutex::new(None),
+            local: Mutex::new(None),
         });
-        let sh = shared.clone();
+        let now = Instant::now();
+        let mut worker = Worker {
+            shared: shared.clone(),
+            woken,
+            events,
+            auth: CrAuth::new(settings, now),
+            refusals: Refusals::new(),
+            conns: Conns::new(),
+            bind,
+            listener: None,
+            retry_at: None,
+            failures: 0,
+            accept_paused: None,
+        };
+        worker.bound(first, now);
         let thread = std::thread::Builder::new()
             .name("conn-req".into())
-            .spawn(move || run(&listener, &woken, &sh, settings, &events))?;
-        log::info!("connection request server listening on {local_addr}");
+            .spawn(move || worker.run())?;
         Ok(ConnReqServer {
             shared,
             wake,
-            local_addr,
             thread: Some(thread),
         })
     }
 
-    /// The bound address (its port is the real one when 0 was asked).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The bound address (its port is the real one when 0 was asked); `None` while the
+    /// address cannot be bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *locked(&self.shared.local)
     }
 
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.local_addr.port()
+    /// The bound port, while bound.
+    pub fn port(&self) -> Option<u16> {
+        self.local_addr().map(|a| a.port())
     }
 
     /// Changes credentials, path, allow-list or limits; applied before the next request.
     pub fn update(&self, settings: CrSettings) {
-        *self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(settings);
+        *locked(&self.shared.pending) = Some(settings);
+        self.poke();
+    }
+
+    /// Listens on `bind` instead, closing the old listener (clients already connected are
+    /// still answered); nothing changes when it is the address in use. A busy address is
+    /// retried every [`BIND_RETRY`].
+    pub fn rebind(&self, bind: Bind) {
+        *locked(&self.shared.rebind) = Some(bind);
+        self.poke();
+    }
+
+    fn poke(&self) {
+        // WouldBlock: the socket is full of wake-ups the thread has not read yet.
+        let _ = (&self.wake).write(b"x");
     }
 }
 
 impl Drop for ConnReqServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        let _ = (&self.wake).write_all(b"x");
+        self.poke();
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 log::error!("conn-req thread panicked");
@@ -126,200 +177,260 @@ impl Drop for ConnReqServer {
     }
 }
 
-/// Waits until the listener has a connection (`true`) or the wake socket was written.
-fn wait_readable(listener: &TcpListener, woken: &UnixStream) -> io::Result<bool> {
-    let mut fds = [
-        libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: woken.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: `fds` is a live array of two initialised pollfd structures.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(fds[0].revents != 0 && fds[1].revents == 0)
+/// The `conn-req` thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    woken: UnixStream,
+    events: Inbox<ConnReqEvent>,
+    auth: CrAuth,
+    refusals: Refusals,
+    conns: Conns,
+    bind: Bind,
+    listener: Option<TcpListener>,
+    /// Next bind attempt, while not bound.
+    retry_at: Option<Instant>,
+    /// Failed bind attempts in a row.
+    failures: u32,
+    accept_paused: Option<Instant>,
 }
 
-fn run(
-    listener: &TcpListener,
-    woken: &UnixStream,
-    shared: &Shared,
-    settings: CrSettings,
-    events: &Inbox<ConnReqEvent>,
-) {
-    let mut auth = CrAuth::new(settings, Instant::now());
-    while !shared.stop.load(Ordering::SeqCst) {
-        match wait_readable(listener, woken)
-            .and_then(|ready| ready.then(|| listener.accept()).transpose())
-        {
-            Ok(Some((stream, peer))) => {
-                if let Some(s) = shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                {
-                    auth.update(s, Instant::now());
+fn show(bind: Bind) -> String {
+    match bind {
+        Bind::Any(port) => format!("port {port}"),
+        Bind::Addr(a) => a.to_string(),
+    }
+}
+
+impl Worker {
+    /// Takes the outcome of a bind attempt at `now`.
+    fn bound(&mut self, r: io::Result<TcpListener>, now: Instant) {
+        let r = r.and_then(|l| Ok((l.local_addr()?, l)));
+        match r {
+            Ok((addr, l)) => {
+                if self.failures > 0 {
+                    log::info!(
+                        "connection request server listening on {addr} (after {} failed attempts)",
+                        self.failures
+                    );
+                } else {
+                    log::info!("connection request server listening on {addr}");
                 }
-                serve(&mut auth, stream, peer.ip(), events);
+                *locked(&self.shared.local) = Some(addr);
+                self.listener = Some(l);
+                self.retry_at = None;
+                self.failures = 0;
             }
-            Ok(None) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
-                log::warn!("connection request server: {e}");
-                // Accept errors (EMFILE...) must not spin.
-                std::thread::sleep(Duration::from_millis(500));
+                self.failures += 1;
+                if self.failures == 1 {
+                    log::error!(
+                        "connection request server cannot listen on {} ({e}); trying again every {}s",
+                        show(self.bind),
+                        BIND_RETRY.as_secs()
+                    );
+                } else {
+                    log::debug!(
+                        "connection request server: {} still busy ({e})",
+                        show(self.bind)
+                    );
+                }
+                self.retry_at = Some(now + BIND_RETRY);
+            }
+        }
+    }
+
+    /// Applies settings and an address change the owner asked for.
+    fn apply_pending(&mut self, now: Instant) {
+        if let Some(s) = locked(&self.shared.pending).take() {
+            self.auth.update(s, now);
+        }
+        let Some(bind) = locked(&self.shared.rebind).take() else {
+            return;
+        };
+        if bind == self.bind && self.listener.is_some() {
+            return;
+        }
+        if let Some(old) = self.listener.take() {
+            log::info!(
+                "connection request server: closing {}, moving to {}",
+                old.local_addr()
+                    .map_or_else(|_| show(self.bind), |a| a.to_string()),
+                show(bind)
+            );
+        }
+        *locked(&self.shared.local) = None;
+        self.bind = bind;
+        self.failures = 0;
+        self.bound(listen(bind), now);
+    }
+
+    fn run(mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNS + 2);
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.apply_pending(now);
+            if self.retry_at.is_some_and(|t| now >= t) {
+                self.bound(listen(self.bind), now);
+            }
+            if self.accept_paused.is_some_and(|t| now >= t) {
+                self.accept_paused = None;
+            }
+            for line in self.refusals.flush(now) {
+                log::warn!("{line}");
+            }
+
+            fds.clear();
+            fds.push(pollin(self.woken.as_raw_fd()));
+            let listening = match &self.listener {
+                Some(l) if self.accept_paused.is_none() => {
+                    fds.push(pollin(l.as_raw_fd()));
+                    true
+                }
+                _ => false,
+            };
+            let first_conn = fds.len();
+            self.conns.pollfds(&mut fds);
+            let wake_at = [
+                self.conns.next_deadline(),
+                self.retry_at,
+                self.accept_paused,
+                self.refusals.next_flush(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Err(e) = poll(&mut fds, wake_at) {
+                log::warn!("connection request server: poll: {e}");
+                std::thread::sleep(ACCEPT_PAUSE);
+                continue;
+            }
+            let now = Instant::now();
+            if fds[0].revents != 0 {
+                let mut sink = [0u8; 64];
+                while matches!((&self.woken).read(&mut sink), Ok(n) if n > 0) {}
+            }
+            // Connections first: the pollfds are in their order, which accepting changes.
+            let revents: Vec<libc::c_short> = fds[first_conn..].iter().map(|f| f.revents).collect();
+            let (auth, refusals) = (&mut self.auth, &mut self.refusals);
+            let accepted = self.conns.service(&revents, now, &mut |peer, r| {
+                decide(auth, refusals, peer, r)
+            });
+            for peer in accepted {
+                log::info!("connection request accepted from {peer}");
+                if !self.events.send(ConnReqEvent::Accepted { peer }) {
+                    log::error!("main loop gone: connection request dropped");
+                }
+            }
+            if listening && fds[1].revents != 0 {
+                self.accept_all(now);
+            }
+        }
+    }
+
+    /// Accepts what is waiting, at most one slot table's worth per turn so the clients
+    /// already in get served in between.
+    fn accept_all(&mut self, now: Instant) {
+        let Some(l) = &self.listener else {
+            return;
+        };
+        for _ in 0..MAX_CONNS {
+            match l.accept() {
+                Ok((stream, peer)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    // As IPv4 when it is (dual-stack socket): for the logs and the limits.
+                    let peer = canonical(peer.ip());
+                    if let Some(out) = self.conns.add(stream, peer, now) {
+                        log::debug!("connection request server full: closed a client of {out}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    log::warn!("connection request server: accept: {e}");
+                    self.accept_paused = Some(now + ACCEPT_PAUSE);
+                    return;
+                }
             }
         }
     }
 }
 
-/// Reads a request head within [`IO_TIMEOUT`]; `Err(None)` when the client went silent or away.
-fn read_head(s: &mut TcpStream) -> Result<RequestHead, Option<HeadError>> {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-            return Err(None);
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(None),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        match head::parse(&buf) {
-            Ok(Some(h)) => return Ok(h),
-            Ok(None) => {}
-            Err(e) => return Err(Some(e)),
-        }
-    }
-}
-
-fn serve(auth: &mut CrAuth, mut stream: TcpStream, peer: IpAddr, events: &Inbox<ConnReqEvent>) {
-    let (decision, line) = match read_head(&mut stream) {
-        Ok(req) => {
-            let decision = auth.check(
+/// The answer to what a client sent; logs refused credentials (rate-limited).
+fn decide(auth: &mut CrAuth, refusals: &mut Refusals, peer: IpAddr, r: Received) -> Answer {
+    let now = Instant::now();
+    let (checked, line) = match r {
+        Ok(req) => (
+            auth.check_request(
                 &CrRequest {
                     method: &req.method,
                     path_with_query: &req.target,
                     authorization: req.authorization.as_deref(),
                     peer,
                 },
-                Instant::now(),
-            );
-            (decision, format!("{} {}", req.method, req.target))
-        }
-        Err(Some(e)) => {
+                now,
+            ),
+            format!("{} {}", req.method, req.target),
+        ),
+        Err(e) => {
             let code = if e == HeadError::TooLarge { 431 } else { 400 };
-            (CrDecision::Reject(code), format!("{e:?} request"))
-        }
-        Err(None) => {
-            log::debug!("connection request from {peer}: no request within {IO_TIMEOUT:?}");
-            return;
+            (CrDecision::Reject(code).into(), format!("{e:?} request"))
         }
     };
-    let head = head::response(&decision);
+    if let Some(user) = &checked.refused_user {
+        for l in refusals.refused(peer, user, now) {
+            log::warn!("{l}");
+        }
+    }
+    let head = head::response(&checked.decision);
     log::debug!(
         "connection request from {peer}: {line} => {}",
         head.lines().next().unwrap_or_default()
     );
-    let sent = stream
-        .set_write_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| stream.write_all(head.as_bytes()));
-    if let Err(e) = sent {
-        log::debug!("connection request answer to {peer} not sent: {e}");
-    }
-    drop(stream);
-    if decision == CrDecision::Accept {
-        log::info!("connection request accepted from {peer}");
-        if !events.send(ConnReqEvent::Accepted { peer }) {
-            log::error!("main loop gone: connection request dropped");
-        }
+    Answer {
+        bytes: head.into_bytes(),
+        accepted: checked.decision == CrDecision::Accept,
     }
 }
 
-/// `[::]:port` with IPV6_V6ONLY cleared (IPv4 too, whatever the sysctl says), or
-/// `0.0.0.0:port` when the host has no IPv6.
-fn bind_any(port: u16) -> io::Result<TcpListener> {
-    match bind_dual_stack(port) {
-        Ok(l) => Ok(l),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Err(e)
-        }
-        Err(e) => {
-            log::info!("no IPv6 listener ({e}): IPv4 only");
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
-        }
+fn pollin(fd: libc::c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
     }
 }
 
-fn bind_dual_stack(port: u16) -> io::Result<TcpListener> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let check = |r: libc::c_int| {
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r)
+/// Waits until a descriptor is ready or `until` (forever when `None`). An interrupted wait
+/// counts as a wake-up with nothing ready.
+fn poll(fds: &mut [libc::pollfd], until: Option<Instant>) -> io::Result<()> {
+    let timeout = until.map_or(-1, |t| {
+        // Rounded up: waking a little early would only loop back to wait the rest.
+        let d = t.saturating_duration_since(Instant::now());
+        d.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+    });
+    // SAFETY: `fds` is a live slice of initialised pollfd structures, and its length is
+    // passed with it.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
-    };
-    // SAFETY: plain socket syscalls on a descriptor we own (closed by OwnedFd on error);
-    // the pointers passed point at live locals of the stated sizes.
-    unsafe {
-        let fd = check(libc::socket(
-            libc::AF_INET6,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-        ))?;
-        let fd = OwnedFd::from_raw_fd(fd);
-        let raw = fd.as_raw_fd();
-        let int_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        let (zero, one): (libc::c_int, libc::c_int) = (0, 1);
-        check(libc::setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_V6ONLY,
-            (&zero as *const libc::c_int).cast(),
-            int_len,
-        ))?;
-        check(libc::setsockopt(
-            raw,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            int_len,
-        ))?;
-        let mut addr: libc::sockaddr_in6 = std::mem::zeroed(); // zero = in6addr_any
-        addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-        addr.sin6_port = port.to_be();
-        check(libc::bind(
-            raw,
-            (&addr as *const libc::sockaddr_in6).cast(),
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-        ))?;
-        check(libc::listen(raw, 16))?;
-        Ok(TcpListener::from(fd))
+        fds.iter_mut().for_each(|f| f.revents = 0);
     }
+    Ok(())
 }
 
 #[cfg(test)]
 #[path = "server_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "server_load_tests.rs"]
+mod load_tests;

@@ -1,6 +1,6 @@
 //! The small cryptographic pieces the daemon needs outside TLS: MD5/SHA-256 for HTTP Digest,
-//! SHA-1 for UUIDv5, kernel randomness for nonces and jitter, constant-time comparison and
-//! base64 for Basic credentials.
+//! SHA-1 for UUIDv5, HMAC-SHA1 for lightweight notifications, kernel randomness for nonces and
+//! jitter, constant-time comparison and base64 for Basic credentials.
 //!
 //! Written here rather than taken from OpenSSL because any call into libcrypto's EVP or RAND
 //! layer initialises OpenSSL 3's provider machinery, which faults in ~2 MB of libcrypto pages.
@@ -8,8 +8,10 @@
 //! OpenSSL (src/http/tls.rs, src/transfer/ftp.rs).
 
 mod hash;
+mod hmac;
 
 pub use hash::{md5, sha1, sha256};
+pub use hmac::hmac_sha1;
 
 use std::io;
 

@@ -57,9 +57,40 @@ impl AttrEntry {
 }
 
 /// The notification attributes the ACS set, owned by the agent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct NotifyAttributes {
     entries: BTreeMap<String, AttrEntry>,
+    /// Identity of the file as last loaded or saved: another process (`icwmpd -c set_notif`)
+    /// that rewrites it is noticed by [`NotifyAttributes::reload_if_changed`].
+    stamp: Option<store_stamp::Stamp>,
+}
+
+/// Two attribute sets are equal when they hold the same entries, wherever they came from.
+impl PartialEq for NotifyAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for NotifyAttributes {}
+
+/// (modification time in ns, size, inode) of a file: atomic rewrites always change the inode.
+mod store_stamp {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// A file's identity.
+    pub type Stamp = (i128, u64, u64);
+
+    /// The identity of `path`, `None` when it does not exist.
+    pub fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some((
+            m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            m.len(),
+            m.ino(),
+        ))
+    }
 }
 
 /// Segments of a name or partial path, without the trailing empty one.
@@ -291,16 +322,34 @@ impl NotifyAttributes {
     /// unusable one too, logged and set aside (the daemon must start anyway).
     pub fn load(state_dir: &Path) -> NotifyAttributes {
         let path = state_dir.join(FILE_NAME);
-        match store::load_json(&path, "notification attributes") {
+        let stamp = store_stamp::of(&path);
+        let mut attrs = match store::load_json(&path, "notification attributes") {
             // An object always converts: the error case cannot happen.
             store::Loaded::Object(v) => NotifyAttributes::from_value(v).unwrap_or_default(),
             store::Loaded::Missing | store::Loaded::Unusable => NotifyAttributes::new(),
-        }
+        };
+        attrs.stamp = stamp;
+        attrs
     }
 
     /// Writes `<state_dir>/notifications.json` atomically.
-    pub fn save(&self, state_dir: &Path) -> io::Result<()> {
-        store::write_atomic(&state_dir.join(FILE_NAME), self.to_json().as_bytes())
+    pub fn save(&mut self, state_dir: &Path) -> io::Result<()> {
+        let path = state_dir.join(FILE_NAME);
+        store::write_atomic(&path, self.to_json().as_bytes())?;
+        self.stamp = store_stamp::of(&path);
+        Ok(())
+    }
+
+    /// Reloads `<state_dir>/notifications.json` when another process rewrote it since it was
+    /// last loaded or saved here (`icwmpd -c set_notif` on a running daemon); true if it did.
+    /// A file that disappeared leaves the attributes as they are.
+    pub fn reload_if_changed(&mut self, state_dir: &Path) -> bool {
+        let now = store_stamp::of(&state_dir.join(FILE_NAME));
+        if now.is_none() || now == self.stamp {
+            return false;
+        }
+        *self = NotifyAttributes::load(state_dir);
+        true
     }
 }
 
@@ -395,6 +444,24 @@ mod tests {
         assert_eq!(a, b);
         let text = std::fs::read_to_string(dir.join(FILE_NAME)).unwrap();
         assert!(text.contains("\"notification\": 1"), "{text}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reloads_only_what_another_process_wrote() {
+        let dir = temp_dir("reload");
+        let mut mine = NotifyAttributes::new();
+        assert!(!mine.reload_if_changed(&dir), "no file: nothing to reload");
+        mine.set_notification("Device.A.", 1);
+        mine.save(&dir).unwrap();
+        assert!(!mine.reload_if_changed(&dir), "our own write");
+        // Another process (the CLI) loads, changes and saves.
+        let mut other = NotifyAttributes::load(&dir);
+        other.set_notification("Device.B", 2);
+        other.save(&dir).unwrap();
+        assert!(mine.reload_if_changed(&dir));
+        assert_eq!(mine.notification("Device.B", ActiveNotify::Normal), 2);
+        assert!(!mine.reload_if_changed(&dir), "already seen");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

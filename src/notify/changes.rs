@@ -1,5 +1,7 @@
 //! Value-change detection (digest section 8): compares what the notified parameters hold now
-//! with what was last seen, and keeps the changes to report. Pure: the agent feeds it values.
+//! with what was last seen, and keeps the changes to report: through the Inform (levels 1, 2,
+//! 4, 6) and through lightweight notifications (3-6, TR-069 Annex M). Pure: the agent feeds
+//! it values.
 //!
 //! Besides the last values seen, the tracker keeps what the ACS was last told (`reported`:
 //! delivered in an acknowledged Inform, or taken as the baseline when nothing was owed). That
@@ -7,6 +9,7 @@
 //! and the InformResponse finds the change again at start-up against it (reported once, or
 //! sent again, never lost), and a restart with nothing changed reports nothing.
 
+use super::lwn::{is_active_lightweight, is_lightweight};
 use crate::datamodel::ParamValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -19,9 +22,11 @@ fn via_inform(level: u8) -> bool {
     matches!(level, 1 | 2 | 4 | 6)
 }
 
-/// Whether a level asks for a session right away (2 active, 6 active + lightweight passive).
+/// Whether a level asks for a session right away: 2 only. 6 is passive notification plus an
+/// *active lightweight* one (TR-069 Table for SetParameterAttributes: "combines 1 and 5"), so
+/// its Inform side waits for the next session like 1 and 4.
 fn active(level: u8) -> bool {
-    matches!(level, 2 | 6)
+    level == 2
 }
 
 /// The change tracker.
@@ -31,6 +36,10 @@ pub struct ChangeTracker {
     seen: BTreeMap<String, String>,
     /// Changes not yet delivered, latest value only.
     pending: BTreeMap<String, ParamValue>,
+    /// Lightweight changes (levels 3-6) not yet sent, latest value only.
+    lw_pending: BTreeMap<String, ParamValue>,
+    /// An active lightweight change (5, 6) is among them: send them all now.
+    lw_active: bool,
     /// The value the ACS last got (or is taken to know) per notified parameter.
     reported: BTreeMap<String, String>,
     /// `reported` changed since [`ChangeTracker::take_dirty`] was last called.
@@ -58,6 +67,8 @@ impl ChangeTracker {
         Some(ChangeTracker {
             seen: reported.clone(),
             pending: BTreeMap::new(),
+            lw_pending: BTreeMap::new(),
+            lw_active: false,
             reported,
             dirty: false,
         })
@@ -85,8 +96,8 @@ impl ChangeTracker {
 
     /// Takes `current` as the baseline without reporting anything: at first start, and after
     /// a session (values the ACS set itself are not reported back to it). Changes still
-    /// pending keep their last reported value, so they are not lost if the daemon dies
-    /// before delivering them.
+    /// pending (either way) keep their last reported value, so they are not lost if the
+    /// daemon dies before delivering them.
     pub fn rebase(&mut self, current: Vec<(ParamValue, u8)>) {
         self.seen = current
             .into_iter()
@@ -94,7 +105,8 @@ impl ChangeTracker {
             .collect();
         let mut reported = BTreeMap::new();
         for (name, value) in &self.seen {
-            let kept = match (self.pending.contains_key(name), self.reported.get(name)) {
+            let owed = self.pending.contains_key(name) || self.lw_pending.contains_key(name);
+            let kept = match (owed, self.reported.get(name)) {
                 (true, Some(old)) => old.clone(),
                 _ => value.clone(),
             };
@@ -119,6 +131,10 @@ impl ChangeTracker {
                         any_active |= active(level);
                         self.pending.insert(v.name.clone(), v.clone());
                     }
+                    if *old != v.value && is_lightweight(level) {
+                        self.lw_active |= is_active_lightweight(level);
+                        self.lw_pending.insert(v.name.clone(), v.clone());
+                    }
                 }
                 None => {
                     // Part of the baseline from now on, across restarts too.
@@ -132,6 +148,7 @@ impl ChangeTracker {
         }
         // A deleted parameter's pending change is dropped (digest 8.2).
         self.pending.retain(|name, _| next.contains_key(name));
+        self.lw_pending.retain(|name, _| next.contains_key(name));
         let before = self.reported.len();
         self.reported.retain(|name, _| next.contains_key(name));
         self.dirty |= before != self.reported.len();
@@ -147,6 +164,44 @@ impl ChangeTracker {
     /// True when changes wait for delivery.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// True when an active lightweight change waits: the lightweight notifications should go
+    /// out now, the passive ones with it.
+    pub fn lightweight_due(&self) -> bool {
+        self.lw_active && !self.lw_pending.is_empty()
+    }
+
+    /// True when lightweight changes wait (for the trigger or an active one).
+    pub fn has_lightweight(&self) -> bool {
+        !self.lw_pending.is_empty()
+    }
+
+    /// Takes every waiting lightweight change, for sending (or dropping, when lightweight
+    /// notifications are off). UDP has no acknowledgement: a value taken counts as known
+    /// to the ACS unless the Inform still owes it (levels 4 and 6), so a restart does not
+    /// send it again.
+    pub fn take_lightweight(&mut self) -> Vec<ParamValue> {
+        self.lw_active = false;
+        let taken: Vec<ParamValue> = std::mem::take(&mut self.lw_pending).into_values().collect();
+        for v in &taken {
+            if !self.pending.contains_key(&v.name)
+                && self.seen.contains_key(&v.name)
+                && self.reported.get(&v.name) != Some(&v.value)
+            {
+                self.reported.insert(v.name.clone(), v.value.clone());
+                self.dirty = true;
+            }
+        }
+        taken
+    }
+
+    /// Puts back lightweight changes that could not be sent, unless a newer value of the
+    /// same parameter arrived meanwhile; they go with the next flush.
+    pub fn requeue_lightweight(&mut self, unsent: Vec<ParamValue>) {
+        for v in unsent {
+            self.lw_pending.entry(v.name.clone()).or_insert(v);
+        }
     }
 
     /// The Inform carrying `delivered` was acknowledged: forget those (unless changed again),
@@ -198,6 +253,56 @@ mod tests {
         t.rebase(vec![pv("A", "1", 3), pv("B", "1", 5)]);
         assert!(!t.poll(vec![pv("A", "2", 3), pv("B", "2", 5), pv("N", "x", 2)]));
         assert!(!t.has_pending());
+    }
+
+    fn names(v: &[ParamValue]) -> Vec<&str> {
+        v.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn lightweight_levels_wait_until_an_active_one_changes() {
+        let mut t = ChangeTracker::new();
+        let all = |a: &str, b: &str, c: &str, d: &str| {
+            vec![
+                pv("L3", a, 3),
+                pv("L4", b, 4),
+                pv("L5", c, 5),
+                pv("L6", d, 6),
+            ]
+        };
+        t.rebase(all("1", "1", "1", "1"));
+        // Passive lightweight only: kept, not due; 4 also reports through the Inform.
+        assert!(!t.poll(all("2", "2", "1", "1")));
+        assert!(t.has_lightweight() && !t.lightweight_due());
+        assert_eq!(names(&t.pending()), ["L4"]);
+        // 6 changes: due now, and carries the passive ones; its Inform side is passive.
+        assert!(!t.poll(all("3", "2", "1", "2")), "level 6 opens no session");
+        assert!(t.lightweight_due());
+        let sent = t.take_lightweight();
+        assert_eq!(names(&sent), ["L3", "L4", "L6"]);
+        assert_eq!(sent[0].value, "3", "latest value");
+        assert_eq!(names(&t.pending()), ["L4", "L6"]);
+        assert!(!t.has_lightweight() && !t.lightweight_due());
+        // 5 alone.
+        t.poll(all("3", "2", "2", "2"));
+        assert!(t.lightweight_due());
+        assert_eq!(names(&t.take_lightweight()), ["L5"]);
+    }
+
+    #[test]
+    fn unsent_lightweight_changes_come_back_unless_newer_and_deleted_ones_go() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("A", "1", 5), pv("B", "1", 3)]);
+        t.poll(vec![pv("A", "2", 5), pv("B", "2", 3)]);
+        let unsent = t.take_lightweight();
+        t.poll(vec![pv("A", "3", 5), pv("B", "2", 3)]);
+        t.requeue_lightweight(unsent);
+        let now = t.take_lightweight();
+        assert_eq!(names(&now), ["A", "B"]);
+        assert_eq!(now[0].value, "3", "the newer value wins");
+        t.poll(vec![pv("A", "4", 5), pv("B", "2", 3)]);
+        t.poll(vec![pv("B", "2", 3)]);
+        assert!(!t.has_lightweight(), "A was deleted");
     }
 
     #[test]
@@ -275,6 +380,25 @@ mod tests {
             .as_object()
             .unwrap()
             .contains_key("A"));
+    }
+
+    #[test]
+    fn a_lightweight_change_sent_is_not_sent_again_after_a_restart() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("L", "1", 3), pv("B", "1", 4)]);
+        t.take_dirty();
+        t.poll(vec![pv("L", "2", 3), pv("B", "2", 4)]);
+        // Killed before the trigger: both are found again.
+        let mut back = restarted(&t);
+        back.poll(vec![pv("L", "2", 3), pv("B", "2", 4)]);
+        assert_eq!(names(&back.take_lightweight()), ["B", "L"]);
+        // Sent: L is known; B still owes its Inform side.
+        assert_eq!(names(&t.take_lightweight()), ["B", "L"]);
+        assert!(t.take_dirty());
+        let mut back = restarted(&t);
+        back.poll(vec![pv("L", "2", 3), pv("B", "2", 4)]);
+        assert_eq!(names(&back.pending()), ["B"]);
+        assert_eq!(names(&back.take_lightweight()), ["B"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod attrs;
 mod changes;
+pub mod lwn;
 pub mod watch;
 
 pub use attrs::{is_active, is_forced_active, policy, AttrEntry, NotifyAttributes, FILE_NAME};

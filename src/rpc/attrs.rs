@@ -43,9 +43,11 @@ pub(super) fn set_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
     for a in attributes {
         check_name_len(&a.name)?;
         let path = ParamPath::parse(&a.name)?;
-        if a.notification_change && a.notification > 6 {
+        // Lightweight levels 3-6 came with CWMP 1.4 (Amendment 5, Annex M).
+        let max = if ctx.amd_version >= 5 { 6 } else { 2 };
+        if a.notification_change && a.notification > max {
             return Err(Fault::invalid_args(format!(
-                "Notification {} out of range 0-6",
+                "Notification {} out of range 0-{max}",
                 a.notification
             )));
         }
@@ -59,21 +61,36 @@ pub(super) fn set_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
         } else {
             ctx.dm.get_values(path.as_str())?;
         }
-        // Active notification on a parameter that refuses it (canDeny) or whose level is fixed
-        // (forceEnabled, the forced-active list). A partial path is not refused: such
-        // parameters beneath it simply keep their own rule (see NotifyAttributes::notification).
-        if a.notification_change && is_active(a.notification) && !path.is_partial() {
-            let p = policy(path.as_str(), ctx.dm);
-            if matches!(p, ActiveNotify::CanDeny | ActiveNotify::ForceEnabled) {
-                return Err(Fault::with_message(
-                    FaultCode::NOTIFICATION_REJECTED,
-                    format!("active notification rejected for {}", path.as_str()),
-                ));
+        // A parameter's own rule (a partial path is never refused: the parameters beneath it
+        // keep their rules, see NotifyAttributes::notification). canDeny refuses an active
+        // level with 9009. forceEnabled (and the forced-active list) is always 2 whatever is
+        // asked (digest 8.2): asking for 2 succeeds, and a lower level is accepted and
+        // ignored (GetParameterAttributes keeps answering 2), nothing stored.
+        let mut notification = a.notification_change.then_some(a.notification);
+        if a.notification_change && !path.is_partial() {
+            match policy(path.as_str(), ctx.dm) {
+                ActiveNotify::CanDeny if is_active(a.notification) => {
+                    return Err(Fault::with_message(
+                        FaultCode::NOTIFICATION_REJECTED,
+                        format!("active notification rejected for {}", path.as_str()),
+                    ));
+                }
+                ActiveNotify::ForceEnabled => {
+                    if a.notification != 2 {
+                        log::info!(
+                            "{}: Notification {} ignored, it is always 2 (forceEnabled)",
+                            path.as_str(),
+                            a.notification
+                        );
+                    }
+                    notification = None;
+                }
+                _ => {}
             }
         }
         changes.push(Change {
             path,
-            notification: a.notification_change.then_some(a.notification),
+            notification,
             access_list: list,
         });
     }
@@ -186,6 +203,23 @@ mod tests {
     }
 
     #[test]
+    fn lightweight_levels_need_cwmp_1_4() {
+        let mut env = Env::new();
+        for level in 3..=6 {
+            let (resp, _) = env.call(spa(vec![notify("Device.Time.Enable", level)]));
+            assert_eq!(resp, CpeResponse::SetParameterAttributes, "{level}");
+            assert_eq!(env.notification("Device.Time.Enable"), level);
+        }
+        env.amd = 4;
+        for level in 3..=6 {
+            let f = env.fault(spa(vec![notify("Device.Time.Enable", level)]));
+            assert_eq!(code(&f), 9003, "level {level} under amd_version 4");
+        }
+        let (resp, _) = env.call(spa(vec![notify("Device.Time.Enable", 2)]));
+        assert_eq!(resp, CpeResponse::SetParameterAttributes);
+    }
+
+    #[test]
     fn rejects_unknown_attribute_name_with_9005() {
         let mut env = Env::new();
         for bad in ["Device.Nope", "Device.Nope.", "Device..X"] {
@@ -209,15 +243,28 @@ mod tests {
     }
 
     #[test]
-    fn rejects_active_on_force_enabled_with_9009() {
+    fn force_enabled_accepts_2_and_ignores_lower_levels() {
         let mut env = Env::new();
         for name in [
             "Device.DeviceInfo.HardwareVersion",
             "Device.DeviceInfo.SoftwareVersion",
             "Device.DeviceInfo.ProvisioningCode",
         ] {
-            assert_eq!(code(&env.fault(spa(vec![notify(name, 2)]))), 9009, "{name}");
+            for level in [2, 0, 1, 4, 6] {
+                let (resp, _) = env.call(spa(vec![notify(name, level)]));
+                assert_eq!(resp, CpeResponse::SetParameterAttributes, "{name} {level}");
+                assert_eq!(env.notification(name), 2, "{name} after {level}");
+            }
         }
+        // Nothing stored: the level is not the ACS's to set.
+        assert!(env.attrs.is_empty(), "{:?}", env.attrs);
+        // The access list still is.
+        let mut a = notify("Device.DeviceInfo.SoftwareVersion", 0);
+        a.access_list_change = true;
+        a.access_list = vec!["Subscriber".into()];
+        env.call(spa(vec![a]));
+        let got = env.gpa(&["Device.DeviceInfo.SoftwareVersion"]);
+        assert_eq!((got[0].notification, got[0].access_list.len()), (2, 1));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! DeleteObject (digest sections 7.1 and 12).
 
 use super::{check_key, check_name_len, wrong_request, Action, Reply, RpcContext};
-use crate::datamodel::{ActiveNotify, DataModel, ParamPath, SetValue};
+use crate::datamodel::{ActiveNotify, ApplyStatus, DataModel, ParamPath, SetValue};
 use crate::fault::{Fault, FaultCode, ParamFault};
 use crate::notify::NotifyAttributes;
 use crate::soap::{AcsRequest, CpeResponse};
@@ -158,13 +158,34 @@ pub(super) fn set_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
     if !faults.is_empty() {
         return Err(Fault::set_values(faults));
     }
+    // ManagementServer values as they read before: writing back what the ACS read (GenieACS
+    // refreshing its view) changes nothing and must not cost a config reload.
+    let ms_before = management_server_values(ctx, &checked);
     let status = ctx.dm.set_values(&checked)?;
     let mut actions = vec![Action::SetParameterKey(parameter_key.clone())];
-    if checked.iter().any(|v| is_management_server(&v.name)) {
+    if !ms_before.is_empty()
+        && (status != ApplyStatus::Applied || management_server_values(ctx, &checked) != ms_before)
+    {
         actions.push(Action::ConfigChanged);
     }
     let status = status.as_status();
     Ok((CpeResponse::SetParameterValues { status }, actions))
+}
+
+/// The current values of the ManagementServer parameters among `values`, in order (`None`
+/// for one that cannot be read).
+fn management_server_values(ctx: &mut RpcContext, values: &[SetValue]) -> Vec<Option<String>> {
+    values
+        .iter()
+        .filter(|v| is_management_server(&v.name))
+        .map(|v| {
+            ctx.dm
+                .get_values(&v.name)
+                .ok()
+                .and_then(|mut l| l.pop())
+                .map(|p| p.value)
+        })
+        .collect()
 }
 
 /// Gives the new instance `path` the default attributes (Notification 0, empty AccessList):

@@ -261,6 +261,13 @@ fn emits_config_changed_for_management_server() {
         actions,
         [Action::SetParameterKey("k".into()), Action::ConfigChanged]
     );
+    // Writing back the value it holds changes nothing: no config reload.
+    let req = spv(
+        &[("Device.ManagementServer.PeriodicInformInterval", "300")],
+        "k",
+    );
+    let (_, actions) = env.call(req);
+    assert_eq!(actions, [Action::SetParameterKey("k".into())]);
 }
 
 #[test]

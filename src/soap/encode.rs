@@ -198,7 +198,7 @@ fn op_result(w: &mut Writer, r: &OpResult) {
 
 /// Appends `s` with the five XML special characters escaped. Characters XML 1.0 cannot
 /// carry at all (most C0 controls) are dropped so the envelope stays well-formed.
-pub(super) fn escape_into(out: &mut String, s: &str) {
+pub(crate) fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),

@@ -21,6 +21,7 @@ pub mod xsd_check;
 
 pub use cpe_types::*;
 pub use decode::{decode, decode_with};
+pub(crate) use encode::escape_into;
 pub use encode::{encode_must_understand_fault, encode_request, encode_response, HeaderOpts};
 pub use limits::Limits;
 pub use types::*;

@@ -120,3 +120,44 @@ pub fn validate_body_with_xmllint(xml: &[u8], xsd_dir: &Path) -> Result<(), Stri
     let _ = std::fs::remove_dir_all(&schemas);
     result
 }
+
+/// Validates a UDP Lightweight Notification document (TR-069 Annex M) with xmllint against
+/// `cwmp-UDPLightweightNotification-1-0.xsd` from `xsd_dir`.
+pub fn validate_lwn_with_xmllint(doc: &[u8], xsd_dir: &Path) -> Result<(), String> {
+    let schemas = local_schemas(xsd_dir)?;
+    let name = "cwmp-UDPLightweightNotification-1-0.xsd";
+    let src = xsd_dir.join(name);
+    let text = std::fs::read_to_string(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let text = text
+        .replace(
+            "schemaLocation=\"http://schemas.xmlsoap.org/soap/envelope/\"",
+            "schemaLocation=\"soap-envelope.xsd\"",
+        )
+        .replace(
+            "schemaLocation=\"http://schemas.xmlsoap.org/soap/encoding/\"",
+            "schemaLocation=\"soap-encoding.xsd\"",
+        );
+    std::fs::write(schemas.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    let file = schemas.join("lwn.xml");
+    std::fs::write(&file, doc).map_err(|e| e.to_string())?;
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--nonet")
+        .arg("--schema")
+        .arg(schemas.join(name))
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("cannot run xmllint: {e}"))?;
+    let result = if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n--- document ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(doc)
+        ))
+    };
+    // Best effort: a leftover temp dir is harmless.
+    let _ = std::fs::remove_dir_all(&schemas);
+    result
+}

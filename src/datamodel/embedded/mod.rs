@@ -13,6 +13,8 @@ mod view;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_ms;
+#[cfg(test)]
 mod tests_shared;
 
 use crate::datamodel::{

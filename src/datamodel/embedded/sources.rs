@@ -158,6 +158,10 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             | "InformParameter.{i}.Alias"
             | "InformParameter.{i}.ParameterName"
             | "InformParameter.{i}.EventList" => Stored,
+            "HeartbeatPolicy." => Object,
+            "HeartbeatPolicy.Enable" => Cfg("acs", "heartbeat_enable", "0", Bool),
+            "HeartbeatPolicy.ReportingInterval" => Cfg("acs", "heartbeat_interval", "30", Plain),
+            "HeartbeatPolicy.InitiationTime" => Cfg("acs", "heartbeat_time", "", DateTime),
             _ => return None,
         });
     }
@@ -269,7 +273,18 @@ pub(crate) fn from_config(raw: &str, conv: Conv) -> String {
         Conv::DateTime => {
             let raw = raw.trim();
             if let Some(t) = crate::time::parse_datetime(raw) {
-                crate::time::format_datetime(t)
+                // Read back as written (fraction of a second and zone kept): an ACS that
+                // compares what it set with what it reads must see no difference. Only a
+                // time without a zone (UTC by convention) gets its `Z`.
+                if let Some(body) = raw.strip_suffix('z') {
+                    format!("{body}Z")
+                } else if crate::time::has_zone(raw) {
+                    raw.to_string()
+                } else if raw.len() > 19 {
+                    format!("{raw}Z")
+                } else {
+                    crate::time::format_datetime(t)
+                }
             } else if let Ok(t) = raw.parse::<i64>() {
                 // Unix seconds (0 = unset), as some uci-defaults scripts write them.
                 if t == 0 {
@@ -337,6 +352,23 @@ mod tests {
         assert_eq!(
             from_config("2024-01-02T03:04:05", Conv::DateTime),
             "2024-01-02T03:04:05Z"
+        );
+        // Written values read back unchanged, fraction of a second and zone included.
+        for v in [
+            "2024-01-02T03:04:05.944Z",
+            "2024-01-02T03:04:05Z",
+            "2024-01-02T05:04:05.5+02:00",
+        ] {
+            assert_eq!(from_config(v, Conv::DateTime), v);
+            assert_eq!(to_config(v, Conv::DateTime).as_deref(), Some(v));
+        }
+        assert_eq!(
+            from_config("2024-01-02T03:04:05.25", Conv::DateTime),
+            "2024-01-02T03:04:05.25Z"
+        );
+        assert_eq!(
+            from_config("1700000000", Conv::DateTime),
+            "2023-11-14T22:13:20Z"
         );
     }
 }

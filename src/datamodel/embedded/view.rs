@@ -56,12 +56,20 @@ impl<'a> View<'a> {
         dflt: &str,
         conv: sources::Conv,
     ) -> String {
-        let ty = self.tree.entry(node).ty;
+        let e = self.tree.entry(node);
         let raw = self.config.get(sec, opt);
         let v = sources::from_config(raw.as_deref().unwrap_or(dflt), conv);
-        match ty.check_value(&v) {
-            Ok(c) => c,
-            Err(_) => sources::from_config(dflt, conv),
+        // Out of range reads as the default, which is what the daemon then runs with (the
+        // config loader replaces such values the same way).
+        let in_range = |c: &str| {
+            e.range.is_none_or(|(lo, hi)| {
+                c.parse::<i128>()
+                    .is_ok_and(|n| (lo as i128..=hi as i128).contains(&n))
+            })
+        };
+        match e.ty.check_value(&v) {
+            Ok(c) if in_range(&c) => c,
+            _ => sources::from_config(dflt, conv),
         }
     }
 

@@ -1,0 +1,112 @@
+//! ManagementServer values as the ACS sets them and the daemon runs them: HeartbeatPolicy on
+//! the heartbeat options, dateTimes read back as written, out-of-range config values read as
+//! the default the daemon uses.
+
+use super::*;
+use crate::datamodel::MemConfigStore;
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("icwmp-dm-ms-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn mk(dir: &Path) -> EmbeddedDataModel {
+    EmbeddedDataModel::new(dir, Box::new(MemConfigStore::default()))
+}
+
+fn sv(name: &str, value: &str) -> SetValue {
+    SetValue {
+        name: name.into(),
+        value: value.into(),
+        type_hint: None,
+    }
+}
+
+fn get1(dm: &mut EmbeddedDataModel, name: &str) -> String {
+    let v = dm.get_values(name).unwrap();
+    assert_eq!(v.len(), 1, "{name}");
+    v[0].value.clone()
+}
+
+#[test]
+fn heartbeat_policy_maps_to_the_heartbeat_options_both_ways() {
+    let dir = tmpdir("hb");
+    let mut dm = mk(&dir);
+    const HB: &str = "Device.ManagementServer.HeartbeatPolicy.";
+    let names: Vec<String> = dm
+        .get_names(HB, true)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Device.ManagementServer.HeartbeatPolicy.Enable",
+            "Device.ManagementServer.HeartbeatPolicy.ReportingInterval",
+            "Device.ManagementServer.HeartbeatPolicy.InitiationTime",
+        ]
+    );
+    // Defaults: off, 30 s, the Unknown Time.
+    let got = |dm: &mut EmbeddedDataModel| -> Vec<String> {
+        dm.get_values(HB)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.value)
+            .collect()
+    };
+    assert_eq!(got(&mut dm), ["false", "30", crate::time::UNKNOWN_TIME]);
+    let t = "2024-05-06T07:08:09.944Z";
+    dm.set_values(&[
+        sv(&format!("{HB}Enable"), "1"),
+        sv(&format!("{HB}ReportingInterval"), "45"),
+        sv(&format!("{HB}InitiationTime"), t),
+    ])
+    .unwrap();
+    let c = dm.config();
+    let opt = |o: &str| c.get("acs", o);
+    assert_eq!(opt("heartbeat_enable").as_deref(), Some("1"));
+    assert_eq!(opt("heartbeat_interval").as_deref(), Some("45"));
+    assert_eq!(opt("heartbeat_time").as_deref(), Some(t));
+    assert_eq!(got(&mut dm), ["true", "45", t]);
+    // TR-181: ReportingInterval is 30 s at least.
+    let e = dm
+        .set_values(&[sv(&format!("{HB}ReportingInterval"), "29")])
+        .unwrap_err();
+    assert_eq!(e.param_faults[0].code.0, 9007);
+}
+
+#[test]
+fn periodic_inform_values_read_back_as_written_or_as_they_run() {
+    let dir = tmpdir("pi");
+    let mut dm = mk(&dir);
+    const PIT: &str = "Device.ManagementServer.PeriodicInformTime";
+    const PII: &str = "Device.ManagementServer.PeriodicInformInterval";
+    for t in ["2025-03-04T10:11:43.944Z", "2025-03-04T10:11:43Z"] {
+        dm.set_values(&[sv(PIT, t)]).unwrap();
+        assert_eq!(get1(&mut dm, PIT), t);
+    }
+    dm.set_values(&[sv(PII, "30")]).unwrap();
+    assert_eq!(get1(&mut dm, PII), "30");
+    dm.set_values(&[sv(PII, "1")]).unwrap();
+    assert_eq!(get1(&mut dm, PII), "1");
+    // A hand-written value the daemon does not run with reads as what it runs with.
+    let mut cfg = MemConfigStore::default();
+    for (o, v) in [
+        ("periodic_inform_interval", "0"),
+        ("heartbeat_interval", "10"),
+    ] {
+        cfg.values.insert(("acs".into(), o.into()), v.into());
+    }
+    let mut dm = EmbeddedDataModel::new(&dir, Box::new(cfg));
+    assert_eq!(get1(&mut dm, PII), "86400");
+    assert_eq!(
+        get1(
+            &mut dm,
+            "Device.ManagementServer.HeartbeatPolicy.ReportingInterval"
+        ),
+        "30"
+    );
+}

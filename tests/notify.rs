@@ -203,3 +203,25 @@ fn a_change_survives_a_kill_before_its_inform_response_and_is_reported_once() {
     rig.wait_idle();
     rig.assert_xsd_valid();
 }
+
+#[test]
+fn a_set_notif_on_the_running_daemon_applies_at_once_without_the_poll() {
+    let rig = Rig::with(AcsOpts::default(), &[], |o| o.extra_cpe = NO_POLL.into());
+    rig.wait_idle();
+    let o = rig.cpe.cli(&["set_notif", PII, "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // The daemon takes the new attributes (and PII's baseline) on the watcher's hint.
+    let deadline = Instant::now() + WAIT;
+    while !rig.cpe.logs().contains("notification attributes reloaded") {
+        assert!(Instant::now() < deadline, "{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = rig.acs.msgs().len();
+    let o = rig.cpe.cli(&["set", PII, "4321"]);
+    let done = Instant::now();
+    assert!(o.status.success());
+    let inform = value_change_after(&rig, before);
+    assert_prompt(&rig, "CLI set after set_notif", done, &inform);
+    assert_eq!(value_of(&inform.values(), PII), Some("4321"));
+    rig.wait_idle();
+}

@@ -8,7 +8,8 @@
 mod bus;
 mod du;
 pub mod inform;
-mod outbox;
+#[doc(hidden)] // public for the fuzz targets (fuzz/) only
+pub mod outbox;
 mod policy;
 mod run;
 pub mod state;

@@ -5,13 +5,14 @@
 #   make lint    rustfmt check + clippy with warnings as errors
 #   make bench   session, connection-request, GPV and download figures
 #   make size    binary size (plain release and the size-optimised router build)
+#   make fuzz    every fuzz target for FUZZ_SECONDS each (stable rustc; fuzz/run.sh)
 
 CARGO ?= cargo
 # Integration tests start one daemon each; a few at a time suit a 2-core machine.
 TEST_THREADS ?= 4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps demo lint bench size clean
+.PHONY: all build test test-deps demo lint bench size fuzz clean
 
 all: build
 
@@ -50,6 +51,11 @@ bench:
 
 size:
 	scripts/size.sh
+
+# Seconds per fuzz target (CI runs a short pass); FUZZ_TARGETS="uci gzip" narrows the run.
+FUZZ_SECONDS ?= 300
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 clean:
 	$(CARGO) clean

@@ -8,12 +8,13 @@
 #   FUZZ_SECONDS   seconds per target (default 300)
 #   FUZZ_TARGETS   targets to run (default: all of them)
 #   FUZZ_RSS_MB    memory limit of a run, and of any single allocation (default 1024)
+#   FUZZ_TARGET_DIR  build, corpus and artifacts directory (default target/fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-300}
 rss_mb=${FUZZ_RSS_MB:-1024}
-out=target/fuzz
+out=${FUZZ_TARGET_DIR:-target/fuzz}
 all_targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^icwmp-fuzz$')
 targets=${FUZZ_TARGETS:-$all_targets}
 

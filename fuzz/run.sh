@@ -46,7 +46,7 @@ flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0"
 flags+=" --cfg fuzzing -Clink-dead-code -Cdebug-assertions -Coverflow-checks"
 start=$(date +%s)
 # --target: RUSTFLAGS then skip build scripts, which cannot link the coverage hooks.
-RUSTFLAGS="$flags ${RUSTFLAGS:-}" cargo build --release --locked \
+RUSTFLAGS="$flags ${RUSTFLAGS:-}" cargo build --release \
     --manifest-path fuzz/Cargo.toml --target "$host" --target-dir "$out" --bins
 echo "fuzz: targets built in $(($(date +%s) - start)) s"
 

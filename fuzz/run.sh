@@ -22,7 +22,7 @@ targets=${FUZZ_TARGETS:-$all_targets}
 # head's 8 KiB, the FTP line's 8 KiB) and for real messages, small enough to stay fast.
 max_len() {
     case $1 in
-        soap_decode | gzip) echo 65536 ;;
+        soap_decode | rpc | gzip) echo 65536 ;;
         cr_request | ftp_reply) echo 20000 ;;
         state_json) echo 16384 ;;
         *) echo 8192 ;;
@@ -58,11 +58,17 @@ for t in $targets; do
     log=$out/logs/$t.log
     mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
     seeds=()
-    [ -d "fuzz/seeds/$t" ] && seeds+=("fuzz/seeds/$t")
-    # The shared CWMP test vectors, where the checkout has them next to it.
-    [ "$t" = soap_decode ] && [ -d ../shared/spec/test-vectors ] && seeds+=(../shared/spec/test-vectors)
+    if [ -d "fuzz/seeds/$t" ]; then seeds+=("fuzz/seeds/$t"); fi
+    # SOAP targets share seeds and one dictionary, and also start from the shared CWMP test
+    # vectors where the checkout has them next to it.
     dict=()
-    [ -f "fuzz/dicts/$t.dict" ] && dict=("-dict=fuzz/dicts/$t.dict")
+    case $t in
+        soap_decode | rpc)
+            if [ "$t" = rpc ]; then seeds+=(fuzz/seeds/soap_decode); fi
+            if [ -d ../shared/spec/test-vectors ]; then seeds+=(../shared/spec/test-vectors); fi
+            dict=(-dict=fuzz/dicts/soap_decode.dict)
+            ;;
+    esac
     before=$(find "$artifacts" -type f | wc -l)
     rc=0
     "$bin" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -max_len="$(max_len "$t")" \

@@ -4,11 +4,15 @@
 //! Files: state.json (src/agent/state.rs), transfers.json (src/transfer/persist.rs), du.json
 //! (src/du/store.rs), du_jobs.json (src/du/jobs.rs), notifications.json (src/notify/attrs.rs),
 //! outbox.json (src/agent/outbox.rs). Then one more entry is added to what each loaded, as
-//! the daemon would next (ids and counters from the file must not overflow).
+//! the daemon would next (ids and counters from the file must not overflow). dm.json (the
+//! embedded data model's objects, src/datamodel/embedded/persist.rs) is loaded, walked and
+//! added to.
 #![no_main]
 
 use icwmp::agent::outbox::Outbox;
 use icwmp::agent::state::AgentState;
+use icwmp::datamodel::embedded::EmbeddedDataModel;
+use icwmp::datamodel::{DataModel, MemConfigStore};
 use icwmp::du::jobs::DuJobs;
 use icwmp::du::store::DuStore;
 use icwmp::events::PendingEvent;
@@ -101,11 +105,12 @@ fuzz_target!(|data: &[u8]| {
     round_trip("outbox.json", data, Outbox::load, |o, d| {
         o.save(d).expect("saving the outbox")
     });
+    std::fs::write(a.join("dm.json"), data).expect("writing the fuzz input");
     grow(a);
 });
 
-/// Adds to what was loaded from `dir`: a transfer (and starts the first), a DU job, a DU and
-/// an outbox entry.
+/// Adds to what was loaded from `dir`: a transfer (and starts the first), a DU job, a DU, a
+/// data-model object and an outbox entry.
 fn grow(dir: &Path) {
     let mut q = TransferQueue::load(dir);
     if let Some(id) = q.items().first().map(|t| t.id) {
@@ -123,6 +128,9 @@ fn grow(dir: &Path) {
     };
     let _ = DuJobs::load(dir).add("k", vec![op]);
     DuStore::load(dir).add("u", "n", "1", "http://acs.example/p");
+    let mut dm = EmbeddedDataModel::new(dir, Box::new(MemConfigStore::default()));
+    let _ = dm.get_names("Device.", false);
+    let _ = dm.add_object("Device.NAT.PortMapping.");
     Outbox::load(dir).push(CpeRequest::RequestDownload {
         file_type: "1 Firmware Upgrade Image".into(),
         args: Vec::new(),

@@ -70,10 +70,13 @@ for t in $targets; do
             ;;
     esac
     before=$(find "$artifacts" -type f | wc -l)
+    # Scratch state directories of the targets that write files, removed afterwards.
+    scratch=$(mktemp -d "$([ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/icwmp-fuzz.XXXXXX")
     rc=0
-    "$bin" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -max_len="$(max_len "$t")" \
+    ICWMP_FUZZ_TMP=$scratch "$bin" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -max_len="$(max_len "$t")" \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" \
         "$corpus" "${seeds[@]}" >"$log" 2>&1 || rc=$?
+    rm -rf "$scratch"
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)

@@ -16,11 +16,12 @@ use std::sync::OnceLock;
 fn state_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        // fuzz/run.sh names a directory it removes afterwards; tmpfs otherwise.
         let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
+        let base = match std::env::var_os("ICWMP_FUZZ_TMP") {
+            Some(d) => PathBuf::from(d),
+            None if shm.is_dir() => shm.to_path_buf(),
+            None => std::env::temp_dir(),
         };
         let dir = base.join(format!("icwmp-fuzz-rpc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("creating the fuzz state directory");

@@ -27,11 +27,12 @@ use std::sync::OnceLock;
 fn dirs() -> &'static (PathBuf, PathBuf) {
     static DIRS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     DIRS.get_or_init(|| {
+        // fuzz/run.sh names a directory it removes afterwards; tmpfs otherwise.
         let shm = Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
+        let base = match std::env::var_os("ICWMP_FUZZ_TMP") {
+            Some(d) => PathBuf::from(d),
+            None if shm.is_dir() => shm.to_path_buf(),
+            None => std::env::temp_dir(),
         };
         let base = base.join(format!("icwmp-fuzz-state-{}", std::process::id()));
         let (a, b) = (base.join("a"), base.join("b"));

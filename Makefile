@@ -8,13 +8,14 @@
 #                cost) figures
 #   make size    binary size (plain release and the size-optimised router build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
+#   make fuzz    every fuzz target for FUZZ_SECONDS each (stable rustc; fuzz/run.sh)
 
 CARGO ?= cargo
 # Integration tests start one daemon each; a few at a time suit a 2-core machine.
 TEST_THREADS ?= 4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps demo lint bench size chaos clean
+.PHONY: all build test test-deps demo lint bench size chaos fuzz clean
 
 all: build
 
@@ -62,6 +63,11 @@ size:
 CHAOS_KILLS ?= 120
 chaos:
 	CHAOS_KILLS=$(CHAOS_KILLS) $(CARGO) test --test chaos -- --nocapture
+
+# Seconds per fuzz target (CI runs a short pass); FUZZ_TARGETS="uci gzip" narrows the run.
+FUZZ_SECONDS ?= 300
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 clean:
 	$(CARGO) clean

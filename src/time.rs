@@ -52,7 +52,8 @@ pub fn format_datetime_offset(unix: i64) -> String {
 }
 
 /// Parses an xsd:dateTime (`Z`, offsets, fractions, or no zone = UTC) into Unix seconds.
-/// Returns `None` for anything malformed (`0000-00-00T00:00:00`, `11:54::14`...).
+/// Returns `None` for anything malformed (`0000-00-00T00:00:00`, `11:54::14`...), and for
+/// years outside 0..=9999 (their seconds would overflow the arithmetic).
 pub fn parse_datetime(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, rest) = s.split_once('T')?;
@@ -60,7 +61,11 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let y: i64 = dp.next()?.parse().ok()?;
     let mo: u32 = dp.next()?.parse().ok()?;
     let d: u32 = dp.next()?.parse().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !rest.is_char_boundary(8) {
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || !rest.is_char_boundary(8)
+    {
         return None;
     }
     let (clock, zone) = rest.split_at(8);
@@ -90,7 +95,10 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     }
     let offset = match zone {
         "" | "Z" | "z" => 0,
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 6 && &z[3..4] == ":" => {
+        z if (z.starts_with('+') || z.starts_with('-'))
+            && z.len() == 6
+            && z.get(3..4) == Some(":") =>
+        {
             let oh: i64 = z[1..3].parse().ok()?;
             let om: i64 = z[4..6].parse().ok()?;
             let o = oh * 3600 + om * 60;
@@ -175,6 +183,12 @@ mod tests {
             "now",
             "2019-03-05",
             "",
+            // Found by the acs_values fuzz target: slicing the zone at a byte inside a
+            // character panicked (in release builds too), and huge years overflowed.
+            "2019-03-05T11:54:14-\u{fffd}2T",
+            "2019-03-05T11:54:14+a\u{e9}00",
+            "99999999999999999-01-01T00:00:00Z",
+            "-99999999999999999-01-01T00:00:00Z",
         ] {
             assert_eq!(parse_datetime(bad), None, "{bad}");
         }

@@ -11,7 +11,8 @@ mod custom_notify;
 mod du;
 pub mod inform;
 mod lwn;
-mod outbox;
+#[doc(hidden)] // public for the fuzz targets (fuzz/) only
+pub mod outbox;
 mod policy;
 mod run;
 pub mod state;

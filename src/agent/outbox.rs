@@ -87,7 +87,7 @@ fn from_json(v: &Value) -> Option<CpeRequest> {
 
 /// The pending requests, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Outbox {
+pub struct Outbox {
     next_id: u64,
     entries: Vec<(u64, CpeRequest)>,
     /// This session's requests from the outbox: (request index, entry id).
@@ -103,7 +103,7 @@ impl Outbox {
         for e in store::array_field(&v, "entries", &path) {
             match (e["id"].as_u64(), from_json(e)) {
                 (Some(id), Some(r)) => {
-                    o.next_id = o.next_id.max(id + 1);
+                    o.next_id = o.next_id.max(id.saturating_add(1));
                     o.entries.push((id, r));
                 }
                 _ => log::error!("{FILE_NAME}: unreadable entry skipped: {e}"),
@@ -135,7 +135,8 @@ impl Outbox {
         }
         self.next_id = self.next_id.max(1);
         self.entries.push((self.next_id, r));
-        self.next_id += 1;
+        // Saturating: a hand-edited outbox.json may hold any id.
+        self.next_id = self.next_id.saturating_add(1);
     }
 
     /// The events the entries need.

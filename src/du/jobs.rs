@@ -177,7 +177,8 @@ impl DuJobs {
         }
         self.next_id = self.next_id.max(1);
         let id = self.next_id;
-        self.next_id += 1;
+        // Saturating: a hand-edited du_jobs.json may hold any id.
+        self.next_id = self.next_id.saturating_add(1);
         let results = vec![None; ops.len()];
         self.jobs.push(DuJob {
             id,
@@ -314,7 +315,7 @@ impl DuJobs {
         for j in v["jobs"].as_array().into_iter().flatten() {
             match job_from(j) {
                 Some(job) => {
-                    d.next_id = d.next_id.max(job.id + 1);
+                    d.next_id = d.next_id.max(job.id.saturating_add(1));
                     d.jobs.push(job);
                 }
                 None => log::error!("{FILE_NAME}: unreadable job skipped: {j}"),

@@ -97,7 +97,8 @@ impl DuStore {
 
     /// Adds a unit with the next instance number; returns it.
     pub fn add(&mut self, uuid: &str, name: &str, version: &str, url: &str) -> Du {
-        let instance = self.units.iter().map(|u| u.instance).max().unwrap_or(0) + 1;
+        // Saturating: a hand-edited du.json may hold any instance number.
+        let instance = (self.units.iter().map(|u| u.instance).max().unwrap_or(0)).saturating_add(1);
         let du = Du {
             instance,
             uuid: uuid.into(),

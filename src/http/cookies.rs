@@ -16,14 +16,15 @@ const MAX_COOKIES: usize = 32;
 
 impl CookieJar {
     /// Applies one `Set-Cookie` value received from `host` at Unix time `now`.
-    /// Malformed values (no `=`, empty name) are ignored.
+    /// Malformed values (no `=`, empty name, a control character in name or value: it
+    /// would go back verbatim in the `Cookie` header) are ignored.
     pub fn set(&mut self, host: &str, header: &str, now: i64) {
         let mut parts = header.split(';');
         let Some((name, value)) = parts.next().and_then(|nv| nv.split_once('=')) else {
             return;
         };
         let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() {
+        if name.is_empty() || name.contains(char::is_control) || value.contains(char::is_control) {
             return;
         }
         let mut expired = false;
@@ -164,6 +165,17 @@ mod tests {
         j.set("h", "novalue", NOW);
         j.set("h", "=x", NOW);
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn control_characters_are_not_sent_back() {
+        // Found by the http_headers fuzz target: the CR went out in the Cookie header.
+        let mut j = CookieJar::default();
+        j.set("h", "a=1", NOW);
+        j.set("h", "b=x\r\nInjected: 1", NOW);
+        j.set("h", "c\u{7f}=2", NOW);
+        j.set("h", "a=2\u{0}", NOW);
+        assert_eq!(j.header("h").as_deref(), Some("a=1"));
     }
 
     #[test]

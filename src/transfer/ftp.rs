@@ -88,6 +88,96 @@ impl FtpUrl {
     }
 }
 
+/// Most lines of one multi-line reply: each line is bounded and within the read timeout,
+/// so only this stops a server that trickles continuation lines for ever.
+const MAX_REPLY_LINES: usize = 1000;
+
+/// Assembles one reply from control-connection lines (multi-line `123-` ... `123 `).
+/// Sans-IO, so the reply grammar is tested and fuzzed without a server.
+#[derive(Debug, Default)]
+pub struct ReplyReader {
+    first: Option<u16>,
+    text: String,
+    lines: usize,
+}
+
+/// The reply code that starts `line`: exactly three ASCII digits.
+fn reply_code(line: &str) -> Option<u16> {
+    let code = line.get(..3)?;
+    code.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| code.parse().ok())
+        .flatten()
+}
+
+impl ReplyReader {
+    /// Takes one line (without its line end); returns code and first-line text once the
+    /// reply is complete.
+    ///
+    /// # Errors
+    /// A reply that starts with something other than a code, or has too many lines.
+    pub fn line(&mut self, line: &str) -> Result<Option<(u16, String)>, String> {
+        self.lines += 1;
+        if self.lines > MAX_REPLY_LINES {
+            return Err("FTP reply too long".into());
+        }
+        let code = reply_code(line);
+        let sep = line.as_bytes().get(3).copied();
+        match (self.first, code) {
+            (None, Some(c)) => {
+                self.text = line.get(4..).unwrap_or("").to_string();
+                if sep != Some(b'-') {
+                    return Ok(Some((c, std::mem::take(&mut self.text))));
+                }
+                self.first = Some(c);
+            }
+            (Some(f), Some(c)) if c == f && sep == Some(b' ') => {
+                return Ok(Some((f, std::mem::take(&mut self.text))));
+            }
+            (Some(_), _) => {}
+            (None, None) => return Err(format!("not an FTP reply: {line:?}")),
+        }
+        Ok(None)
+    }
+}
+
+/// Takes the next whole line out of `buf`, without its CR LF (or bare LF); `Ok(None)` when
+/// more bytes are needed.
+///
+/// # Errors
+/// No line end within [`MAX_LINE`] bytes.
+pub fn take_line(buf: &mut Vec<u8>) -> Result<Option<String>, String> {
+    if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+        let raw: Vec<u8> = buf.drain(..=i).collect();
+        let s = String::from_utf8_lossy(&raw);
+        return Ok(Some(s.trim_end_matches(['\r', '\n']).to_string()));
+    }
+    if buf.len() > MAX_LINE {
+        return Err("FTP reply line too long".into());
+    }
+    Ok(None)
+}
+
+/// The port of an EPSV reply's text: "Entering Extended Passive Mode (|||port|)".
+pub fn epsv_port(text: &str) -> Option<u16> {
+    text.split('|').nth(3).and_then(|p| p.parse().ok())
+}
+
+/// The port of a PASV reply's text: the last two of "(h1,h2,h3,h4,p1,p2)"; the address is
+/// ignored (see the module comment).
+pub fn pasv_port(text: &str) -> Option<u16> {
+    let nums: Vec<u16> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let n = nums.len();
+    if n < 6 || nums[n - 1] > 255 || nums[n - 2] > 255 {
+        return None;
+    }
+    Some(nums[n - 2] * 256 + nums[n - 1])
+}
+
 enum Stream {
     Plain(TcpStream),
     Tls(Box<SslStream<TcpStream>>),
@@ -171,36 +261,19 @@ impl Session {
 
     /// Reads one complete reply (multi-line `123-` ... `123 `).
     fn reply(&mut self) -> Result<(u16, String), Failure> {
-        let mut first: Option<u16> = None;
-        let mut text = String::new();
+        let mut reader = ReplyReader::default();
         loop {
             let line = self.line()?;
-            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
-            let sep = line.as_bytes().get(3).copied();
-            match (first, code) {
-                (None, Some(c)) => {
-                    text = line.get(4..).unwrap_or("").to_string();
-                    if sep != Some(b'-') {
-                        return Ok((c, text));
-                    }
-                    first = Some(c);
-                }
-                (Some(f), Some(c)) if c == f && sep == Some(b' ') => return Ok((f, text)),
-                (Some(_), _) => {}
-                (None, None) => return Err(contact(format!("not an FTP reply: {line:?}"))),
+            if let Some(r) = reader.line(&line).map_err(contact)? {
+                return Ok(r);
             }
         }
     }
 
     fn line(&mut self) -> Result<String, Failure> {
         loop {
-            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-                let raw: Vec<u8> = self.buf.drain(..=i).collect();
-                let s = String::from_utf8_lossy(&raw);
-                return Ok(s.trim_end_matches(['\r', '\n']).to_string());
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(contact("FTP reply line too long"));
+            if let Some(line) = take_line(&mut self.buf).map_err(contact)? {
+                return Ok(line);
             }
             let mut chunk = [0u8; 1024];
             let n = self
@@ -298,26 +371,13 @@ impl Session {
     fn data(&mut self) -> Result<TcpStream, Failure> {
         let (code, text) = self.cmd("EPSV")?;
         let port = if code == 229 {
-            // "Entering Extended Passive Mode (|||port|)"
-            text.split('|')
-                .nth(3)
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| contact(format!("bad EPSV reply: {text}")))?
+            epsv_port(&text).ok_or_else(|| contact(format!("bad EPSV reply: {text}")))?
         } else {
             let (code, text) = self.cmd("PASV")?;
             if code != 227 {
                 return Err(contact(format!("FTP PASV: {code} {text}")));
             }
-            let nums: Vec<u16> = text
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|s| !s.is_empty())
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            let n = nums.len();
-            if n < 6 || nums[n - 1] > 255 || nums[n - 2] > 255 {
-                return Err(contact(format!("bad PASV reply: {text}")));
-            }
-            nums[n - 2] * 256 + nums[n - 1]
+            pasv_port(&text).ok_or_else(|| contact(format!("bad PASV reply: {text}")))?
         };
         connect(&[SocketAddr::new(self.peer, port)], &self.opts)
     }
@@ -449,5 +509,67 @@ mod tests {
         assert!(FtpUrl::parse("ftp://h/a%0d%0aDELE x").is_err());
         assert!(FtpUrl::parse("http://h/f").is_err());
         assert!(FtpUrl::parse("ftp://h/%zz").is_err());
+    }
+
+    #[test]
+    fn assembles_single_and_multi_line_replies() {
+        let mut r = ReplyReader::default();
+        assert_eq!(r.line("220 ready"), Ok(Some((220, "ready".into()))));
+        let mut r = ReplyReader::default();
+        assert_eq!(r.line("230-Welcome"), Ok(None));
+        assert_eq!(r.line(" any text"), Ok(None));
+        // Another code, or the same code without a space, does not end the reply.
+        assert_eq!(r.line("231 other"), Ok(None));
+        assert_eq!(r.line("230-more"), Ok(None));
+        assert_eq!(r.line("230 done"), Ok(Some((230, "Welcome".into()))));
+        // A code is three digits: u16's parser alone would take "+12" as 12.
+        assert!(ReplyReader::default().line("+12 x").is_err());
+        assert!(ReplyReader::default().line("hello").is_err());
+        assert_eq!(
+            ReplyReader::default().line("200"),
+            Ok(Some((200, "".into())))
+        );
+    }
+
+    #[test]
+    fn endless_multi_line_reply_is_refused() {
+        let mut r = ReplyReader::default();
+        assert_eq!(r.line("220-hi"), Ok(None));
+        let mut last = Ok(None);
+        for _ in 0..MAX_REPLY_LINES {
+            last = r.line("220-again");
+            if last.is_err() {
+                break;
+            }
+        }
+        assert_eq!(last, Err("FTP reply too long".into()));
+    }
+
+    #[test]
+    fn splits_lines_and_bounds_them() {
+        let mut buf = b"220 a\r\n230 b\npartial".to_vec();
+        assert_eq!(take_line(&mut buf), Ok(Some("220 a".into())));
+        assert_eq!(take_line(&mut buf), Ok(Some("230 b".into())));
+        assert_eq!(take_line(&mut buf), Ok(None));
+        assert_eq!(buf, b"partial");
+        let mut long = vec![b'x'; MAX_LINE + 1];
+        assert!(take_line(&mut long).is_err());
+    }
+
+    #[test]
+    fn reads_passive_ports() {
+        assert_eq!(
+            epsv_port("Entering Extended Passive Mode (|||50123|)"),
+            Some(50123)
+        );
+        assert_eq!(epsv_port("(|||99999|)"), None);
+        assert_eq!(epsv_port("no port"), None);
+        assert_eq!(
+            pasv_port("Entering Passive Mode (10,0,0,1,195,80)."),
+            Some(50000)
+        );
+        assert_eq!(pasv_port("(10,0,0,1,256,80)"), None);
+        assert_eq!(pasv_port("(1,2,3)"), None);
+        assert_eq!(pasv_port("(1,2,3,4,255,255)"), Some(65535));
     }
 }

@@ -270,7 +270,8 @@ impl TransferQueue {
             ));
         }
         let id = self.next_id.max(1);
-        self.next_id = id + 1;
+        // Saturating: a hand-edited transfers.json may hold any id.
+        self.next_id = id.saturating_add(1);
         self.items.push(Transfer {
             id,
             req,
@@ -386,7 +387,7 @@ impl TransferQueue {
         if t.phase != Phase::Queued {
             return None;
         }
-        t.attempts += 1;
+        t.attempts = t.attempts.saturating_add(1);
         t.generation = t.generation.wrapping_add(1);
         t.phase = Phase::Running { started: now };
         Some(t.generation)
@@ -566,6 +567,6 @@ pub(super) fn next_id(q: &TransferQueue) -> u64 {
 }
 
 pub(super) fn push_raw(q: &mut TransferQueue, t: Transfer) {
-    q.next_id = q.next_id.max(t.id + 1);
+    q.next_id = q.next_id.max(t.id.saturating_add(1));
     q.items.push(t);
 }

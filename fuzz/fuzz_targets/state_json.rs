@@ -49,13 +49,13 @@ fn round_trip<T: PartialEq + std::fmt::Debug>(
     name: &str,
     data: &[u8],
     load: impl Fn(&Path) -> T,
-    save: impl Fn(&T, &Path),
+    save: impl Fn(&mut T, &Path),
 ) {
     let (a, b) = dirs();
     std::fs::write(a.join(name), data).expect("writing the fuzz input");
-    let first = load(a);
+    let mut first = load(a);
     let _ = std::fs::remove_file(b.join(name));
-    save(&first, b);
+    save(&mut first, b);
     let again = load(b);
     assert_eq!(first, again, "{name} changed through save and reload");
 }

@@ -105,7 +105,11 @@ fn messages() -> Vec<(String, Vec<u8>)> {
         http(body.as_bytes(), ""),
     ));
     // `make test` runs this once as a debug-build smoke run: smaller bombs keep it quick.
-    let bomb = if cfg!(debug_assertions) { 64 << 20 } else { 1 << 30 };
+    let bomb = if cfg!(debug_assertions) {
+        64 << 20
+    } else {
+        1 << 30
+    };
     let label = if bomb == 1 << 30 { "1 GiB" } else { "64 MiB" };
     let zeros = vec![0u8; bomb];
     let gz = compress(&zeros, false);

@@ -225,3 +225,49 @@ fn a_set_notif_on_the_running_daemon_applies_at_once_without_the_poll() {
     assert_eq!(value_of(&inform.values(), PII), Some("4321"));
     rig.wait_idle();
 }
+
+#[test]
+fn a_local_change_during_a_session_where_the_acs_sets_values_is_still_reported() {
+    const CODE: &str = "Device.DeviceInfo.ProvisioningCode";
+    let rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::spa(&[(PII, 2), (CODE, 2)])],
+        |o| o.extra_cpe = NO_POLL.into(),
+    );
+    rig.wait_answer("SetParameterAttributes", 1);
+    rig.wait_idle();
+    let before = rig.acs.msgs().len();
+    // The ACS sets PII, then holds the session while a local change happens.
+    rig.acs
+        .push(soap::spv(&[(PII, "777", "xsd:unsignedInt")], "k-acs"));
+    rig.acs.push_pause(Duration::from_millis(1500));
+    rig.acs.push(soap::gpv(&[PII]));
+    rig.kick();
+    // Half a second in, the session is held in the pause after the SPV.
+    std::thread::sleep(Duration::from_millis(500));
+    let o = rig.cpe.cli(&["set", CODE, "local-change"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let msgs = rig.wait_idle();
+    assert!(
+        msgs[before..]
+            .iter()
+            .any(|m| m.answer_to.as_deref() == Some("GetParameterValues")),
+        "the session was still running"
+    );
+    let inform = value_change_after(&rig, before);
+    let values = inform.values();
+    assert_eq!(
+        value_of(&values, CODE),
+        Some("local-change"),
+        "{}",
+        inform.body
+    );
+    // The ACS's own write is not reported back to it (PII is no forced parameter: it would
+    // only be in the list as a change).
+    assert_eq!(
+        value_of(&values, PII),
+        None,
+        "PII reported back: {}",
+        inform.body
+    );
+}

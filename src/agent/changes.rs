@@ -139,6 +139,15 @@ impl Agent {
         self.save_changes();
     }
 
+    /// The ACS wrote `names` itself: their current values join the baseline unreported;
+    /// every other parameter keeps its own, so a local change made during the session is
+    /// still found by the next check.
+    pub(super) fn acs_wrote(&mut self, names: &std::collections::BTreeSet<String>) {
+        let current = self.attrs.notified(self.dm.as_mut());
+        self.changes.acs_wrote(current, names);
+        self.save_changes();
+    }
+
     /// Takes the current values as the baseline (values the ACS set are not reported back).
     pub(super) fn rebase_changes(&mut self) {
         let current = self.attrs.notified(self.dm.as_mut());

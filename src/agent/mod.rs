@@ -113,7 +113,10 @@ struct EndOfSession {
     reboot: Option<String>,
     factory_reset: bool,
     reload_config: bool,
-    rebase_notify: bool,
+    /// Notified parameters the ACS wrote itself this session: their new values are not
+    /// reported back to it (digest 8.2); every other parameter keeps its baseline, so a
+    /// local change made meanwhile is still reported.
+    acs_written: std::collections::BTreeSet<String>,
 }
 
 /// The agent: all state the main loop owns.

@@ -363,6 +363,13 @@ impl Agent {
             du_jobs: self.du.jobs.jobs.len(),
         };
         let (resp, actions) = rpc::handle(req, &mut ctx);
+        if let (crate::soap::AcsRequest::SetParameterValues { values, .. }, false) =
+            (req, matches!(resp, crate::soap::CpeResponse::Fault(_)))
+        {
+            self.end
+                .acs_written
+                .extend(values.iter().map(|v| v.name.clone()));
+        }
         let mut failure = None;
         for a in actions {
             if let Err(e) = self.apply_action(a) {
@@ -389,7 +396,10 @@ impl Agent {
     fn apply_action(&mut self, action: Action) -> Result<(), String> {
         match action {
             Action::SetParameterKey(key) => {
-                self.end.rebase_notify = true;
+                for root in ["Device.", "InternetGatewayDevice."] {
+                    let name = format!("{root}ManagementServer.ParameterKey");
+                    self.end.acs_written.insert(name);
+                }
                 let change = [("cpe".to_string(), "ParameterKey".to_string(), key)];
                 crate::config::set_options(&self.opts.config_path, &change)
                     .map_err(|e| format!("cannot store ParameterKey: {e}"))?;
@@ -426,7 +436,8 @@ impl Agent {
                 self.attrs
                     .save(&self.opts.state_dir)
                     .map_err(|e| format!("cannot store notification attributes: {e}"))?;
-                self.end.rebase_notify = true;
+                // Newly notified parameters join the baseline with their current value at
+                // the next check: no rebase needed.
             }
             Action::ConfigChanged => self.end.reload_config = true,
             a @ (Action::Download(_)
@@ -445,9 +456,9 @@ impl Agent {
     fn end_of_session(&mut self) {
         self.dm.end_of_session();
         let end = std::mem::take(&mut self.end);
-        if end.rebase_notify {
+        if !end.acs_written.is_empty() {
             // What the ACS changed itself is not reported back to it (digest 8.2).
-            self.rebase_changes();
+            self.acs_wrote(&end.acs_written);
         }
         if end.reload_config {
             self.reload();

@@ -118,6 +118,29 @@ impl ChangeTracker {
         }
     }
 
+    /// The ACS wrote `written` itself (SetParameterValues, the ParameterKey): those values
+    /// join the baseline and count as known to the ACS, and any change of theirs still owed
+    /// is dropped, since the ACS's value replaced it. Every other parameter keeps its
+    /// baseline: a local change made meanwhile is still reported by the next poll.
+    pub fn acs_wrote(
+        &mut self,
+        current: Vec<(ParamValue, u8)>,
+        written: &std::collections::BTreeSet<String>,
+    ) {
+        for (v, _) in current {
+            if !written.contains(&v.name) {
+                continue;
+            }
+            self.pending.remove(&v.name);
+            self.lw_pending.remove(&v.name);
+            if self.reported.get(&v.name) != Some(&v.value) {
+                self.reported.insert(v.name.clone(), v.value.clone());
+                self.dirty = true;
+            }
+            self.seen.insert(v.name, v.value);
+        }
+    }
+
     /// Compares `current` with the last values seen. Returns true when an *active* parameter
     /// changed (a session should open). Parameters that appear for the first time (new
     /// instance, new attribute) only become part of the baseline.
@@ -346,6 +369,23 @@ mod tests {
         let mut back = restarted(&t);
         assert!(!back.poll(vec![pv("A", "2", 2), pv("B", "1", 1)]));
         assert!(!back.has_pending());
+    }
+
+    #[test]
+    fn what_the_acs_wrote_is_not_reported_but_a_local_change_meanwhile_is() {
+        let mut t = ChangeTracker::new();
+        t.rebase(vec![pv("A", "1", 2), pv("B", "1", 2)]);
+        // During a session the ACS writes A and B changes locally; A also had a local
+        // change owed, which the ACS's value replaces.
+        t.poll(vec![pv("A", "0", 2), pv("B", "1", 2)]);
+        assert!(t.has_pending());
+        let written = ["A".to_string()].into_iter().collect();
+        t.acs_wrote(vec![pv("A", "9", 2), pv("B", "2", 2)], &written);
+        assert!(!t.has_pending(), "the ACS's value replaced A's local change");
+        assert!(t.poll(vec![pv("A", "9", 2), pv("B", "2", 2)]), "B's change is found");
+        let names: Vec<String> = t.pending().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["B"]);
+        assert_eq!(t.reported_json()["values"]["A"], "9");
     }
 
     #[test]

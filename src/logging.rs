@@ -554,23 +554,31 @@ mod tests {
         assert_eq!(Masked::new(xml).to_string(), m);
     }
 
-    /// 200k unclosed tags once took 26 s to mask (each tag looked for its end tag).
+    /// 200k unclosed tags once took 26 s to mask (each tag looked for its end tag). The
+    /// check is relative, so it holds on a slow machine or under qemu: 8 times the input
+    /// may cost about 8 times the time (best of 3), far from the 64 of a quadratic pass.
     #[test]
     fn masking_is_linear() {
-        for xml in [
-            "<a>".repeat(200_000),
-            "<Value>x".repeat(100_000),
-            "<Name>Password</Name><Value>".repeat(50_000),
-            "<!--".repeat(100_000),
-        ] {
-            let t = std::time::Instant::now();
-            let m = mask_secrets(&xml);
+        let best = |xml: &str| {
+            (0..3)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    let m = mask_secrets(xml);
+                    assert!(m.len() >= xml.len() / 2);
+                    t.elapsed()
+                })
+                .min()
+                .unwrap_or_default()
+        };
+        for unit in ["<a>", "<Value>x", "<Name>Password</Name><Value>", "<!--"] {
+            let small = best(&unit.repeat(25_000));
+            let large = best(&unit.repeat(200_000));
+            // A floor for timer granularity on tiny inputs.
+            let small = small.max(std::time::Duration::from_micros(200));
             assert!(
-                t.elapsed() < std::time::Duration::from_secs(2),
-                "{}",
-                &xml[..20]
+                large < small * 24,
+                "{unit}: {large:?} for 200k against {small:?} for 25k"
             );
-            assert!(m.len() >= xml.len() / 2);
         }
     }
 

@@ -381,8 +381,14 @@ mod tests {
         assert!(t.has_pending());
         let written = ["A".to_string()].into_iter().collect();
         t.acs_wrote(vec![pv("A", "9", 2), pv("B", "2", 2)], &written);
-        assert!(!t.has_pending(), "the ACS's value replaced A's local change");
-        assert!(t.poll(vec![pv("A", "9", 2), pv("B", "2", 2)]), "B's change is found");
+        assert!(
+            !t.has_pending(),
+            "the ACS's value replaced A's local change"
+        );
+        assert!(
+            t.poll(vec![pv("A", "9", 2), pv("B", "2", 2)]),
+            "B's change is found"
+        );
         let names: Vec<String> = t.pending().into_iter().map(|v| v.name).collect();
         assert_eq!(names, ["B"]);
         assert_eq!(t.reported_json()["values"]["A"], "9");

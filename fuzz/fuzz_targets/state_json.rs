@@ -3,7 +3,7 @@
 //! kept must survive a save and a reload unchanged, so a restart never loses or alters it.
 //! Files: state.json (src/agent/state.rs), transfers.json (src/transfer/persist.rs), du.json
 //! (src/du/store.rs), du_jobs.json (src/du/jobs.rs), notifications.json (src/notify/attrs.rs),
-//! outbox.json (src/agent/outbox.rs). Then one more entry is added to what each loaded, as
+//! outbox.json (src/agent/outbox.rs), notify_values.json (src/agent/changes.rs). Then one more entry is added to what each loaded, as
 //! the daemon would next (ids and counters from the file must not overflow). dm.json (the
 //! embedded data model's objects, src/datamodel/embedded/persist.rs) is loaded, walked and
 //! added to.
@@ -16,7 +16,7 @@ use icwmp::datamodel::{DataModel, MemConfigStore};
 use icwmp::du::jobs::DuJobs;
 use icwmp::du::store::DuStore;
 use icwmp::events::PendingEvent;
-use icwmp::notify::NotifyAttributes;
+use icwmp::notify::{ChangeTracker, NotifyAttributes};
 use icwmp::soap::{CpeRequest, DownloadArgs, DuOperation};
 use icwmp::transfer::{Request, TransferQueue};
 use libfuzzer_sys::fuzz_target;
@@ -106,6 +106,14 @@ fuzz_target!(|data: &[u8]| {
     round_trip("outbox.json", data, Outbox::load, |o, d| {
         o.save(d).expect("saving the outbox")
     });
+    // notify_values.json (src/agent/changes.rs): the reported values, read back unchanged.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Some(t) = ChangeTracker::from_reported(&v) {
+            let saved = t.reported_json();
+            let again = ChangeTracker::from_reported(&saved).expect("reloading what was saved");
+            assert_eq!(saved, again.reported_json(), "notify_values.json changed");
+        }
+    }
     std::fs::write(a.join("dm.json"), data).expect("writing the fuzz input");
     grow(a);
 });

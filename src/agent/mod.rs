@@ -117,6 +117,9 @@ struct EndOfSession {
     /// reported back to it (digest 8.2); every other parameter keeps its baseline, so a
     /// local change made meanwhile is still reported.
     acs_written: std::collections::BTreeSet<String>,
+    /// The ACS changed notification attributes: newly notified parameters join the
+    /// baseline at the session's end, with the value they have then.
+    attrs_changed: bool,
 }
 
 /// The agent: all state the main loop owns.

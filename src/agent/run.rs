@@ -436,8 +436,7 @@ impl Agent {
                 self.attrs
                     .save(&self.opts.state_dir)
                     .map_err(|e| format!("cannot store notification attributes: {e}"))?;
-                // Newly notified parameters join the baseline with their current value at
-                // the next check: no rebase needed.
+                self.end.attrs_changed = true;
             }
             Action::ConfigChanged => self.end.reload_config = true,
             a @ (Action::Download(_)
@@ -459,6 +458,11 @@ impl Agent {
         if !end.acs_written.is_empty() {
             // What the ACS changed itself is not reported back to it (digest 8.2).
             self.acs_wrote(&end.acs_written);
+        }
+        if end.attrs_changed {
+            // Newly notified parameters start from their value now, not at some later
+            // check, which would take a local change made meanwhile as the baseline.
+            self.check_changes(self.clock.now());
         }
         if end.reload_config {
             self.reload();

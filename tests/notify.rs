@@ -271,3 +271,65 @@ fn a_local_change_during_a_session_where_the_acs_sets_values_is_still_reported()
         inform.body
     );
 }
+
+#[test]
+fn passive_changes_accumulate_and_ride_the_next_inform() {
+    const CODE: &str = "Device.DeviceInfo.ProvisioningCode";
+    let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(PII, 1)])], |o| {
+        o.extra_cpe = NO_POLL.into();
+    });
+    rig.wait_answer("SetParameterAttributes", 1);
+    rig.wait_idle();
+    let before = rig.acs.msgs().len();
+    // Two passive changes, the second overriding the first: no session of their own.
+    for v in ["111", "222"] {
+        let o = rig.cpe.cli(&["set", PII, v]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        rig.acs.msgs().len(),
+        before,
+        "a passive change opened a session"
+    );
+    // The next session, whatever opens it, carries the latest value with 4 VALUE CHANGE.
+    let o = rig.cpe.cli(&["set", CODE, "other"]);
+    assert!(o.status.success());
+    rig.kick();
+    let inform = value_change_after(&rig, before);
+    assert!(
+        inform.has_event("6 CONNECTION REQUEST"),
+        "{}",
+        inform.summary()
+    );
+    assert_eq!(
+        value_of(&inform.values(), PII),
+        Some("222"),
+        "{}",
+        inform.body
+    );
+    rig.wait_idle();
+    rig.assert_xsd_valid();
+}
+
+#[test]
+fn an_active_change_waits_for_the_throttle_after_the_last_session() {
+    let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(PII, 2)])], |o| {
+        o.extra_cpe = format!("{NO_POLL}\toption active_notif_throttle '3'\n");
+    });
+    rig.wait_answer("SetParameterAttributes", 1);
+    let msgs = rig.wait_idle();
+    let session_end = msgs.last().expect("messages").at;
+    let before = msgs.len();
+    let o = rig.cpe.cli(&["set", PII, "4321"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let inform = value_change_after(&rig, before);
+    let after = inform.at.saturating_duration_since(session_end);
+    // Held until 3 s after the last session ended (whole seconds: up to 1 s more), and sent
+    // then, not at some later poll.
+    assert!(
+        after >= Duration::from_millis(2000) && after <= Duration::from_millis(4500),
+        "Inform {after:?} after the last session"
+    );
+    rig.wait_idle();
+}

@@ -265,3 +265,106 @@ fn heartbeats_start_on_their_due_second_without_the_notify_poll() {
     }
     assert!(wakeups <= 8, "{wakeups} wake-ups");
 }
+
+/// The virtual times (ms from the start) of the sessions whose Inform carried `code`.
+fn starts_with_event(acs: &ScriptedAcs, starts: &[u64], code: &str) -> Vec<u64> {
+    acs.informs()
+        .iter()
+        .zip(starts)
+        .filter(|(inform, _)| inform.contains(&format!("<EventCode>{code}</EventCode>")))
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+#[test]
+fn periodic_informs_fall_on_the_phase_of_periodic_inform_time() {
+    let acs = ScriptedAcs::start();
+    let start = Clock::system().now();
+    let phase = crate::time::format_datetime(start.unix() + 5);
+    let extra = format!(
+        "\toption periodic_inform_enable '1'\n\toption periodic_inform_interval '30'\n\
+         \toption periodic_inform_time '{phase}'\n"
+    );
+    let (mut agent, clock, _dir) = agent(&acs.url, &extra);
+    *clock.lock().unwrap() = start;
+    agent.use_clock(Clock::Virtual(clock.clone()));
+    let (wakeups, starts) = run_for(&mut agent, &clock, Duration::from_secs(100));
+    let periodic = starts_with_event(&acs, &starts, "2 PERIODIC");
+    let frac = start.wall_ms.rem_euclid(1000) as u64;
+    let due: Vec<u64> = [5_000, 35_000, 65_000, 95_000]
+        .iter()
+        .map(|d| d - frac)
+        .collect();
+    assert_eq!(periodic, due, "sessions at {starts:?}");
+    assert!(wakeups <= 6, "{wakeups} wake-ups");
+}
+
+#[test]
+fn the_notify_poll_runs_every_interval_and_an_active_change_waits_for_the_throttle() {
+    let acs = ScriptedAcs::start();
+    let (mut agent, clock, _dir) = agent(&acs.url, "");
+    let code = "Device.DeviceInfo.ProvisioningCode";
+    agent.config.cpe.periodic_notify_enable = true;
+    agent.config.cpe.periodic_notify_interval = 10;
+    agent.config.cpe.active_notif_throttle = 25;
+    agent.attrs.set_notification(code, 2);
+    agent.use_clock(Clock::Virtual(clock.clone()));
+    // The boot session, then an idle minute: one wake-up per poll.
+    let (wakeups, starts) = run_for(&mut agent, &clock, Duration::from_secs(60));
+    assert_eq!(starts, [0], "only the boot session");
+    assert!((6..=7).contains(&wakeups), "{wakeups} wake-ups for 6 polls");
+    // A local change at 60 s: found by the poll at 70 s, and held until 25 s after the
+    // boot session ended (t = 0), which has passed: it goes at once.
+    let set = [crate::datamodel::SetValue {
+        name: code.into(),
+        value: "changed".into(),
+        type_hint: None,
+    }];
+    agent.dm.set_values(&set).expect("set");
+    let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(15));
+    assert_eq!(starts, [10_000], "a session at the next poll");
+    // Another change right after that session: the throttle holds it 25 s from its end.
+    let set = [crate::datamodel::SetValue {
+        name: code.into(),
+        value: "again".into(),
+        type_hint: None,
+    }];
+    agent.dm.set_values(&set).expect("set");
+    let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(60));
+    // Now is t = 15 s after the previous session at 10 s; found at the poll at 20 s (t=5 s
+    // here), held until 10 + 25 = 35 s, that is 20 s from here (the session's end is kept
+    // in whole wall-clock seconds: within a second of that).
+    assert_eq!(starts.len(), 1, "sessions at {starts:?}");
+    assert!(
+        (19_000..=21_000).contains(&starts[0]),
+        "throttled session at {starts:?}"
+    );
+    let informs = acs.informs();
+    assert!(informs.last().unwrap().contains("again"));
+}
+
+#[test]
+fn a_scheduled_inform_starts_on_its_due_second_and_a_reboot_grace_holds_sessions() {
+    let acs = ScriptedAcs::start();
+    let (mut agent, clock, _dir) = agent(&acs.url, "");
+    let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(1));
+    assert_eq!(starts, [0]);
+    let now = *clock.lock().unwrap();
+    agent.state.scheduled.push(super::state::ScheduledInform {
+        due: now.unix() + 7,
+        command_key: "k7".into(),
+    });
+    let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(20));
+    let due = 7_000 - now.wall_ms.rem_euclid(1000) as u64;
+    assert_eq!(starts, [due], "sessions at {starts:?}");
+    assert!(acs.informs().last().unwrap().contains("M ScheduleInform"));
+    // A reboot asked of the system holds every session until its grace ends.
+    let now = *clock.lock().unwrap();
+    agent.timers.set(
+        super::timers::Timer::RebootGrace,
+        now.after(Duration::from_secs(300)),
+    );
+    agent.raise(crate::events::EventCode::ConnectionRequest, "");
+    let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(400));
+    assert_eq!(starts, [300_000], "sessions at {starts:?}");
+}

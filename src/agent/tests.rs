@@ -299,6 +299,16 @@ fn periodic_informs_fall_on_the_phase_of_periodic_inform_time() {
     assert!(wakeups <= 6, "{wakeups} wake-ups");
 }
 
+/// A change made on the device, not by the ACS.
+fn set_local(agent: &mut Agent, name: &str, value: &str) {
+    let set = [crate::datamodel::SetValue {
+        name: name.into(),
+        value: value.into(),
+        type_hint: None,
+    }];
+    agent.dm.set_values(&set).expect("set");
+}
+
 #[test]
 fn the_notify_poll_runs_every_interval_and_an_active_change_waits_for_the_throttle() {
     let acs = ScriptedAcs::start();
@@ -315,21 +325,11 @@ fn the_notify_poll_runs_every_interval_and_an_active_change_waits_for_the_thrott
     assert!((6..=7).contains(&wakeups), "{wakeups} wake-ups for 6 polls");
     // A local change at 60 s: found by the poll at 70 s, and held until 25 s after the
     // boot session ended (t = 0), which has passed: it goes at once.
-    let set = [crate::datamodel::SetValue {
-        name: code.into(),
-        value: "changed".into(),
-        type_hint: None,
-    }];
-    agent.dm.set_values(&set).expect("set");
+    set_local(&mut agent, code, "changed");
     let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(15));
     assert_eq!(starts, [10_000], "a session at the next poll");
     // Another change right after that session: the throttle holds it 25 s from its end.
-    let set = [crate::datamodel::SetValue {
-        name: code.into(),
-        value: "again".into(),
-        type_hint: None,
-    }];
-    agent.dm.set_values(&set).expect("set");
+    set_local(&mut agent, code, "again");
     let (_, starts) = run_for(&mut agent, &clock, Duration::from_secs(60));
     // Now is t = 15 s after the previous session at 10 s; found at the poll at 20 s (t=5 s
     // here), held until 10 + 25 = 35 s, that is 20 s from here (the session's end is kept

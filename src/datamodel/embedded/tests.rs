@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static N: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh state directory per test.
-fn tmpdir() -> PathBuf {
+pub(super) fn tmpdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "icwmp-dm-{}-{}",
         std::process::id(),
@@ -18,11 +18,11 @@ fn tmpdir() -> PathBuf {
     d
 }
 
-fn mk(dir: &Path) -> EmbeddedDataModel {
+pub(super) fn mk(dir: &Path) -> EmbeddedDataModel {
     EmbeddedDataModel::new(dir, Box::new(MemConfigStore::default()))
 }
 
-fn sv(name: &str, value: &str) -> SetValue {
+pub(super) fn sv(name: &str, value: &str) -> SetValue {
     SetValue {
         name: name.into(),
         value: value.into(),
@@ -30,7 +30,7 @@ fn sv(name: &str, value: &str) -> SetValue {
     }
 }
 
-fn get1(dm: &mut EmbeddedDataModel, name: &str) -> String {
+pub(super) fn get1(dm: &mut EmbeddedDataModel, name: &str) -> String {
     let v = dm.get_values(name).unwrap();
     assert_eq!(v.len(), 1, "{name}");
     v[0].value.clone()

@@ -2,37 +2,13 @@
 //! the heartbeat options, dateTimes read back as written, out-of-range config values read as
 //! the default the daemon uses.
 
+use super::tests::{get1, mk, sv, tmpdir};
 use super::*;
 use crate::datamodel::MemConfigStore;
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("icwmp-dm-ms-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn mk(dir: &Path) -> EmbeddedDataModel {
-    EmbeddedDataModel::new(dir, Box::new(MemConfigStore::default()))
-}
-
-fn sv(name: &str, value: &str) -> SetValue {
-    SetValue {
-        name: name.into(),
-        value: value.into(),
-        type_hint: None,
-    }
-}
-
-fn get1(dm: &mut EmbeddedDataModel, name: &str) -> String {
-    let v = dm.get_values(name).unwrap();
-    assert_eq!(v.len(), 1, "{name}");
-    v[0].value.clone()
-}
-
 #[test]
 fn heartbeat_policy_maps_to_the_heartbeat_options_both_ways() {
-    let dir = tmpdir("hb");
+    let dir = tmpdir();
     let mut dm = mk(&dir);
     const HB: &str = "Device.ManagementServer.HeartbeatPolicy.";
     let names: Vec<String> = dm
@@ -80,7 +56,7 @@ fn heartbeat_policy_maps_to_the_heartbeat_options_both_ways() {
 
 #[test]
 fn periodic_inform_values_read_back_as_written_or_as_they_run() {
-    let dir = tmpdir("pi");
+    let dir = tmpdir();
     let mut dm = mk(&dir);
     const PIT: &str = "Device.ManagementServer.PeriodicInformTime";
     const PII: &str = "Device.ManagementServer.PeriodicInformInterval";

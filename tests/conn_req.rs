@@ -60,3 +60,27 @@ fn sighup_reloads_connection_request_credentials() {
     let old = digest::connection_request(rig.cpe.cr_port, "/", "cruser", "crpass").unwrap();
     assert_eq!(old.second, 401, "the old password no longer works");
 }
+
+#[test]
+fn the_challenge_offers_sha256_then_md5_and_a_sha256_answer_opens_a_session() {
+    let rig = Rig::start(&[]);
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+    let first = digest::http_get(port, "/", None).unwrap();
+    assert_eq!(first.status, 401);
+    let offered = first.all("www-authenticate");
+    let algs: Vec<_> = offered
+        .iter()
+        .map(|c| {
+            let p = digest::parse_params(c).expect("a Digest challenge");
+            digest::param(&p, "algorithm").unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(algs, ["SHA-256", "MD5"], "{offered:?}");
+    let bad = digest::connection_request_with(port, "/", "cruser", "nope", "SHA-256").unwrap();
+    assert_eq!((bad.first, bad.second), (401, 401));
+    let ok = digest::connection_request_with(port, "/", "cruser", "crpass", "SHA-256").unwrap();
+    assert_eq!((ok.first, ok.second), (401, 200));
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+}

@@ -105,10 +105,10 @@ pub struct CrRequest<'a> {
 pub enum CrDecision {
     /// Authenticated: answer 200 and start a session.
     Accept,
-    /// Answer 401 with this `WWW-Authenticate` value.
+    /// Answer 401 with one `WWW-Authenticate` header per value, most preferred first.
     Challenge {
-        /// The header value.
-        www_authenticate: String,
+        /// The header values: SHA-256 then MD5, with the same nonce (RFC 7616 §3.7).
+        www_authenticate: Vec<String>,
     },
     /// Answer with this status (403, 404, 405, 400 or 503) and do nothing.
     Reject(u16),
@@ -324,7 +324,10 @@ impl CrAuth {
         CrDecision::Accept.into()
     }
 
-    /// Issues a new nonce and builds the 401 challenge.
+    /// Issues a new nonce and builds the 401 challenges: SHA-256 first (RFC 7616 §3.7: most
+    /// preferred first), then MD5, which TR-069 (RFC 2617) peers know. Both carry the same
+    /// nonce, so a client that merges the two headers into one list still answers a nonce we
+    /// issued, and whichever algorithm it picks is verified against it.
     fn challenge(&mut self, now: Instant, stale: bool) -> CrDecision {
         // Expired nonces are kept a while so that their use can still be answered stale=true.
         let keep = self.settings.nonce_lifetime.saturating_mul(4);
@@ -334,23 +337,28 @@ impl CrAuth {
             self.nonces.pop_front();
         }
         let value = random_hex(16);
-        let mut h = format!(
-            "Digest realm={}, qop=\"auth\", nonce={}, opaque={}, algorithm=MD5",
-            quote(&self.settings.realm),
-            quote(&value),
-            quote(&self.opaque)
-        );
-        if stale {
-            h.push_str(", stale=true");
-        }
+        let www_authenticate = [Algorithm::Sha256, Algorithm::Md5]
+            .into_iter()
+            .map(|a| {
+                let mut h = format!(
+                    "Digest realm={}, qop=\"auth\", nonce={}, opaque={}, algorithm={}",
+                    quote(&self.settings.realm),
+                    quote(&value),
+                    quote(&self.opaque),
+                    a.name()
+                );
+                if stale {
+                    h.push_str(", stale=true");
+                }
+                h
+            })
+            .collect();
         self.nonces.push_back(Nonce {
             value,
             issued: now,
             max_nc: 0,
         });
-        CrDecision::Challenge {
-            www_authenticate: h,
-        }
+        CrDecision::Challenge { www_authenticate }
     }
 }
 

@@ -84,3 +84,43 @@ fn the_challenge_offers_sha256_then_md5_and_a_sha256_answer_opens_a_session() {
     assert_eq!((ok.first, ok.second), (401, 200));
     rig.wait_inform("6 CONNECTION REQUEST", 1);
 }
+
+/// `cpe.cr_timeout` is the time a client has to send its request head: a head sent after
+/// 2.7 s is answered with a 4 s timeout, a silent client is closed after 1 s with a 1 s one.
+#[test]
+fn cr_timeout_is_the_head_timeout() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let slow_head = |secs: &str, delay: Duration| {
+        let rig = Rig::with(AcsOpts::default(), &[], |o| {
+            o.extra_cpe
+                .push_str(&format!("\toption cr_timeout '{secs}'\n"));
+        });
+        rig.wait_inform("0 BOOTSTRAP", 1);
+        rig.wait_idle();
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", rig.cpe.cr_port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        std::thread::sleep(delay);
+        let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: cpe\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let answer = slow_head("4", Duration::from_millis(2700));
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer:?}");
+    // Silent: nothing is written, the daemon closes at its deadline.
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str("\toption cr_timeout '1'\n");
+    });
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", rig.cpe.cr_port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    assert_eq!(c.read_to_end(&mut Vec::new()).unwrap(), 0);
+    let closed_silent = t.elapsed();
+    assert!(
+        closed_silent >= Duration::from_millis(900) && closed_silent < Duration::from_millis(1900),
+        "{closed_silent:?}"
+    );
+}

@@ -39,6 +39,7 @@ pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
         path: cpe.path.clone(),
         allow,
         nonce_lifetime: Duration::from_secs(cpe.session_timeout.max(10) as u64),
+        head_timeout: crate::conn_req::conns::head_timeout(cpe.cr_timeout),
         ..CrSettings::default()
     }
 }

@@ -51,6 +51,9 @@ pub struct CrSettings {
     pub source_capacity: u32,
     /// Token-bucket refill per second of one source address.
     pub source_refill_per_sec: u32,
+    /// Time a client has to send its whole request head (`cpe.cr_timeout`, see
+    /// [`super::conns::head_timeout`]).
+    pub head_timeout: Duration,
 }
 
 impl Default for CrSettings {
@@ -66,6 +69,7 @@ impl Default for CrSettings {
             rate_refill_per_sec: DEFAULT_REFILL_PER_SEC,
             source_capacity: DEFAULT_SOURCE_CAPACITY,
             source_refill_per_sec: DEFAULT_SOURCE_REFILL_PER_SEC,
+            head_timeout: super::conns::HEAD_DEADLINE,
         }
     }
 }
@@ -83,6 +87,7 @@ impl fmt::Debug for CrSettings {
             .field("rate_refill_per_sec", &self.rate_refill_per_sec)
             .field("source_capacity", &self.source_capacity)
             .field("source_refill_per_sec", &self.source_refill_per_sec)
+            .field("head_timeout", &self.head_timeout)
             .finish()
     }
 }

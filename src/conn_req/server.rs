@@ -341,7 +341,8 @@ impl Worker {
                     }
                     // As IPv4 when it is (dual-stack socket): for the logs and the limits.
                     let peer = canonical(peer.ip());
-                    if let Some(out) = self.conns.add(stream, peer, now) {
+                    let timeout = self.auth.settings().head_timeout;
+                    if let Some(out) = self.conns.add(stream, peer, now, timeout) {
                         log::debug!("connection request server full: closed a client of {out}");
                     }
                 }

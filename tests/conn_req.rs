@@ -124,3 +124,90 @@ fn cr_timeout_is_the_head_timeout() {
         "{closed_silent:?}"
     );
 }
+
+/// The listener is on the address `cr_host` names (127.0.0.1 in the rig), not on every
+/// address: another loopback address, or IPv6, finds the port closed.
+#[test]
+fn the_listener_binds_the_advertised_address() {
+    let rig = Rig::start(&[]);
+    let boot = rig.wait_inform("0 BOOTSTRAP", 1);
+    let url = value_of(
+        &boot.values(),
+        "Device.ManagementServer.ConnectionRequestURL",
+    )
+    .unwrap_or_default()
+    .to_string();
+    let port = rig.cpe.cr_port;
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    rig.wait_idle();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    for other in ["127.0.0.2", "::1"] {
+        let ip: std::net::IpAddr = other.parse().unwrap();
+        assert!(
+            std::net::TcpStream::connect((ip, port)).is_err(),
+            "{other} reaches the connection-request port"
+        );
+    }
+    rig.kick();
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+}
+
+fn wait_port(port: u16, open: bool) -> bool {
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() == open {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// `HTTPConnectionRequestEnable` false (UCI `cpe.http_cr_enable`): the port is closed and
+/// ConnectionRequestURL is empty (TR-181); turned on again by a reload, the port opens.
+#[test]
+fn http_cr_enable_off_closes_the_port_and_empties_the_url() {
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str("\toption http_cr_enable '0'\n");
+    });
+    let boot = rig.wait_inform("0 BOOTSTRAP", 1);
+    let values = boot.values();
+    let url = value_of(&values, "Device.ManagementServer.ConnectionRequestURL");
+    assert_eq!(url, Some(""), "no URL to advertise");
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the connection-request port is open"
+    );
+    assert!(rig.cpe.logs().contains("HTTP connection requests disabled"));
+    let text = rig
+        .cpe
+        .config_text()
+        .replace("option http_cr_enable '0'", "option http_cr_enable '1'");
+    std::fs::write(&rig.cpe.config, text).unwrap();
+    let pid = rig.cpe.pid().expect("daemon running") as i32;
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    assert!(wait_port(port, true), "{}", rig.cpe.logs());
+    rig.kick();
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+}
+
+/// The ACS turns `HTTPConnectionRequestEnable` off: after that session the port closes.
+#[test]
+fn the_acs_turning_http_cr_off_closes_the_port() {
+    let spv = common::soap::spv(
+        &[(
+            "Device.ManagementServer.HTTPConnectionRequestEnable",
+            "false",
+            "xsd:boolean",
+        )],
+        "off",
+    );
+    let rig = Rig::start(&[spv]);
+    rig.wait_answer("SetParameterValues", 1);
+    rig.wait_idle();
+    assert!(wait_port(rig.cpe.cr_port, false), "{}", rig.cpe.logs());
+    assert!(rig.cpe.config_text().contains("http_cr_enable"));
+}

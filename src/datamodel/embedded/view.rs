@@ -181,8 +181,16 @@ impl<'a> View<'a> {
     }
 
     /// `http://host:port/path` from `cpe.cr_host` (or the first non-loopback IPv4 address),
-    /// `cpe.port` and `cpe.path`; empty when there is no address to give.
+    /// `cpe.port` and `cpe.path`; empty when there is no address to give, or when HTTP
+    /// connection requests are disabled (`cpe.http_cr_enable`, TR-181 says so).
     fn conn_req_url(&mut self) -> String {
+        let enabled = self
+            .config
+            .get("cpe", "http_cr_enable")
+            .is_none_or(|v| crate::config::parse_bool(&v) != Some(false));
+        if !enabled {
+            return String::new();
+        }
         let over = self
             .config
             .get("cpe", "cr_host")

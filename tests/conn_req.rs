@@ -211,3 +211,60 @@ fn the_acs_turning_http_cr_off_closes_the_port() {
     assert!(wait_port(rig.cpe.cr_port, false), "{}", rig.cpe.logs());
     assert!(rig.cpe.config_text().contains("http_cr_enable"));
 }
+
+/// Runs `f` on a thread in a network namespace of its own (with `lo` up); `None` when
+/// namespaces are not available (not root). As in tests/notify.rs.
+fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    std::thread::spawn(move || {
+        // SAFETY: unshare(2) of this thread's network namespace only.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            eprintln!(
+                "skipped: no network namespace ({})",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        ip(&["link", "set", "lo", "up"]);
+        Some(f())
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn ip(args: &[&str]) {
+    let o = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip");
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// No `cr_host`, and the only interface besides `lo` has IPv6 addresses alone (a link-local
+/// and a global one): ConnectionRequestURL names the global one in brackets, and the port
+/// answers there.
+#[test]
+fn without_ipv4_the_url_names_a_global_ipv6_address() {
+    in_netns(|| {
+        ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+        ip(&["link", "set", "v0", "up"]);
+        ip(&["link", "set", "v1", "up"]);
+        ip(&["-6", "addr", "add", "2001:db8::7/64", "dev", "v0", "nodad"]);
+        let rig = Rig::with(AcsOpts::default(), &[], |o| {
+            o.extra_cpe.push_str("\toption cr_host ''\n");
+        });
+        let boot = rig.wait_inform("0 BOOTSTRAP", 1);
+        let port = rig.cpe.cr_port;
+        let values = boot.values();
+        let url = value_of(&values, "Device.ManagementServer.ConnectionRequestURL");
+        assert_eq!(url, Some(format!("http://[2001:db8::7]:{port}/").as_str()));
+        rig.wait_idle();
+        let v6: std::net::IpAddr = "2001:db8::7".parse().unwrap();
+        assert!(std::net::TcpStream::connect((v6, port)).is_ok());
+        rig.kick();
+        rig.wait_inform("6 CONNECTION REQUEST", 1);
+    });
+}

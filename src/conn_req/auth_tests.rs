@@ -358,3 +358,33 @@ fn a_password_guesser_is_refused_while_another_source_gets_through() {
         );
     }
 }
+
+/// An RFC 2617 client that reads only the first header (the SHA-256 one) and answers MD5
+/// without naming an algorithm is still accepted: the nonce is the same in both challenges
+/// and a missing algorithm means MD5.
+#[test]
+fn a_client_reading_only_the_first_challenge_and_answering_md5_is_accepted() {
+    let t0 = Instant::now();
+    let mut a = CrAuth::new(settings(), t0);
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    let first = &parse_challenges([all[0].as_str()])[0];
+    let (nonce, realm) = (first.get("nonce").unwrap(), first.get("realm").unwrap());
+    let resp = digest::response(&DigestInput {
+        algorithm: Algorithm::Md5,
+        username: "cruser",
+        realm,
+        password: "crpass",
+        method: "GET",
+        uri: "/abc",
+        nonce,
+        nc: "00000001",
+        cnonce: "c0ffee",
+        qop: Some("auth"),
+    });
+    let h = format!(
+        "Digest username=\"cruser\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"/abc\", \
+         qop=auth, nc=00000001, cnonce=\"c0ffee\", response=\"{resp}\", opaque=\"{}\"",
+        first.get("opaque").unwrap()
+    );
+    assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
+}

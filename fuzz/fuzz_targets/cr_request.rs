@@ -47,7 +47,7 @@ fn check_answer(decision: &CrDecision) {
 
 fn challenge_of(d: &CrDecision) -> Option<&str> {
     match d {
-        CrDecision::Challenge { www_authenticate } => Some(www_authenticate),
+        CrDecision::Challenge { www_authenticate } => www_authenticate.first().map(String::as_str),
         _ => None,
     }
 }

@@ -39,6 +39,7 @@ pub(super) fn conn_req_settings(config: &Config) -> CrSettings {
         path: cpe.path.clone(),
         allow,
         nonce_lifetime: Duration::from_secs(cpe.session_timeout.max(10) as u64),
+        head_timeout: crate::conn_req::conns::head_timeout(cpe.cr_timeout),
         ..CrSettings::default()
     }
 }
@@ -67,9 +68,11 @@ pub(super) fn start_conn_req(config: &Config, tx: Inbox<ConnReqEvent>) -> Option
     }
 }
 
-/// Where the connection-request server listens: `cpe.port`, the port it advertises.
+/// Where the connection-request server listens: `cpe.port`, the port it advertises, on the
+/// `cr_host` address when that is one; nowhere when `http_cr_enable` is off.
 pub(super) fn conn_req_bind(config: &Config) -> Bind {
-    Bind::Any(config.cpe.port)
+    let cpe = &config.cpe;
+    Bind::choose(cpe.http_cr_enable, &cpe.cr_host, cpe.port)
 }
 
 impl Agent {

@@ -217,6 +217,8 @@ impl Reader<'_> {
             port: u16::try_from(port).unwrap_or(d.port),
             path,
             cr_timeout: self.ranged(s, "cr_timeout", 5, 1, u32::MAX, 5)?,
+            http_cr_enable: self.bool(s, "http_cr_enable", d.http_cr_enable)?,
+            cr_host: self.string(s, "cr_host", "")?.trim().to_string(),
             cr_allowed_sources: self
                 .items(s, "cr_allowed_sources", |c| c == ',' || c.is_whitespace()),
             incoming_rule: self.incoming_rule(s)?,

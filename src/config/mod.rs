@@ -249,8 +249,15 @@ pub struct CpeConfig {
     pub port: u16,
     /// `path`: Connection Request path, always with a leading `/` (default `/`).
     pub path: String,
-    /// `cr_timeout`: per-connection read timeout in seconds (default 5).
+    /// `cr_timeout`: seconds a connection-request client has to send its request head
+    /// (default 5; the server clamps it to 1..=30).
     pub cr_timeout: u32,
+    /// `http_cr_enable` (ManagementServer.HTTPConnectionRequestEnable, default true): off
+    /// closes the connection-request port and empties ConnectionRequestURL.
+    pub http_cr_enable: bool,
+    /// `cr_host`: the host advertised in ConnectionRequestURL (empty: an interface address);
+    /// an IP address here is also the only address the server listens on.
+    pub cr_host: String,
     /// `cr_allowed_sources`: addresses allowed to send Connection Requests (empty = any).
     pub cr_allowed_sources: Vec<String>,
     /// `incoming_rule`.
@@ -349,6 +356,8 @@ impl Default for CpeConfig {
             port: 7547,
             path: "/".into(),
             cr_timeout: 5,
+            http_cr_enable: true,
+            cr_host: String::new(),
             cr_allowed_sources: Vec::new(),
             incoming_rule: IncomingRule::PortOnly,
             log_severity: LogSeverity::Info,

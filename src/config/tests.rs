@@ -38,6 +38,7 @@ fn empty_file_gives_every_c_default() {
     assert!(p.enable);
     assert_eq!(p.default_wan_interface, "wan");
     assert_eq!((p.port, p.path.as_str(), p.cr_timeout), (7547, "/", 5));
+    assert!(p.http_cr_enable && p.cr_host.is_empty());
     assert_eq!(p.incoming_rule, IncomingRule::PortOnly);
     assert_eq!(p.log_severity, LogSeverity::Info);
     assert_eq!(
@@ -104,6 +105,8 @@ config cpe 'cpe'
 \toption port '30005'
 \toption path 'cr'
 \toption cr_timeout '9'
+\toption http_cr_enable '0'
+\toption cr_host ' 2001:db8::1 '
 \tlist cr_allowed_sources '10.0.0.1'
 \tlist cr_allowed_sources '10.0.0.2 fe80::1'
 \toption incoming_rule 'IP_Port'
@@ -209,6 +212,8 @@ config du_state_change 'du'
         ("cu", "cp", 30005, "/cr")
     );
     assert_eq!(p.cr_timeout, 9);
+    assert!(!p.http_cr_enable);
+    assert_eq!(p.cr_host, "2001:db8::1");
     assert_eq!(p.cr_allowed_sources, ["10.0.0.1", "10.0.0.2", "fe80::1"]);
     assert_eq!(p.incoming_rule, IncomingRule::IpPort);
     assert_eq!(p.log_severity, LogSeverity::Debug);

@@ -51,6 +51,9 @@ pub struct CrSettings {
     pub source_capacity: u32,
     /// Token-bucket refill per second of one source address.
     pub source_refill_per_sec: u32,
+    /// Time a client has to send its whole request head (`cpe.cr_timeout`, see
+    /// [`super::conns::head_timeout`]).
+    pub head_timeout: Duration,
 }
 
 impl Default for CrSettings {
@@ -66,6 +69,7 @@ impl Default for CrSettings {
             rate_refill_per_sec: DEFAULT_REFILL_PER_SEC,
             source_capacity: DEFAULT_SOURCE_CAPACITY,
             source_refill_per_sec: DEFAULT_SOURCE_REFILL_PER_SEC,
+            head_timeout: super::conns::HEAD_DEADLINE,
         }
     }
 }
@@ -83,6 +87,7 @@ impl fmt::Debug for CrSettings {
             .field("rate_refill_per_sec", &self.rate_refill_per_sec)
             .field("source_capacity", &self.source_capacity)
             .field("source_refill_per_sec", &self.source_refill_per_sec)
+            .field("head_timeout", &self.head_timeout)
             .finish()
     }
 }
@@ -105,10 +110,10 @@ pub struct CrRequest<'a> {
 pub enum CrDecision {
     /// Authenticated: answer 200 and start a session.
     Accept,
-    /// Answer 401 with this `WWW-Authenticate` value.
+    /// Answer 401 with one `WWW-Authenticate` header per value, most preferred first.
     Challenge {
-        /// The header value.
-        www_authenticate: String,
+        /// The header values: SHA-256 then MD5, with the same nonce (RFC 7616 §3.7).
+        www_authenticate: Vec<String>,
     },
     /// Answer with this status (403, 404, 405, 400 or 503) and do nothing.
     Reject(u16),
@@ -324,7 +329,10 @@ impl CrAuth {
         CrDecision::Accept.into()
     }
 
-    /// Issues a new nonce and builds the 401 challenge.
+    /// Issues a new nonce and builds the 401 challenges: SHA-256 first (RFC 7616 §3.7: most
+    /// preferred first), then MD5, which TR-069 (RFC 2617) peers know. Both carry the same
+    /// nonce, so a client that merges the two headers into one list still answers a nonce we
+    /// issued, and whichever algorithm it picks is verified against it.
     fn challenge(&mut self, now: Instant, stale: bool) -> CrDecision {
         // Expired nonces are kept a while so that their use can still be answered stale=true.
         let keep = self.settings.nonce_lifetime.saturating_mul(4);
@@ -334,23 +342,28 @@ impl CrAuth {
             self.nonces.pop_front();
         }
         let value = random_hex(16);
-        let mut h = format!(
-            "Digest realm={}, qop=\"auth\", nonce={}, opaque={}, algorithm=MD5",
-            quote(&self.settings.realm),
-            quote(&value),
-            quote(&self.opaque)
-        );
-        if stale {
-            h.push_str(", stale=true");
-        }
+        let www_authenticate = [Algorithm::Sha256, Algorithm::Md5]
+            .into_iter()
+            .map(|a| {
+                let mut h = format!(
+                    "Digest realm={}, qop=\"auth\", nonce={}, opaque={}, algorithm={}",
+                    quote(&self.settings.realm),
+                    quote(&value),
+                    quote(&self.opaque),
+                    a.name()
+                );
+                if stale {
+                    h.push_str(", stale=true");
+                }
+                h
+            })
+            .collect();
         self.nonces.push_back(Nonce {
             value,
             issued: now,
             max_nc: 0,
         });
-        CrDecision::Challenge {
-            www_authenticate: h,
-        }
+        CrDecision::Challenge { www_authenticate }
     }
 }
 

@@ -31,11 +31,20 @@ fn req<'a>(path: &'a str, authorization: Option<&'a str>) -> CrRequest<'a> {
     }
 }
 
-fn challenge_of(d: CrDecision) -> String {
+/// Both `WWW-Authenticate` values of a challenge.
+fn challenges_of(d: CrDecision) -> Vec<String> {
     match d {
         CrDecision::Challenge { www_authenticate } => www_authenticate,
         other => panic!("expected a challenge, got {other:?}"),
     }
+}
+
+/// The MD5 challenge (what an RFC 2617 ACS answers).
+fn challenge_of(d: CrDecision) -> String {
+    let all = challenges_of(d);
+    all.into_iter()
+        .find(|c| c.contains("algorithm=MD5"))
+        .expect("an MD5 challenge")
 }
 
 /// Builds the client's Authorization for `challenge` (as an ACS would).
@@ -66,13 +75,42 @@ fn accepts_valid_digest_and_challenge_format() {
 }
 
 #[test]
-fn accepts_sha256_answer() {
+fn offers_sha256_first_then_md5_with_one_nonce() {
     let t0 = Instant::now();
     let mut a = CrAuth::new(settings(), t0);
-    let ch = challenge_of(a.check(&req("/abc", None), t0));
-    let sha = ch.replace("algorithm=MD5", "algorithm=SHA-256");
-    let h = answer(&sha, "crpass", "/abc", 1);
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].ends_with(", algorithm=SHA-256"), "{all:?}");
+    assert!(all[1].ends_with(", algorithm=MD5"), "{all:?}");
+    let parsed = parse_challenges(all.iter().map(String::as_str));
+    assert_eq!(parsed[0].get("nonce"), parsed[1].get("nonce"));
+    assert_eq!(parsed[0].get("opaque"), parsed[1].get("opaque"));
+    // A client that knows both takes SHA-256, and is accepted.
+    let mut d = ClientDigest::from_challenges(&parsed).unwrap();
+    let h = d.authorization("cruser", "crpass", "GET", "/abc", "0a4f113b");
+    assert!(h.contains("algorithm=SHA-256"), "{h}");
+    assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
+}
+
+#[test]
+fn accepts_sha256_and_md5_answers_and_refuses_a_wrong_sha256_password() {
+    let t0 = Instant::now();
+    let mut a = CrAuth::new(unlimited(), t0);
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    let bad = answer(&all[0], "wrong", "/abc", 1);
+    let c = a.check_request(&req("/abc", Some(&bad)), t0);
+    assert_eq!(c.refused_user.as_deref(), Some("cruser"));
+    let h = answer(&all[0], "crpass", "/abc", 1);
     assert!(h.contains("algorithm=SHA-256"));
+    assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    let h = answer(&all[1], "crpass", "/abc", 1);
+    assert!(h.contains("algorithm=MD5"));
+    assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
+    // The SHA-256-sess variant a client may pick is verified too.
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    let sess = all[0].replace("algorithm=SHA-256", "algorithm=SHA-256-sess");
+    let h = answer(&sess, "crpass", "/abc", 1);
     assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
 }
 
@@ -112,8 +150,9 @@ fn expired_nonce_gets_stale_challenge() {
     let ch = challenge_of(a.check(&req("/abc", None), t0));
     let h = answer(&ch, "crpass", "/abc", 1);
     let later = t0 + DEFAULT_NONCE_LIFETIME;
-    let stale = challenge_of(a.check(&req("/abc", Some(&h)), later));
-    assert!(stale.ends_with(", stale=true"), "{stale}");
+    let both = challenges_of(a.check(&req("/abc", Some(&h)), later));
+    assert!(both.iter().all(|c| c.ends_with(", stale=true")), "{both:?}");
+    let stale = both[1].clone();
     // The fresh nonce works.
     let h = answer(&stale, "crpass", "/abc", 1);
     assert_eq!(a.check(&req("/abc", Some(&h)), later), CrDecision::Accept);
@@ -318,4 +357,34 @@ fn a_password_guesser_is_refused_while_another_source_gets_through() {
             "CR {i}"
         );
     }
+}
+
+/// An RFC 2617 client that reads only the first header (the SHA-256 one) and answers MD5
+/// without naming an algorithm is still accepted: the nonce is the same in both challenges
+/// and a missing algorithm means MD5.
+#[test]
+fn a_client_reading_only_the_first_challenge_and_answering_md5_is_accepted() {
+    let t0 = Instant::now();
+    let mut a = CrAuth::new(settings(), t0);
+    let all = challenges_of(a.check(&req("/abc", None), t0));
+    let first = &parse_challenges([all[0].as_str()])[0];
+    let (nonce, realm) = (first.get("nonce").unwrap(), first.get("realm").unwrap());
+    let resp = digest::response(&DigestInput {
+        algorithm: Algorithm::Md5,
+        username: "cruser",
+        realm,
+        password: "crpass",
+        method: "GET",
+        uri: "/abc",
+        nonce,
+        nc: "00000001",
+        cnonce: "c0ffee",
+        qop: Some("auth"),
+    });
+    let h = format!(
+        "Digest username=\"cruser\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"/abc\", \
+         qop=auth, nc=00000001, cnonce=\"c0ffee\", response=\"{resp}\", opaque=\"{}\"",
+        first.get("opaque").unwrap()
+    );
+    assert_eq!(a.check(&req("/abc", Some(&h)), t0), CrDecision::Accept);
 }

@@ -1,7 +1,7 @@
 //! Binding the connection-request listener.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 
 /// Where to listen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,6 +11,30 @@ pub enum Bind {
     Any(u16),
     /// One address (tests use `127.0.0.1:0`).
     Addr(SocketAddr),
+    /// No listener: HTTP connection requests are disabled (`HTTPConnectionRequestEnable`
+    /// false), and TR-181 says the port is closed.
+    Off,
+}
+
+impl Bind {
+    /// Where to listen for `cpe.http_cr_enable`, `cpe.cr_host` and `cpe.port`: nowhere when
+    /// disabled; only the advertised address when `cr_host` is an IP address (`[v6]` too),
+    /// so the port is not open on the other interfaces; else everywhere (a host name may
+    /// resolve to anything, and the address found on the interfaces may change).
+    pub fn choose(enabled: bool, cr_host: &str, port: u16) -> Bind {
+        if !enabled {
+            return Bind::Off;
+        }
+        let host = cr_host.trim();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match host.parse::<IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Bind::Addr(SocketAddr::new(ip, port)),
+            _ => Bind::Any(port),
+        }
+    }
 }
 
 /// Pending connections the kernel queues for us: a flood must not fill the queue so that
@@ -25,6 +49,12 @@ pub fn listen(bind: Bind) -> io::Result<TcpListener> {
     let l = match bind {
         Bind::Any(port) => bind_any(port)?,
         Bind::Addr(a) => TcpListener::bind(a)?,
+        Bind::Off => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "HTTP connection requests are disabled",
+            ))
+        }
     };
     // Non-blocking: a connection reset between poll and accept must not block the thread
     // in accept, and accept is called until it has nothing more.
@@ -97,5 +127,39 @@ fn bind_dual_stack(port: u16) -> io::Result<TcpListener> {
         ))?;
         check(libc::listen(raw, BACKLOG))?;
         Ok(TcpListener::from(fd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose_binds_the_advertised_address_or_everywhere_or_nowhere() {
+        let a = |s: &str| Bind::Addr(s.parse().unwrap());
+        assert_eq!(Bind::choose(true, "127.0.0.1", 7547), a("127.0.0.1:7547"));
+        assert_eq!(Bind::choose(true, " 192.0.2.7 ", 80), a("192.0.2.7:80"));
+        assert_eq!(
+            Bind::choose(true, "2001:db8::1", 7547),
+            a("[2001:db8::1]:7547")
+        );
+        assert_eq!(
+            Bind::choose(true, "[2001:db8::1]", 7547),
+            a("[2001:db8::1]:7547")
+        );
+        assert_eq!(Bind::choose(true, "", 7547), Bind::Any(7547));
+        assert_eq!(Bind::choose(true, "cpe.example.net", 7547), Bind::Any(7547));
+        assert_eq!(Bind::choose(true, "0.0.0.0", 7547), Bind::Any(7547));
+        assert_eq!(Bind::choose(true, "::", 7547), Bind::Any(7547));
+        assert_eq!(Bind::choose(false, "127.0.0.1", 7547), Bind::Off);
+        assert_eq!(Bind::choose(false, "", 7547), Bind::Off);
+    }
+
+    #[test]
+    fn off_is_no_listener() {
+        assert_eq!(
+            listen(Bind::Off).unwrap_err().kind(),
+            io::ErrorKind::Unsupported
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The open client connections of the connection-request server, all served by one thread.
 //!
 //! Every socket is non-blocking; the server thread polls them all at once, so a client that
-//! sends nothing, or one byte a second, holds nothing but its slot. Each client has
-//! [`HEAD_DEADLINE`] in all (not per read) to send its request head, and [`WRITE_DEADLINE`]
+//! sends nothing, or one byte a second, holds nothing but its slot. Each client has the head
+//! timeout (`cpe.cr_timeout`, [`HEAD_DEADLINE`] by default) in all, not per read, to send its
+//! request head, and [`WRITE_DEADLINE`]
 //! to take the answer. At most [`MAX_CONNS`] are open: a new client pushes out an incomplete
 //! one, from the source that holds the most slots, oldest first; so a source opening many
 //! sockets only ever pushes out its own, and new clients are never refused.
@@ -17,8 +18,21 @@ use super::ratelimit::source_key;
 
 /// Most clients served at once.
 pub const MAX_CONNS: usize = 64;
-/// Time a client has, from its connection, to send its whole request head.
+/// Time a client has, from its connection, to send its whole request head, unless the
+/// settings say otherwise (see [`head_timeout`]).
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// Shortest and longest head timeout `cpe.cr_timeout` may set: below a second a slow ACS
+/// link fails; above half a minute a silent client holds its slot for nothing (the slots
+/// are shared, see [`Conns::add`]).
+pub const HEAD_TIMEOUT_RANGE: (u32, u32) = (1, 30);
+
+/// The head timeout for `cpe.cr_timeout` seconds, clamped to [`HEAD_TIMEOUT_RANGE`].
+pub fn head_timeout(secs: u32) -> Duration {
+    Duration::from_secs(
+        secs.clamp(HEAD_TIMEOUT_RANGE.0, HEAD_TIMEOUT_RANGE.1)
+            .into(),
+    )
+}
 /// Time a client has to take the answer.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -70,9 +84,16 @@ impl Conns {
         self.list.is_empty()
     }
 
-    /// Takes a newly accepted client; when all slots are taken, first closes the one
-    /// [`Conns::victim`] names and returns its peer.
-    pub fn add(&mut self, stream: TcpStream, peer: IpAddr, now: Instant) -> Option<IpAddr> {
+    /// Takes a newly accepted client, which has `head_timeout` to send its request head;
+    /// when all slots are taken, first closes the one [`Conns::victim`] names and returns
+    /// its peer.
+    pub fn add(
+        &mut self,
+        stream: TcpStream,
+        peer: IpAddr,
+        now: Instant,
+        head_timeout: Duration,
+    ) -> Option<IpAddr> {
         let evicted = if self.list.len() >= MAX_CONNS {
             self.victim().map(|i| self.list.swap_remove(i).peer)
         } else {
@@ -82,7 +103,7 @@ impl Conns {
             stream,
             peer,
             opened: now,
-            deadline: now + HEAD_DEADLINE,
+            deadline: now + head_timeout,
             phase: Phase::Reading(HeadReader::new()),
             accepted: false,
             done: false,

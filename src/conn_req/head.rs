@@ -134,7 +134,10 @@ pub fn response(decision: &CrDecision) -> String {
         CrDecision::Accept => ("200 OK", String::new()),
         CrDecision::Challenge { www_authenticate } => (
             "401 Unauthorized",
-            format!("WWW-Authenticate: {www_authenticate}\r\n"),
+            www_authenticate
+                .iter()
+                .map(|v| format!("WWW-Authenticate: {v}\r\n"))
+                .collect(),
         ),
         CrDecision::Reject(400) => ("400 Bad Request", String::new()),
         CrDecision::Reject(403) => ("403 Forbidden", String::new()),
@@ -157,11 +160,11 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
         let r = response(&CrDecision::Challenge {
-            www_authenticate: "Digest realm=\"r\"".into(),
+            www_authenticate: vec!["Digest a=1".into(), "Digest a=2".into()],
         });
-        assert!(
-            r.starts_with("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\"\r\n")
-        );
+        assert!(r.starts_with(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest a=1\r\nWWW-Authenticate: Digest a=2\r\n"
+        ));
         assert!(response(&CrDecision::Reject(405)).contains("\r\nAllow: GET\r\n"));
         assert!(response(&CrDecision::Reject(431)).starts_with("HTTP/1.1 431 "));
         assert!(response(&CrDecision::Reject(503)).starts_with("HTTP/1.1 503 "));

@@ -198,6 +198,7 @@ fn show(bind: Bind) -> String {
     match bind {
         Bind::Any(port) => format!("port {port}"),
         Bind::Addr(a) => a.to_string(),
+        Bind::Off => "no port (disabled)".into(),
     }
 }
 
@@ -217,6 +218,13 @@ impl Worker {
                 }
                 *locked(&self.shared.local) = Some(addr);
                 self.listener = Some(l);
+                self.retry_at = None;
+                self.failures = 0;
+            }
+            Err(_) if self.bind == Bind::Off => {
+                log::info!(
+                    "HTTP connection requests disabled (HTTPConnectionRequestEnable): port closed"
+                );
                 self.retry_at = None;
                 self.failures = 0;
             }
@@ -247,7 +255,7 @@ impl Worker {
         let Some(bind) = locked(&self.shared.rebind).take() else {
             return;
         };
-        if bind == self.bind && self.listener.is_some() {
+        if bind == self.bind && (self.listener.is_some() || bind == Bind::Off) {
             return;
         }
         if let Some(old) = self.listener.take() {
@@ -341,7 +349,8 @@ impl Worker {
                     }
                     // As IPv4 when it is (dual-stack socket): for the logs and the limits.
                     let peer = canonical(peer.ip());
-                    if let Some(out) = self.conns.add(stream, peer, now) {
+                    let timeout = self.auth.settings().head_timeout;
+                    if let Some(out) = self.conns.add(stream, peer, now, timeout) {
                         log::debug!("connection request server full: closed a client of {out}");
                     }
                 }

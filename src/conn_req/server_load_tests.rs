@@ -206,3 +206,32 @@ fn rebind_moves_to_the_new_port_and_closes_the_old_one() {
     assert_eq!(srv.local_addr(), Some(new));
     assert!(raw(new, "GET", "/cr", None).starts_with("HTTP/1.1 401 "));
 }
+
+/// Disabled (`HTTPConnectionRequestEnable` false): the port is closed, and nothing retries
+/// it; enabled again: it listens again.
+#[test]
+fn off_closes_the_port_and_on_opens_it_again() {
+    let (srv, rx) = start(settings());
+    let addr = srv.local_addr().unwrap();
+    srv.rebind(Bind::Off);
+    let t = Instant::now();
+    while srv.local_addr().is_some() {
+        assert!(t.elapsed() < Duration::from_secs(2), "still bound");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(TcpStream::connect(addr).is_err(), "the port still listens");
+    // Past a bind retry, still closed.
+    std::thread::sleep(BIND_RETRY + Duration::from_millis(300));
+    assert_eq!(srv.local_addr(), None);
+    assert!(TcpStream::connect(addr).is_err(), "the port was reopened");
+    srv.rebind(Bind::Addr(addr));
+    let t = Instant::now();
+    while srv.local_addr() != Some(addr) {
+        assert!(t.elapsed() < Duration::from_secs(2), "not reopened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    valid_crs_are_prompt(addr, &rx, 1, Duration::ZERO);
+    // Started disabled: no listener from the start.
+    let off = ConnReqServer::start(Bind::Off, settings(), Inbox::channel().0).unwrap();
+    assert_eq!(off.local_addr(), None);
+}

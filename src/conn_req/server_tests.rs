@@ -299,3 +299,52 @@ fn a_trickling_client_is_dropped_at_its_head_deadline() {
         "{closed:?}"
     );
 }
+
+#[test]
+fn cr_timeout_is_clamped_to_a_sane_range() {
+    use crate::conn_req::conns::head_timeout;
+    assert_eq!(head_timeout(0), Duration::from_secs(1));
+    assert_eq!(head_timeout(1), Duration::from_secs(1));
+    assert_eq!(head_timeout(5), Duration::from_secs(5));
+    assert_eq!(head_timeout(30), Duration::from_secs(30));
+    assert_eq!(head_timeout(u32::MAX), Duration::from_secs(30));
+}
+
+/// The head timeout of the settings, not a fixed one: a slow head within it is answered, a
+/// silent client is closed at it; an update applies to the clients that come after it.
+#[test]
+fn the_head_timeout_comes_from_the_settings() {
+    let (srv, _rx) = start(CrSettings {
+        head_timeout: Duration::from_secs(4),
+        ..settings()
+    });
+    let addr = srv.local_addr().unwrap();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(HEAD_DEADLINE + Duration::from_millis(700));
+    slow.write_all(b"GET /cr HTTP/1.1\r\nHost: cpe\r\n\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    slow.read_to_end(&mut out).unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 401 "), "{out:?}");
+
+    srv.update(CrSettings {
+        head_timeout: Duration::from_secs(1),
+        ..settings()
+    });
+    // A request makes sure the update is applied before the silent client comes.
+    let r = raw_chunks(addr, &[b"GET /cr HTTP/1.1\r\n\r\n"]);
+    assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let t = Instant::now();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(silent.read_to_end(&mut Vec::new()).unwrap(), 0);
+    let closed = t.elapsed();
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_millis(1900),
+        "{closed:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! HTTP Digest (RFC 2617, MD5, qop=auth) for both sides of the tests: the ACS checks the
-//! CPE's answers, and the connection-request client answers the CPE's challenge.
+//! HTTP Digest (RFC 2617 MD5 and RFC 7616 SHA-256, qop=auth) for both sides of the tests: the
+//! ACS checks the CPE's answers, and the connection-request client answers the CPE's challenge.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,6 +9,13 @@ use std::time::Duration;
 pub fn md5_hex(s: &str) -> String {
     let d = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
         .expect("openssl md5");
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lower-case hex SHA-256 of `s`.
+pub fn sha256_hex(s: &str) -> String {
+    let d = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), s.as_bytes())
+        .expect("openssl sha256");
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -70,9 +77,25 @@ pub fn response(
     nc: &str,
     cnonce: &str,
 ) -> String {
-    let ha1 = md5_hex(&format!("{user}:{realm}:{pass}"));
-    let ha2 = md5_hex(&format!("{method}:{uri}"));
-    md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
+    response_with(md5_hex, user, realm, pass, method, uri, nonce, nc, cnonce)
+}
+
+/// The expected `response` for qop=auth with hash `h` ([`md5_hex`] or [`sha256_hex`]).
+#[allow(clippy::too_many_arguments)]
+pub fn response_with(
+    h: fn(&str) -> String,
+    user: &str,
+    realm: &str,
+    pass: &str,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+) -> String {
+    let ha1 = h(&format!("{user}:{realm}:{pass}"));
+    let ha2 = h(&format!("{method}:{uri}"));
+    h(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
 }
 
 /// Builds an `Authorization: Digest ...` value answering `challenge` (a WWW-Authenticate
@@ -88,12 +111,19 @@ pub fn authorization(
     let p = parse_params(challenge)?;
     let realm = param(&p, "realm").unwrap_or("");
     let nonce = param(&p, "nonce")?;
+    // MD5 unless the challenge names SHA-256 (RFC 7616); other algorithms are not answered.
+    let (alg, h): (&str, fn(&str) -> String) = match param(&p, "algorithm") {
+        None => ("MD5", md5_hex),
+        Some(a) if a.eq_ignore_ascii_case("MD5") => ("MD5", md5_hex),
+        Some(a) if a.eq_ignore_ascii_case("SHA-256") => ("SHA-256", sha256_hex),
+        Some(_) => return None,
+    };
     let cnonce = random_hex(8);
     let nc = format!("{nc:08x}");
-    let resp = response(user, realm, pass, method, uri, nonce, &nc, &cnonce);
+    let resp = response_with(h, user, realm, pass, method, uri, nonce, &nc, &cnonce);
     let mut h = format!(
         "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\", response=\"{resp}\""
+         algorithm={alg}, qop=auth, nc={nc}, cnonce=\"{cnonce}\", response=\"{resp}\""
     );
     if let Some(o) = param(&p, "opaque") {
         h.push_str(&format!(", opaque=\"{o}\""));
@@ -118,6 +148,16 @@ impl RawResponse {
             .iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a (case-insensitive) header, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -176,8 +216,26 @@ pub fn connection_request(
     user: &str,
     pass: &str,
 ) -> Result<CrOutcome, String> {
+    connection_request_with(port, path, user, pass, "MD5")
+}
+
+/// [`connection_request`] answering the challenge that names `algorithm` (`MD5`, `SHA-256`);
+/// when no challenge names it, the first one is answered.
+pub fn connection_request_with(
+    port: u16,
+    path: &str,
+    user: &str,
+    pass: &str,
+    algorithm: &str,
+) -> Result<CrOutcome, String> {
     let first = http_get(port, path, None)?;
-    let Some(challenge) = first.header("www-authenticate").map(str::to_string) else {
+    let offered = first.all("www-authenticate");
+    let named = offered.iter().find(|c| {
+        parse_params(c)
+            .and_then(|p| param(&p, "algorithm").map(|a| a.eq_ignore_ascii_case(algorithm)))
+            .unwrap_or(false)
+    });
+    let Some(challenge) = named.or(offered.first()).map(|c| c.to_string()) else {
         return Ok(CrOutcome {
             first: first.status,
             second: 0,

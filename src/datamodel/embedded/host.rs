@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fs;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The files outside /proc and /sys that values are read from (DeviceInfo defaults,
 /// Time.LocalTimeZone): the change watcher watches them.
@@ -245,6 +245,52 @@ fn inet6_flags(table: &str, addr: &Ipv6Addr) -> Option<u32> {
     })
 }
 
+/// The address to advertise in ConnectionRequestURL when `cpe.cr_host` names none: the first
+/// IPv4 address of an up, non-loopback interface; when there is none, an IPv6 address an
+/// ACS can reach: global before unique-local (fc00::/7), and one that is not deprecated or
+/// still tentative before one that is. Link-local addresses (useless without a zone),
+/// loopback, multicast, IPv4-mapped and duplicate (DAD failed) ones are never chosen.
+pub(crate) fn cr_url_host(ifaces: &[Iface]) -> Option<IpAddr> {
+    let usable = || ifaces.iter().filter(|i| !i.loopback && i.up);
+    let v4 = usable()
+        .flat_map(|i| i.v4.iter())
+        .map(|(a, _)| *a)
+        .find(|a| !a.is_loopback() && !a.is_unspecified());
+    if let Some(a) = v4 {
+        return Some(IpAddr::V4(a));
+    }
+    usable()
+        .flat_map(|i| i.v6.iter())
+        .filter(|(a, flags)| {
+            let s = a.segments();
+            !a.is_loopback()
+                && !a.is_unspecified()
+                && !a.is_multicast()
+                && (s[0] & 0xffc0) != 0xfe80
+                && a.to_ipv4_mapped().is_none()
+                && flags & 0x08 == 0
+        })
+        // min_by_key keeps the first of equals: the interface and address order.
+        .min_by_key(|(a, flags)| {
+            let ula = (a.segments()[0] & 0xfe00) == 0xfc00;
+            (ula, flags & (0x20 | 0x40) != 0)
+        })
+        .map(|(a, _)| IpAddr::V6(*a))
+}
+
+/// `http://host:port/path`, an IPv6 `host` in brackets (RFC 3986), `path` with one leading
+/// `/`.
+pub(crate) fn cr_url(host: &str, port: u16, path: &str) -> String {
+    let path = path.trim();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    format!("http://{host}:{port}{slash}{path}")
+}
+
 /// IPv6Address.IPAddressStatus from if_inet6 flags.
 pub(crate) fn v6_status(flags: u32) -> &'static str {
     if flags & 0x08 != 0 {
@@ -267,6 +313,99 @@ pub(crate) fn v6_origin(addr: &Ipv6Addr, flags: u32) -> &'static str {
         "Static"
     } else {
         "AutoConfigured"
+    }
+}
+
+#[cfg(test)]
+mod cr_host_tests {
+    use super::*;
+
+    fn iface(up: bool, loopback: bool, v4: &[&str], v6: &[(&str, u32)]) -> Iface {
+        Iface {
+            up,
+            loopback,
+            v4: v4
+                .iter()
+                .map(|a| (a.parse().unwrap(), Ipv4Addr::new(255, 255, 255, 0)))
+                .collect(),
+            v6: v6.iter().map(|(a, f)| (a.parse().unwrap(), *f)).collect(),
+            ..Iface::default()
+        }
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_first_then_a_reachable_ipv6() {
+        let lo = iface(true, true, &["127.0.0.1"], &[("::1", 0x80)]);
+        let wan6 = iface(
+            true,
+            false,
+            &[],
+            &[
+                ("fe80::1", 0x80),
+                ("fd00::1", 0),
+                ("2001:db8::dead", 0x20),
+                ("2001:db8::1", 0),
+            ],
+        );
+        let wan4 = iface(true, false, &["192.0.2.9"], &[("2001:db8::2", 0)]);
+        assert_eq!(
+            cr_url_host(&[lo.clone(), wan6.clone(), wan4.clone()]),
+            ip("192.0.2.9")
+        );
+        assert_eq!(cr_url_host(&[lo.clone(), wan6.clone()]), ip("2001:db8::1"));
+        // Down: its addresses do not count.
+        let down4 = iface(false, false, &["192.0.2.10"], &[]);
+        assert_eq!(cr_url_host(&[down4, wan6]), ip("2001:db8::1"));
+        // Only a deprecated global, or only a ULA, or a tentative one: still chosen.
+        let dep = iface(true, false, &[], &[("fd00::1", 0), ("2001:db8::3", 0x20)]);
+        assert_eq!(cr_url_host(&[dep]), ip("2001:db8::3"));
+        let ula = iface(true, false, &[], &[("fe80::1", 0), ("fd12::7", 0)]);
+        assert_eq!(cr_url_host(&[ula]), ip("fd12::7"));
+        let tent = iface(true, false, &[], &[("2001:db8::4", 0x40)]);
+        assert_eq!(cr_url_host(&[tent]), ip("2001:db8::4"));
+    }
+
+    #[test]
+    fn the_url_puts_an_ipv6_host_in_brackets() {
+        let host = cr_url_host(&[iface(true, false, &[], &[("2001:db8::1", 0)])])
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            cr_url(&host, 7547, "/path"),
+            "http://[2001:db8::1]:7547/path"
+        );
+        assert_eq!(
+            cr_url("[2001:db8::1]", 7547, "x"),
+            "http://[2001:db8::1]:7547/x"
+        );
+        assert_eq!(cr_url("192.0.2.1", 80, ""), "http://192.0.2.1:80/");
+        assert_eq!(
+            cr_url("cpe.example", 7547, " /a "),
+            "http://cpe.example:7547/a"
+        );
+    }
+
+    #[test]
+    fn nothing_reachable_is_none() {
+        let lo = iface(true, true, &["127.0.0.1"], &[("::1", 0x80)]);
+        let useless = iface(
+            true,
+            false,
+            &["0.0.0.0"],
+            &[
+                ("fe80::1", 0x80),
+                ("ff02::1", 0),
+                ("::ffff:192.0.2.1", 0),
+                ("2001:db8::5", 0x08),
+                ("::", 0),
+            ],
+        );
+        assert_eq!(cr_url_host(&[lo, useless]), None);
+        assert_eq!(cr_url_host(&[]), None);
     }
 }
 

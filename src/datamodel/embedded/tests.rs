@@ -271,6 +271,25 @@ fn config_values_and_connection_request_url() {
         get1(&mut dm, "Device.ManagementServer.ConnectionRequestURL"),
         "http://192.0.2.7:7548/cr"
     );
+    // Disabled HTTP connection requests: TR-181 wants the URL empty.
+    dm.set_values(&[sv(
+        "Device.ManagementServer.HTTPConnectionRequestEnable",
+        "false",
+    )])
+    .unwrap();
+    assert_eq!(
+        get1(&mut dm, "Device.ManagementServer.ConnectionRequestURL"),
+        ""
+    );
+    dm.set_values(&[sv(
+        "Device.ManagementServer.HTTPConnectionRequestEnable",
+        "true",
+    )])
+    .unwrap();
+    assert_eq!(
+        get1(&mut dm, "Device.ManagementServer.ConnectionRequestURL"),
+        "http://192.0.2.7:7548/cr"
+    );
     assert_eq!(get1(&mut dm, "Device.DeviceInfo.ManufacturerOUI"), "00A0BC");
     assert_eq!(get1(&mut dm, "Device.DeviceInfo.SerialNumber"), "SN42");
     assert_eq!(get1(&mut dm, "Device.ManagementServer.ParameterKey"), "pk1");

@@ -180,28 +180,28 @@ impl<'a> View<'a> {
         }
     }
 
-    /// `http://host:port/path` from `cpe.cr_host` (or the first non-loopback IPv4 address),
-    /// `cpe.port` and `cpe.path`; empty when there is no address to give.
+    /// `http://host:port/path` from `cpe.cr_host` (or an interface address, IPv6 in brackets
+    /// when there is no IPv4 one: [`host::cr_url_host`]),
+    /// `cpe.port` and `cpe.path`; empty when there is no address to give, or when HTTP
+    /// connection requests are disabled (`cpe.http_cr_enable`, TR-181 says so).
     fn conn_req_url(&mut self) -> String {
+        let enabled = self
+            .config
+            .get("cpe", "http_cr_enable")
+            .is_none_or(|v| crate::config::parse_bool(&v) != Some(false));
+        if !enabled {
+            return String::new();
+        }
         let over = self
             .config
             .get("cpe", "cr_host")
             .filter(|h| !h.trim().is_empty());
         let host = match over {
             Some(h) => h.trim().to_string(),
-            None => {
-                let found = self
-                    .ifaces()
-                    .iter()
-                    .filter(|i| !i.loopback && i.up)
-                    .flat_map(|i| i.v4.iter())
-                    .map(|(a, _)| *a)
-                    .find(|a| !a.is_loopback() && !a.is_unspecified());
-                match found {
-                    Some(a) => a.to_string(),
-                    None => return String::new(),
-                }
-            }
+            None => match host::cr_url_host(self.ifaces()) {
+                Some(a) => a.to_string(),
+                None => return String::new(),
+            },
         };
         let port = self
             .config
@@ -209,14 +209,7 @@ impl<'a> View<'a> {
             .and_then(|p| p.trim().parse::<u16>().ok())
             .unwrap_or(7547);
         let path = self.config.get("cpe", "path").unwrap_or_default();
-        let path = path.trim();
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host
-        };
-        let slash = if path.starts_with('/') { "" } else { "/" };
-        format!("http://{host}:{port}{slash}{path}")
+        host::cr_url(&host, port, &path)
     }
 
     fn net_value(&mut self, n: Net, inst: &[u32]) -> String {

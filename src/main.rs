@@ -132,6 +132,7 @@ fn open_datamodel(
 }
 
 fn main() -> ExitCode {
+    agent::abort_on_panic();
     let argv: Vec<String> = std::env::args().collect();
     let opts = options();
     let m = match opts.parse(&argv[1..]) {

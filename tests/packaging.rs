@@ -314,7 +314,10 @@ esac
             ("init", init),
             ("uci", uci.as_str()),
             ("ubus", ubus),
-            ("logger", "#!/bin/sh\n"),
+            (
+                "logger",
+                "#!/bin/sh\necho \"logger $*\" >> \"$FAKE_DIR/calls\"\n",
+            ),
         ] {
             let p = dir.join("bin").join(n);
             std::fs::write(&p, body).unwrap();
@@ -824,4 +827,177 @@ fn locked_crates_build_with_the_msrv() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs the init script's function `func` under busybox sh with procd's helpers replaced by
+/// recorders: the instance procd would get is dumped as JSON (real jshn) to `instance.json`,
+/// parameters and events go to `calls`. `uci_validate_section` checks values as ubox's
+/// validator does for the types the script uses (`bool` takes 0/1/on/off/true/false/yes/no/
+/// enabled/disabled only, not the C config's `enable`). None without the built tools.
+const INIT_HARNESS: &str = r#"
+. "$JSHN"
+log() { echo "log $*" >> "$FAKE_DIR/calls"; }
+procd_open_instance() { json_init; }
+procd_set_param() { k=$1; shift; echo "param $k $*" >> "$FAKE_DIR/calls"; }
+procd_open_data() { json_add_object data; }
+procd_close_data() { json_close_object; }
+procd_close_instance() { json_dump > "$FAKE_DIR/instance.json"; }
+procd_set_config_changed() { echo "config_changed $1" >> "$FAKE_DIR/calls"; }
+config_load() { :; }
+config_get() {
+	_v=$(uci -q get "cwmp.$2.$3") || _v=$4
+	eval "$1=\$_v"
+}
+start() { echo "start" >> "$FAKE_DIR/calls"; }
+uci_validate_section() {
+	_p=$1 _s=$3
+	shift 3
+	_rc=0
+	for _spec; do
+		_n=${_spec%%:*} _r=${_spec#*:}
+		_t=${_r%%:*} _d=
+		[ "$_r" = "$_t" ] || _d=${_r#*:}
+		_v=$(uci -q get "$_p.$_s.$_n") || _v=
+		[ -n "$_v" ] || _v=$_d
+		case "$_t" in
+			bool) case "$_v" in 0|1|on|off|true|false|yes|no|enabled|disabled|"") ;; *) _rc=1 ;; esac ;;
+			port|uinteger|range*) case "$_v" in *[!0-9]*) _rc=1 ;; esac ;;
+		esac
+		eval "$_n=\$_v"
+	done
+	return $_rc
+}
+. "$1"
+$2
+"#;
+
+impl Fake {
+    fn run_init(&self, func: &str) -> Option<serde_json::Value> {
+        if !self.real {
+            eprintln!("packaging: init script checks need busybox and the built tools");
+            return None;
+        }
+        let tools = real_uci()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let jshn = self.dir.join("bin/jshn");
+        if !jshn.exists() {
+            std::os::unix::fs::symlink(tools.join("bin/jshn"), jshn).unwrap();
+        }
+        let harness = self.dir.join("harness");
+        std::fs::write(&harness, INIT_HARNESS).unwrap();
+        let init = files().join("etc/init.d/icwmpd");
+        let jshn_sh = tools.join("share/libubox/jshn.sh");
+        self.run(
+            &harness,
+            &[init.to_str().unwrap(), func],
+            &[("JSHN", jshn_sh.to_str().unwrap())],
+        );
+        let json = std::fs::read_to_string(self.dir.join("instance.json")).ok()?;
+        Some(serde_json::from_str(&json).unwrap())
+    }
+}
+
+/// The C icwmp's config says 'enable'/'disable': the service still starts, and boot() asks
+/// DHCP for option 43, appending dslforum.org to the vendor class the WAN already sends.
+#[test]
+fn init_script_takes_the_c_config_vocabulary() {
+    let c_config: &[(&str, &str)] = &[
+        ("cwmp.acs.url", "http://acs.example:7547/"),
+        ("cwmp.acs.dhcp_discovery", "enable"),
+        ("cwmp.cpe.log_to_console", "disable"),
+        ("cwmp.cpe.enable", "1"),
+        ("network.wan.proto", "dhcp"),
+        ("network.wan.vendorid", "acme"),
+    ];
+    let f = Fake::new("init-c", c_config);
+    let Some(inst) = f.run_init("start_service") else {
+        return;
+    };
+    assert!(!inst.is_null());
+    let calls = f.calls();
+    assert!(!calls.iter().any(|c| c.contains("invalid")), "{calls:?}");
+    // Start-up errors reach the log.
+    assert!(calls.contains(&"param stderr 1".to_string()), "{calls:?}");
+
+    f.run_init("boot");
+    assert!(f.calls().contains(&"start".to_string()), "{:?}", f.calls());
+    let db = f.db();
+    assert_eq!(db["network.wan.reqopts"], "43");
+    assert_eq!(db["network.wan.vendorid"], "acme,dslforum.org");
+    // Our own vocabulary works the same; the vendor class is not appended twice.
+    f.run_init("boot");
+    assert_eq!(f.db()["network.wan.vendorid"], "acme,dslforum.org");
+    let f = Fake::new(
+        "init-off",
+        &[
+            ("cwmp.acs.dhcp_discovery", "disable"),
+            ("network.wan.proto", "dhcp"),
+        ],
+    );
+    f.run_init("boot");
+    assert!(!f.db().contains_key("network.wan.reqopts"));
+}
+
+/// The firewall rules published with the instance for a config.
+fn firewall_rules(name: &str, db: &[(&str, &str)]) -> Option<Vec<serde_json::Value>> {
+    let mut all = vec![("cwmp.acs.url", "http://198.51.100.7:8080/acs")];
+    all.extend_from_slice(db);
+    let f = Fake::new(name, &all);
+    let inst = f.run_init("start_service")?;
+    assert!(f.calls().contains(&"param stderr 1".to_string()));
+    Some(
+        inst["data"]["firewall"]
+            .as_array()
+            .expect("firewall data")
+            .clone(),
+    )
+}
+
+#[test]
+fn init_script_opens_the_connection_request_port_as_incoming_rule_says() {
+    let Some(rules) = firewall_rules("fw-port", &[("cwmp.cpe.port", "30005")]) else {
+        return;
+    };
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let r = &rules[0];
+    assert_eq!(r["type"], "rule");
+    assert_eq!(r["src"], "wan");
+    assert_eq!(r["proto"], "tcp");
+    assert_eq!(r["dest_port"], "30005");
+    assert_eq!(r["target"], "ACCEPT");
+    assert!(r.get("src_ip").is_none(), "Port_Only: from anywhere");
+
+    // IP_Port: the port, from the ACS's address (the URL's host).
+    let rules = firewall_rules("fw-ipport", &[("cwmp.cpe.incoming_rule", "IP_Port")]).unwrap();
+    assert_eq!(rules[0]["src_ip"], "198.51.100.7");
+    assert_eq!(rules[0]["dest_port"], "7547");
+    // IP_Only: anything from the allowed sources.
+    let rules = firewall_rules(
+        "fw-iponly",
+        &[
+            ("cwmp.cpe.incoming_rule", "IP_Only"),
+            ("cwmp.cpe.cr_allowed_sources", "192.0.2.10 192.0.2.11"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules[1]["src_ip"], "192.0.2.11");
+    assert!(rules[0].get("dest_port").is_none());
+    // No address known (a host name): Port_Only rather than no rule at all.
+    let rules = firewall_rules(
+        "fw-name",
+        &[
+            ("cwmp.acs.url", "https://acs.example.com/"),
+            ("cwmp.cpe.incoming_rule", "IP_Only"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["dest_port"], "7547");
+    assert!(rules[0].get("src_ip").is_none());
 }

@@ -7,7 +7,8 @@
 #   make bench   session, connection request (also under attack), GPV, download, hostile
 #                messages (stall, peak RSS), decode and value-change (change -> Inform, poll
 #                cost) figures
-#   make size    binary size (plain release and the size-optimised router build)
+#   make size    binary size (plain release, the size-optimised router build, the OpenWrt
+#                package build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 #   make fuzz    every fuzz target for FUZZ_SECONDS each (stable rustc; fuzz/run.sh)
 
@@ -69,8 +70,10 @@ bench:
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
 
+# The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:
 	scripts/size.sh
+	openwrt/check.sh
 
 # The kill -9 ledger with many kill points (`make test` runs 12). CHAOS_SEED replays a run.
 CHAOS_KILLS ?= 120

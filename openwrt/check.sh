@@ -47,9 +47,9 @@ check_x86_64() {
 
 check_mipsel() {
 	local triple=mipsel-unknown-linux-gnu dest=$out/mipsel bin sysroot header
-	sysroot=$root/target/cross/sysroot-mipsel
-	[ -d "$sysroot/usr/include/mipsel-linux-gnu" ] || [ -d "$sysroot/usr/lib/mipsel-linux-gnu" ] ||
-		fail "no mipsel OpenSSL sysroot: run 'make size' or 'make cross-test' once (cross/cross.sh)"
+	sysroot=${OPENWRT_CHECK_SYSROOT:-$root/target/cross/sysroot-mipsel}
+	[ -f "$sysroot/.done" ] ||
+		fail "no mipsel OpenSSL sysroot in $sysroot: run 'make size' once (cross/cross.sh)"
 	command -v mipsel-linux-gnu-gcc >/dev/null || fail "no mipsel-linux-gnu-gcc (cross/README.md)"
 	# Tier 3 std is prebuilt for mipsel-unknown-linux-gnu by Debian's rust-web only with
 	# build-std; the SDK builds its own rustc. Here: cross.sh's toolchain and -Zbuild-std.
@@ -58,8 +58,9 @@ check_mipsel() {
 	RUSTFLAGS="-Ctarget-feature=-crt-static -Crelocation-model=static" \
 	CARGO_BUILD_TARGET=$triple \
 	CARGO_TARGET_MIPSEL_UNKNOWN_LINUX_GNU_LINKER=mipsel-linux-gnu-gcc \
-	OPENSSL_INCLUDE_DIR=$sysroot/usr/include OPENSSL_LIB_DIR=$sysroot/usr/lib/mipsel-linux-gnu \
-	CARGO_UNSTABLE_BUILD_STD=std,panic_unwind \
+	MIPSEL_UNKNOWN_LINUX_GNU_OPENSSL_INCLUDE_DIR=$sysroot/usr/include \
+	MIPSEL_UNKNOWN_LINUX_GNU_OPENSSL_LIB_DIR=$sysroot/usr/lib/mipsel-linux-gnu \
+	CARGO_UNSTABLE_BUILD_STD=std,panic_unwind CARGO_TARGET_DIR=$out/target-mipsel \
 		/usr/bin/cargo install -q --profile release --root "$dest" --path "$root" --locked --force
 	bin=$dest/bin/icwmpd
 	header=$(readelf -h "$bin")

@@ -923,6 +923,11 @@ fn init_script_takes_the_c_config_vocabulary() {
     assert!(!calls.iter().any(|c| c.contains("invalid")), "{calls:?}");
     // Start-up errors reach the log.
     assert!(calls.contains(&"param stderr 1".to_string()), "{calls:?}");
+    // The daemon fills empty user names itself on its first start (no boot script).
+    assert!(
+        calls.contains(&"param command /usr/sbin/icwmpd -b --default-userid".to_string()),
+        "{calls:?}"
+    );
 
     f.run_init("boot");
     assert!(f.calls().contains(&"start".to_string()), "{:?}", f.calls());

@@ -981,6 +981,15 @@ fn init_script_opens_the_connection_request_port_as_incoming_rule_says() {
     let rules = firewall_rules("fw-ipport", &[("cwmp.cpe.incoming_rule", "IP_Port")]).unwrap();
     assert_eq!(rules[0]["src_ip"], "198.51.100.7");
     assert_eq!(rules[0]["dest_port"], "7547");
+    let rules = firewall_rules(
+        "fw-ipv6",
+        &[
+            ("cwmp.acs.url", "https://[2001:db8::7]:7547/acs"),
+            ("cwmp.cpe.incoming_rule", "IP_Port"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(rules[0]["src_ip"], "2001:db8::7");
     // IP_Only: anything from the allowed sources.
     let rules = firewall_rules(
         "fw-iponly",

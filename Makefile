@@ -2,20 +2,24 @@
 #   make build   release binary (target/release/icwmpd)
 #   make test    installs the test tools when missing, then runs every test
 #   make demo    the daemon against a tiny scripted ACS (scripts/demo.sh)
-#   make lint    rustfmt check + clippy with warnings as errors
+#   make lint    rustfmt check + clippy with warnings as errors + locked crates build on the MSRV
+#   make openwrt-check  the OpenWrt package's cargo step (rust-package.mk's flags), checked
 #   make bench   session, connection request (also under attack), GPV, download, hostile
 #                messages (stall, peak RSS), decode and value-change (change -> Inform, poll
 #                cost) figures
-#   make size    binary size (plain release and the size-optimised router build)
+#   make size    binary size (plain release, the size-optimised router build, the OpenWrt
+#                package build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
 #   make fuzz    every fuzz target for FUZZ_SECONDS each (stable rustc; fuzz/run.sh)
 
 CARGO ?= cargo
+# OpenWrt's ubus/uci/libubox sources (build.sh builds the host tools).
+OPENWRT_VENDOR ?= ../shared/vendor/openwrt
 # Integration tests start one daemon each; a few at a time suit a 2-core machine.
 TEST_THREADS ?= 4
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test test-deps demo lint bench size chaos fuzz clean
+.PHONY: all build test test-deps demo lint bench size chaos fuzz clean openwrt-check
 
 all: build
 
@@ -34,6 +38,10 @@ test-deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
 	fi
+	@# The package's shell parts run under busybox's applets with OpenWrt's real uci/jshn
+	@# (tests/packaging.rs), built from ../shared/vendor/openwrt into target/openwrt-tools.
+	@command -v busybox >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y busybox; }
+	@[ -x target/openwrt-tools/bin/uci ] || $(OPENWRT_VENDOR)/build.sh target/openwrt-tools
 	@# A real FTP/FTPS server for the transfer tests (pyftpdlib, with pyopenssl for TLS).
 	@python3 -c 'import pyftpdlib, OpenSSL' 2>/dev/null || \
 		python3 -m pip install --quiet pyftpdlib pyopenssl
@@ -47,6 +55,12 @@ demo:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	scripts/msrv-check.sh
+
+# The package's cargo step as OpenWrt's SDK runs it (openwrt/check.sh): build, then check the
+# panic policy, the dynamic OpenSSL dependency and the stripped size.
+openwrt-check:
+	openwrt/check.sh
 
 bench:
 	$(CARGO) bench --bench session
@@ -56,8 +70,10 @@ bench:
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
 
+# The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:
 	scripts/size.sh
+	openwrt/check.sh
 
 # The kill -9 ledger with many kill points (`make test` runs 12). CHAOS_SEED replays a run.
 CHAOS_KILLS ?= 120

@@ -35,6 +35,7 @@ Options:
         --ubus-socket PATH  ubusd socket (default /var/run/ubus/ubus.sock,
                             then /var/run/ubus.sock)
         --log-level LEVEL   log severity (overrides cpe.log_severity); also logs to stderr
+        --default-userid    first start: empty acs/cpe userid become <OUI>-<serial>
 ";
 
 /// The options getopts parses; their descriptions live in [`USAGE`].
@@ -46,6 +47,7 @@ fn options() -> getopts::Options {
         ("c", "cli"),
         ("h", "help"),
         ("v", "version"),
+        ("", "default-userid"),
     ] {
         o.optflag(short, long, "");
     }
@@ -59,6 +61,36 @@ fn options() -> getopts::Options {
         o.optopt("", long, "", "");
     }
     o
+}
+
+/// Marks in the state dir that `--default-userid` has run: a user name cleared later on
+/// purpose stays empty (the C package's uci-defaults script ran once too).
+const USERID_MARK: &str = "userid_defaulted";
+
+/// `--default-userid` (the OpenWrt init script passes it): on the first start with this state
+/// dir, empty user names get the device's default, written to the config file.
+fn default_userids(config_path: &Path, state_dir: &Path, config: &mut Config) {
+    let mark = state_dir.join(USERID_MARK);
+    if mark.exists() {
+        return;
+    }
+    match icwmp::config::userid::fill_empty_userids(config_path, config) {
+        Ok(Some(id)) => log::info!("acs/cpe userid was empty: set to {id}"),
+        Ok(None) if config.acs.userid.is_empty() || config.cpe.userid.is_empty() => {
+            // Nothing identifies the device yet: tried again at the next start.
+            log::warn!("no OUI/serial override nor factory MAC address for a default userid");
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            // Tried again at the next start.
+            log::warn!("cannot set the default userid: {e}");
+            return;
+        }
+    }
+    if let Err(e) = std::fs::write(&mark, b"") {
+        log::warn!("{}: {e}", mark.display());
+    }
 }
 
 /// How long `--datamodel bbfdm` waits for bbfdm at start (as the C one).
@@ -132,6 +164,7 @@ fn open_datamodel(
 }
 
 fn main() -> ExitCode {
+    agent::abort_on_panic();
     let argv: Vec<String> = std::env::args().collect();
     let opts = options();
     let m = match opts.parse(&argv[1..]) {
@@ -156,7 +189,7 @@ fn main() -> ExitCode {
     );
     let dm_kind = m.opt_str("datamodel").unwrap_or_else(|| "auto".into());
 
-    let (config, warnings) = match Config::load(&config_path) {
+    let (mut config, warnings) = match Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("icwmpd: {e}");
@@ -185,6 +218,9 @@ fn main() -> ExitCode {
             state_dir.display()
         );
         return ExitCode::from(1);
+    }
+    if m.opt_present("default-userid") && !m.opt_present("c") {
+        default_userids(&config_path, &state_dir, &mut config);
     }
     let socket = m.opt_str("ubus-socket").map(PathBuf::from);
     let cli = m.opt_present("c");

@@ -35,7 +35,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use state::AgentState;
 use std::path::PathBuf;
 use std::time::Duration;
-pub use system::{block_signals, spawn_signal_thread, tune_allocator, Signal};
+pub use system::{abort_on_panic, block_signals, spawn_signal_thread, tune_allocator, Signal};
 pub use timers::{Clock, Now};
 use timers::{Timer, TimerTable};
 

@@ -170,3 +170,52 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Makes a panic in any thread end the whole process (after the default message on stderr,
+/// which procd passes to the log), so that procd respawns the daemon. OpenWrt's package build
+/// forces `panic=unwind` (rust-values.mk), where a panicking connection-request, ubus or
+/// transfer thread would die alone and leave the daemon running without it. Call first in
+/// `main`.
+pub fn abort_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::abort();
+    }));
+}
+
+#[cfg(test)]
+mod panic_tests {
+    /// Set in the child run of [`a_panic_in_any_thread_aborts_the_process`].
+    const CHILD: &str = "ICWMP_PANIC_HOOK_CHILD";
+
+    #[test]
+    fn a_panic_in_any_thread_aborts_the_process() {
+        if std::env::var_os(CHILD).is_some() {
+            super::abort_on_panic();
+            let _ = std::thread::spawn(|| panic!("worker thread panics")).join();
+            // Unwinding would reach here: the process would live on without its thread.
+            std::process::exit(0);
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "agent::system::panic_tests::a_panic_in_any_thread_aborts_the_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("worker thread panics"));
+    }
+}

@@ -9,6 +9,7 @@
 mod load;
 pub mod store;
 pub mod uci;
+pub mod userid;
 
 use std::fmt;
 use std::path::Path;

@@ -9,6 +9,9 @@
 //! the number of connection requests per case (default 20). A request not answered within
 //! 10 s counts as 10 s. Figures only: nothing here asserts a target.
 
+#[path = "common/port.rs"]
+mod port;
+
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -213,7 +216,7 @@ fn main() {
             .expect("free port")
             .port()
     };
-    let (acs_port, port) = (free(), free());
+    let (acs_port, port) = (free(), port::daemon_port());
     let config = dir.join("cwmp");
     // No ACS listens: the sessions the requests start fail and back off, which does not
     // concern the connection-request thread.

@@ -6,6 +6,9 @@
 //! the daemon's peak RSS (VmHWM) after it. Each message runs against a fresh daemon, so
 //! every peak is that message's own. Figures only: nothing here asserts a target.
 
+#[path = "common/port.rs"]
+mod port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -219,10 +222,7 @@ fn main() {
         std::fs::create_dir_all(&d).expect("dir");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let cr_port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let cr_port = port::daemon_port();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || acs(listener, bytes, tx));
         let config = d.join("cwmp");

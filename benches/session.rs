@@ -7,6 +7,9 @@
 //! daemon as `ssl_cafile`), which is what a deployment runs and what starts OpenSSL.
 //! Figures only: nothing here asserts a target.
 
+#[path = "common/port.rs"]
+mod port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -263,10 +266,7 @@ fn measure(exe: &str, https: bool) {
     let tls = https.then(|| Arc::new(tls_acceptor(&dir)));
     let acs = TcpListener::bind("127.0.0.1:0").expect("bind ACS");
     let acs_port = acs.local_addr().expect("addr").port();
-    let cr_port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let cr_port = port::daemon_port();
     let config = dir.join("cwmp");
     std::fs::write(
         &config,

@@ -2,6 +2,9 @@
 //! daemon, against `curl` fetching the same file, and the daemon's peak RSS before and after.
 //! Figures only: nothing here asserts a target.
 
+#[path = "common/port.rs"]
+mod port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -173,10 +176,7 @@ fn main() {
 
     let script = Arc::new(Mutex::new(Vec::new()));
     let (aport, seen) = acs(script.clone());
-    let cr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let cr = port::daemon_port();
     let config = dir.join("cwmp");
     std::fs::write(
         &config,

@@ -5,5 +5,6 @@
 //! [`message`] and [`udp_cr`] are the sans-IO codecs; [`keepalive`] decides when to send;
 //! [`client`] runs the `stun` thread; [`status`] is what it shares with the data model.
 
+pub mod keepalive;
 pub mod message;
 pub mod udp_cr;

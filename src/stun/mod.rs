@@ -5,6 +5,9 @@
 //! [`message`] and [`udp_cr`] are the sans-IO codecs; [`keepalive`] decides when to send;
 //! [`client`] runs the `stun` thread; [`status`] is what it shares with the data model.
 
+pub mod client;
 pub mod keepalive;
 pub mod message;
+pub mod status;
 pub mod udp_cr;
+pub use client::StunClient;

@@ -15,6 +15,8 @@ pub(crate) struct View<'a> {
     pub config: &'a dyn ConfigStore,
     pub data: &'a Persisted,
     pub cpu_prev: &'a mut Option<(u64, u64)>,
+    /// Where the STUN client publishes its status.
+    pub state_dir: &'a std::path::Path,
     ifaces: Option<Vec<Iface>>,
 }
 
@@ -26,6 +28,7 @@ impl<'a> View<'a> {
         config: &'a dyn ConfigStore,
         data: &'a Persisted,
         cpu_prev: &'a mut Option<(u64, u64)>,
+        state_dir: &'a std::path::Path,
     ) -> View<'a> {
         View {
             tree,
@@ -33,6 +36,7 @@ impl<'a> View<'a> {
             config,
             data,
             cpu_prev,
+            state_dir,
             ifaces: None,
         }
     }
@@ -161,6 +165,15 @@ impl<'a> View<'a> {
             },
             Host::Processes => host::process_count().to_string(),
             Host::ConnReqUrl => self.conn_req_url(),
+            Host::UdpConnReqAddress if self.stun_on() => {
+                crate::stun::status::read(self.state_dir).address
+            }
+            Host::NatDetected if self.stun_on() => crate::stun::status::read(self.state_dir)
+                .nat_detected
+                .to_string(),
+            Host::UdpConnReqAddress => String::new(),
+            Host::NatDetected => "false".into(),
+            Host::ConnReqMethods => if self.stun_on() { "HTTP,STUN" } else { "HTTP" }.into(),
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data
@@ -178,6 +191,12 @@ impl<'a> View<'a> {
                 if on { "Synchronized" } else { "Disabled" }.into()
             }
         }
+    }
+
+    /// STUNEnable: the STUN client runs and its published status is current.
+    fn stun_on(&self) -> bool {
+        let v = self.config.get("cpe", "stun_enable").unwrap_or_default();
+        sources::from_config(&v, sources::Conv::Bool) == "true"
     }
 
     /// `http://host:port/path` from `cpe.cr_host` (or the first non-loopback IPv4 address),

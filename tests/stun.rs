@@ -1,0 +1,191 @@
+//! STUN and UDP connection requests (TR-069 Annex G) against a real STUN server: coturn's
+//! `turnserver`, started by the test on loopback (skipped with a message when not installed;
+//! `make test-deps` installs it). The daemon learns its UDPConnectionRequestAddress from it,
+//! serves it by GPV and `icwmpd -c get`, and opens a `6 CONNECTION REQUEST` session for a
+//! valid UDP connection request only: replayed, stale and badly signed ones are refused and
+//! logged.
+
+mod common;
+
+use common::acs::AcsOpts;
+use common::soap::{gpv, value_of};
+use common::{free_port, Rig, WAIT};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MS: &str = "Device.ManagementServer.";
+
+/// A throw-away coturn on 127.0.0.1; killed on drop.
+struct Turn {
+    child: Child,
+    port: u16,
+}
+
+impl Turn {
+    fn start(dir: &std::path::Path) -> Option<Turn> {
+        let port = free_port();
+        let child = Command::new("turnserver")
+            .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
+            .arg(port.to_string())
+            .args([
+                "--no-auth",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--log-file",
+                "stdout",
+                "--pidfile",
+            ])
+            .arg(dir.join("turnserver.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Turn { child, port })
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hmac_hex(key: &str, text: &str) -> String {
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let key = PKey::hmac(key.as_bytes()).expect("hmac key");
+    let mut s = Signer::new(MessageDigest::sha1(), &key).expect("signer");
+    s.update(text.as_bytes()).expect("update");
+    s.sign_to_vec()
+        .expect("sign")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A UDP connection request as GenieACS builds it, signed with `pass`.
+fn udp_cr(port: u16, ts: u64, id: u32, user: &str, pass: &str) -> String {
+    let cn = format!("cn{id}x");
+    let sig = hmac_hex(pass, &format!("{ts}{id}{user}{cn}"));
+    format!(
+        "GET http://127.0.0.1:{port}?ts={ts}&id={id}&un={user}&cn={cn}&sig={sig} HTTP/1.1\r\n\
+         Host: 127.0.0.1:{port}\r\n\r\n"
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn cli_value(rig: &Rig, name: &str) -> String {
+    let out = rig.cpe.cli(&["get", name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} => ")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn cr_informs(rig: &Rig) -> usize {
+    rig.acs
+        .msgs()
+        .iter()
+        .filter(|m| m.has_event("6 CONNECTION REQUEST"))
+        .count()
+}
+
+#[test]
+fn stun_binding_and_udp_connection_requests() {
+    if Command::new("turnserver").arg("--help").output().is_err() {
+        eprintln!("SKIPPED: coturn's turnserver is not installed (make test-deps installs it)");
+        return;
+    }
+    let dir = common::temp_dir("turn");
+    let turn = Turn::start(&dir).expect("start turnserver");
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str(&format!(
+            "\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
+             \toption stun_server_port '{}'\n",
+            turn.port
+        ));
+    });
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+
+    // The binding: coturn saw our CR socket on loopback, so no NAT.
+    let addr = format!("{MS}UDPConnectionRequestAddress");
+    let deadline = Instant::now() + WAIT;
+    while cli_value(&rig, &addr).is_empty() {
+        assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cli_value(&rig, &addr), format!("127.0.0.1:{port}"));
+    assert_eq!(cli_value(&rig, &format!("{MS}NATDetected")), "false");
+
+    // The ACS reads it by GPV (in a session opened by an HTTP connection request).
+    let msgs = rig.session(&[gpv(&[
+        &addr,
+        &format!("{MS}NATDetected"),
+        &format!("{MS}SupportedConnReqMethods"),
+    ])]);
+    let vals = rig.answer(&msgs, "GetParameterValues").values();
+    let expected_addr = format!("127.0.0.1:{port}");
+    assert_eq!(value_of(&vals, &addr), Some(expected_addr.as_str()));
+    assert_eq!(
+        value_of(&vals, &format!("{MS}SupportedConnReqMethods")),
+        Some("HTTP,STUN")
+    );
+    let before = cr_informs(&rig);
+
+    // A valid UDP connection request, sent three times as an ACS does: one session.
+    let acs = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let valid = udp_cr(port, now(), 4242, "cruser", "crpass");
+    let sent = Instant::now();
+    for _ in 0..3 {
+        acs.send_to(valid.as_bytes(), ("127.0.0.1", port)).unwrap();
+    }
+    rig.wait_inform("6 CONNECTION REQUEST", before + 1);
+    eprintln!("UDP CR -> Inform: {:?}", sent.elapsed());
+    rig.wait_idle();
+
+    // Replayed, stale, badly signed, wrong user: refused, logged, no session.
+    let bad = [
+        (valid.clone(), "replayed id"),
+        (
+            udp_cr(port, now() - 3600, 7, "cruser", "crpass"),
+            "stale timestamp",
+        ),
+        (udp_cr(port, now(), 8, "cruser", "wrong"), "bad signature"),
+        (
+            udp_cr(port, now(), 9, "intruder", "crpass"),
+            "wrong username",
+        ),
+    ];
+    for (msg, why) in &bad {
+        acs.send_to(msg.as_bytes(), ("127.0.0.1", port)).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !rig.cpe.logs().contains(&format!("refused: {why}")) {
+            assert!(
+                Instant::now() < deadline,
+                "{why} not logged\n{}",
+                rig.cpe.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        cr_informs(&rig),
+        before + 1,
+        "a refused request opened a session"
+    );
+    rig.assert_xsd_valid();
+    drop(turn);
+}

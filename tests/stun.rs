@@ -189,3 +189,149 @@ fn stun_binding_and_udp_connection_requests() {
     rig.assert_xsd_valid();
     drop(turn);
 }
+
+/// A STUN server scripted by the test: it sees every request and answers as told.
+struct FakeStun {
+    sock: UdpSocket,
+}
+
+type Attrs = Vec<(u16, Vec<u8>)>;
+
+impl FakeStun {
+    fn new() -> FakeStun {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        FakeStun { sock }
+    }
+
+    fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    /// Drops what queued up, then returns the next request, its attributes and its sender.
+    fn fresh(&self) -> (Vec<u8>, Attrs, std::net::SocketAddr) {
+        self.sock.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 2048];
+        while self.sock.recv_from(&mut buf).is_ok() {}
+        self.sock.set_nonblocking(false).unwrap();
+        self.next()
+    }
+
+    fn next(&self) -> (Vec<u8>, Attrs, std::net::SocketAddr) {
+        let mut buf = [0u8; 2048];
+        let (n, from) = self.sock.recv_from(&mut buf).expect("a binding request");
+        let msg = buf[..n].to_vec();
+        assert_eq!(&msg[..2], &[0, 1], "a Binding Request");
+        assert_eq!(usize::from(u16::from_be_bytes([msg[2], msg[3]])), n - 20);
+        let mut attrs = vec![];
+        let mut at = 20;
+        while at + 4 <= n {
+            let ty = u16::from_be_bytes([msg[at], msg[at + 1]]);
+            let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+            attrs.push((ty, msg[at + 4..at + 4 + len].to_vec()));
+            at += 4 + len.div_ceil(4) * 4;
+        }
+        (msg, attrs, from)
+    }
+
+    fn answer(&self, req: &[u8], to: std::net::SocketAddr, ty: u16, attr: (u16, &[u8])) {
+        let mut out = ty.to_be_bytes().to_vec();
+        out.extend_from_slice(&((4 + attr.1.len()) as u16).to_be_bytes());
+        out.extend_from_slice(&req[4..20]);
+        out.extend_from_slice(&attr.0.to_be_bytes());
+        out.extend_from_slice(&(attr.1.len() as u16).to_be_bytes());
+        out.extend_from_slice(attr.1);
+        self.sock.send_to(&out, to).unwrap();
+    }
+
+    fn mapped(&self, req: &[u8], to: std::net::SocketAddr, ip: [u8; 4], port: u16) {
+        let mut v = vec![0, 1];
+        v.extend_from_slice(&(port ^ 0x2112).to_be_bytes());
+        let cookie = [0x21, 0x12, 0xa4, 0x42];
+        v.extend((0..4).map(|i| ip[i] ^ cookie[i]));
+        self.answer(req, to, 0x0101, (0x0020, &v));
+    }
+}
+
+fn attr<'a>(attrs: &'a Attrs, ty: u16) -> Option<&'a [u8]> {
+    attrs
+        .iter()
+        .find(|(t, _)| *t == ty)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// MESSAGE-INTEGRITY checked with OpenSSL's HMAC (RFC 5389 §15.4).
+fn integrity_valid(msg: &[u8], key: &str) -> bool {
+    let mut at = 20;
+    while at + 4 <= msg.len() {
+        let ty = u16::from_be_bytes([msg[at], msg[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+        if ty == 0x0008 {
+            let mut head = msg[..at].to_vec();
+            head[2..4].copy_from_slice(&((at + 24 - 20) as u16).to_be_bytes());
+            use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+            let k = PKey::hmac(key.as_bytes()).unwrap();
+            let mut s = Signer::new(MessageDigest::sha1(), &k).unwrap();
+            s.update(&head).unwrap();
+            return s.sign_to_vec().unwrap() == msg[at + 4..at + 24];
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    false
+}
+
+#[test]
+fn nat_detected_integrity_and_binding_change_reported() {
+    let stun = FakeStun::new();
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str(&format!(
+            "\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
+             \toption stun_server_port '{}'\n\toption stun_username 'stunuser'\n\
+             \toption stun_password 'stunpass'\n\toption stun_max_keepalive '1'\n\
+             \toption periodic_notify_interval '1'\n",
+            stun.port()
+        ));
+    });
+    let port = rig.cpe.cr_port;
+    // First request: from the CR port, CONNECTION-REQUEST-BINDING, no credentials.
+    let (req, attrs, from) = stun.next();
+    assert_eq!(from.port(), port, "sent from the connection-request socket");
+    assert_eq!(attr(&attrs, 0xC001), Some(&b"dslforum.org/TR-111 "[..]));
+    assert_eq!(attr(&attrs, 0xC002), None);
+    assert_eq!(attr(&attrs, 0x0008), None);
+    stun.answer(&req, from, 0x0111, (0x0009, &[0, 0, 4, 1]));
+    // After the 401: USERNAME and a valid MESSAGE-INTEGRITY.
+    let (req, attrs, from) = stun.next();
+    assert_eq!(attr(&attrs, 0x0006), Some(&b"stunuser"[..]));
+    assert!(integrity_valid(&req, "stunpass"));
+    assert!(!integrity_valid(&req, "other"));
+    stun.mapped(&req, from, [198, 51, 100, 7], 40000);
+
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let addr = format!("{MS}UDPConnectionRequestAddress");
+    let deadline = Instant::now() + WAIT;
+    while cli_value(&rig, &addr) != "198.51.100.7:40000" {
+        assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cli_value(&rig, &format!("{MS}NATDetected")), "true");
+
+    // The ACS asks for active notification; then the NAT moves the binding.
+    rig.session(&[common::soap::spa(&[(&addr, 2)])]);
+    let (req, _, from) = stun.fresh();
+    stun.mapped(&req, from, [198, 51, 100, 7], 40001);
+    // The change is announced to the server at once with BINDING-CHANGE...
+    let (req, attrs, from) = stun.next();
+    assert_eq!(attr(&attrs, 0xC002), Some(&[][..]), "BINDING-CHANGE");
+    stun.mapped(&req, from, [198, 51, 100, 7], 40001);
+    // ...and to the ACS as a value change.
+    let inform = rig.wait_inform("4 VALUE CHANGE", 1);
+    assert_eq!(
+        value_of(&inform.values(), &addr),
+        Some("198.51.100.7:40001"),
+        "{}",
+        rig.cpe.logs()
+    );
+    rig.assert_xsd_valid();
+}

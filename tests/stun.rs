@@ -253,7 +253,7 @@ impl FakeStun {
     }
 }
 
-fn attr<'a>(attrs: &'a Attrs, ty: u16) -> Option<&'a [u8]> {
+fn attr(attrs: &Attrs, ty: u16) -> Option<&[u8]> {
     attrs
         .iter()
         .find(|(t, _)| *t == ty)

@@ -363,3 +363,63 @@ fn bind(link: &Link) -> io::Result<(UdpSocket, SocketAddr, Option<SocketAddr>)> 
         .map(|a| SocketAddr::new(a.ip(), link.port));
     Ok((socket, server, local))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(cpe: &str) -> Settings {
+        let text = format!(
+            "config acs 'acs'\n\toption url 'http://acs.example:7547/cwmp'\n\
+             config cpe 'cpe'\n\toption port '7600'\n\toption userid 'u'\n\toption passwd 'p'\n{cpe}"
+        );
+        let (c, _) = Config::from_str(&text, "test").unwrap();
+        Settings::from_config(&c)
+    }
+
+    #[test]
+    fn settings_from_the_config() {
+        assert_eq!(settings("").link, None, "off by default");
+        let s = settings("\toption stun_enable '1'\n");
+        let link = s.link.unwrap();
+        assert_eq!(link.server, "acs.example", "empty address: the ACS host");
+        assert_eq!(link.server_port, 3478);
+        assert_eq!(link.port, 7600, "the CR port");
+        assert_eq!(link.interval, DEFAULT_INTERVAL_FOR_TEST);
+        assert_eq!((s.cr_username.as_str(), s.cr_password.as_str()), ("u", "p"));
+        let s = settings(
+            "\toption stun_enable '1'\n\toption stun_server_address ' 192.0.2.9 '\n\
+             \toption stun_server_port '3479'\n\toption stun_client_port '7601'\n\
+             \toption stun_max_keepalive '10'\n\toption stun_min_keepalive '5'\n",
+        );
+        let link = s.link.unwrap();
+        assert_eq!(
+            (link.server.as_str(), link.server_port, link.port),
+            ("192.0.2.9", 3479, 7601)
+        );
+        assert_eq!(link.interval, Duration::from_secs(10));
+        // Out of range values fall back to the defaults.
+        let s = settings("\toption stun_enable '1'\n\toption stun_server_port '70000'\n");
+        assert_eq!(s.link.unwrap().server_port, 3478);
+    }
+
+    const DEFAULT_INTERVAL_FOR_TEST: Duration = super::super::keepalive::DEFAULT_INTERVAL;
+
+    #[test]
+    fn stops_promptly_while_idle() {
+        let dir = std::env::temp_dir().join(format!("icwmp-stun-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (inbox, _rx) = Inbox::channel();
+        let c = StunClient::start(&dir.join("missing-config"), &dir, inbox).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        drop(c);
+        // Generous: the idle thread waits on the stop channel, not on a timer.
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -335,3 +335,46 @@ fn nat_detected_integrity_and_binding_change_reported() {
     );
     rig.assert_xsd_valid();
 }
+
+#[test]
+fn acs_switches_stun_on_and_off_without_a_restart() {
+    let stun = FakeStun::new();
+    let rig = Rig::start(&[]);
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+    let methods = format!("{MS}SupportedConnReqMethods");
+    assert_eq!(cli_value(&rig, &methods), "HTTP");
+    let sport = stun.port().to_string();
+    rig.session(&[common::soap::spv(
+        &[
+            (&format!("{MS}STUNServerAddress"), "127.0.0.1", "xsd:string"),
+            (&format!("{MS}STUNServerPort"), &sport, "xsd:unsignedInt"),
+            (&format!("{MS}STUNEnable"), "true", "xsd:boolean"),
+        ],
+        "k1",
+    )]);
+    let (req, _, from) = stun.next();
+    assert_eq!(from.port(), port);
+    stun.mapped(&req, from, [127, 0, 0, 1], port);
+    let addr = format!("{MS}UDPConnectionRequestAddress");
+    let deadline = Instant::now() + WAIT;
+    while cli_value(&rig, &addr) != format!("127.0.0.1:{port}") {
+        assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cli_value(&rig, &methods), "HTTP,STUN");
+
+    rig.session(&[common::soap::spv(
+        &[(&format!("{MS}STUNEnable"), "false", "xsd:boolean")],
+        "k2",
+    )]);
+    // The UDP port is released and the address withdrawn.
+    let deadline = Instant::now() + WAIT;
+    while UdpSocket::bind(("0.0.0.0", port)).is_err() {
+        assert!(Instant::now() < deadline, "port kept\n{}", rig.cpe.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(cli_value(&rig, &addr), "");
+    assert_eq!(cli_value(&rig, &methods), "HTTP");
+}

@@ -57,6 +57,7 @@ bench:
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
+	$(CARGO) bench --bench stun
 
 size:
 	scripts/size.sh

@@ -329,10 +329,12 @@ impl Worker {
                 log::info!("UDP connection request from {peer} accepted");
                 self.events.send(ConnReqEvent::Accepted { peer });
             }
+            // The ACS sends each message about three times: its copies are routine.
+            Err(r @ Refusal::Replayed) => {
+                log::info!("UDP connection request from {peer} refused: {r}")
+            }
             Err(r) => {
-                if r != Refusal::Replayed {
-                    self.limiter.failed(peer, now);
-                }
+                self.limiter.failed(peer, now);
                 log::warn!("UDP connection request from {peer} refused: {r}");
             }
         }

@@ -9,6 +9,8 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +26,6 @@ use crate::inbox::Inbox;
 
 /// How often the config file is looked at.
 const CONFIG_CHECK: Duration = Duration::from_secs(1);
-/// Longest blocking receive: bounds how long a stop takes.
-const MAX_WAIT: Duration = Duration::from_millis(250);
 /// Pause before trying again to resolve the server or bind the port.
 const OPEN_RETRY: Duration = Duration::from_secs(5);
 
@@ -80,8 +80,8 @@ impl Settings {
 
 /// A running `stun` thread; stops and joins it on drop.
 pub struct StunClient {
-    /// Dropped to stop the thread (wakes it at once while it has no socket).
-    stop: Option<crossbeam_channel::Sender<()>>,
+    /// Dropped to stop the thread: its peer then polls readable (EOF), waking it at once.
+    stop: Option<UnixStream>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -96,7 +96,7 @@ impl StunClient {
         state_dir: &Path,
         events: Inbox<ConnReqEvent>,
     ) -> io::Result<StunClient> {
-        let (stop, stop_rx) = crossbeam_channel::bounded(0);
+        let (stop, stop_rx) = UnixStream::pair()?;
         let mut worker = Worker {
             config_path: config_path.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
@@ -150,7 +150,7 @@ struct Worker {
     config_path: PathBuf,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
-    stop: crossbeam_channel::Receiver<()>,
+    stop: UnixStream,
     stamp: Option<(SystemTime, u64)>,
     settings: Option<Settings>,
     bound: Option<Bound>,
@@ -175,11 +175,12 @@ impl Worker {
     fn run(&mut self) {
         let mut next_check = Instant::now();
         while !self.stopped() {
-            let now = Instant::now();
-            if now >= next_check {
-                next_check = now + CONFIG_CHECK;
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + CONFIG_CHECK;
                 self.check_config();
             }
+            // Taken after the check, which may have made a new socket due at once.
+            let now = Instant::now();
             if self.bound.is_none() && now >= self.next_open {
                 self.open(now);
             }
@@ -194,7 +195,7 @@ impl Worker {
                         log::debug!("STUN: binding request to {} not sent: {e}", b.server);
                     }
                 }
-                wake = wake.min(b.keepalive.next_wake()).min(now + MAX_WAIT);
+                wake = wake.min(b.keepalive.next_wake());
             }
             self.receive(wake);
         }
@@ -202,10 +203,36 @@ impl Worker {
     }
 
     fn stopped(&self) -> bool {
-        matches!(
-            self.stop.try_recv(),
-            Err(crossbeam_channel::TryRecvError::Disconnected)
-        )
+        self.wait(Duration::ZERO).0
+    }
+
+    /// Sleeps up to `wait` in poll(2) on the stop socket and the UDP socket, if any;
+    /// returns (stop requested, datagram waiting).
+    fn wait(&self, wait: Duration) -> (bool, bool) {
+        let sock = self.bound.as_ref().map_or(-1, |b| b.socket.as_raw_fd());
+        let mut fds = [
+            libc::pollfd {
+                fd: self.stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            // A negative fd is ignored by poll(2).
+            libc::pollfd {
+                fd: sock,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Rounded up so a wake-up is never early (which would spin until it is due).
+        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a live array of two pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if n <= 0 {
+            return (false, false);
+        }
+        let hit =
+            |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+        (hit(&fds[0]), sock >= 0 && hit(&fds[1]))
     }
 
     /// Re-reads the config when the file changed; rebinds when the STUN link changed.
@@ -265,13 +292,12 @@ impl Worker {
     /// Waits until `wake` for a datagram and handles it.
     fn receive(&mut self, wake: Instant) {
         let wait = wake.saturating_duration_since(Instant::now());
+        if !self.wait(wait).1 {
+            return;
+        }
         let Some(b) = &mut self.bound else {
-            let _ = self.stop.recv_timeout(wait);
             return;
         };
-        let _ = b
-            .socket
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))));
         let mut buf = [0u8; MAX_MESSAGE + 1];
         let (n, from) = match b.socket.recv_from(&mut buf) {
             Ok(r) => r,
@@ -356,6 +382,8 @@ fn bind(link: &Link) -> io::Result<(UdpSocket, SocketAddr, Option<SocketAddr>)> 
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     };
     let socket = UdpSocket::bind((any, link.port))?;
+    // Read only after poll(2) said so; never block the thread on a spurious wake-up.
+    socket.set_nonblocking(true)?;
     let local = UdpSocket::bind((any, 0))
         .and_then(|probe| {
             probe.connect(server)?;
@@ -416,12 +444,49 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         let t = Instant::now();
         drop(c);
-        // Generous: the idle thread waits on the stop channel, not on a timer.
+        // Generous: the idle thread waits in poll(2) on the stop socket, not on a timer.
         assert!(
             t.elapsed() < Duration::from_millis(500),
             "{:?}",
             t.elapsed()
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn binds_sends_and_stops_promptly_while_bound() {
+        let dir = std::env::temp_dir().join(format!("icwmp-stun-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let cfg = format!(
+            "config cpe 'cpe'\n\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
+             \toption stun_server_port '{}'\n\toption stun_client_port '{port}'\n",
+            server.local_addr().unwrap().port()
+        );
+        std::fs::write(dir.join("cwmp"), cfg).unwrap();
+        let (inbox, _rx) = Inbox::channel();
+        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, from) = server.recv_from(&mut buf).expect("a binding request");
+        assert!(message::is_stun(&buf[..n]));
+        assert_eq!(from.port(), port);
+        let t = Instant::now();
+        drop(c);
+        // Generous: the bound thread also waits in poll(2) on the stop socket.
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        // The port is free again.
+        assert!(UdpSocket::bind(("0.0.0.0", port)).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

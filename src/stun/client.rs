@@ -10,6 +10,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -151,7 +152,9 @@ struct Worker {
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
     stop: UnixStream,
-    stamp: Option<(SystemTime, u64)>,
+    /// (mtime, size, inode) of the config file as last read: atomic rewrites change the inode
+    /// even within one mtime tick.
+    stamp: Option<(SystemTime, u64, u64)>,
     settings: Option<Settings>,
     bound: Option<Bound>,
     next_open: Instant,
@@ -239,7 +242,7 @@ impl Worker {
     fn check_config(&mut self) {
         let stamp = std::fs::metadata(&self.config_path)
             .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
         if stamp.is_some() && stamp == self.stamp {
             return;
         }

@@ -142,6 +142,14 @@ fn stun_status_and_methods_follow_stun_enable() {
         "198.51.100.7:40000"
     );
     assert_eq!(get1(&mut dm, &format!("{MS}NATDetected")), "true");
+    dm.set_values(&[sv(&format!("{MS}HTTPConnectionRequestEnable"), "false")])
+        .unwrap();
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "STUN"
+    );
+    dm.set_values(&[sv(&format!("{MS}HTTPConnectionRequestEnable"), "true")])
+        .unwrap();
     // The client withdrew its status (no answer yet): unknown again.
     crate::stun::status::clear(&dir);
     assert_eq!(

@@ -150,6 +150,29 @@ impl<'a> View<'a> {
         }
     }
 
+    /// STUNEnable: the STUN client runs and its published status is current.
+    fn stun_on(&self) -> bool {
+        let v = self.config.get("cpe", "stun_enable").unwrap_or_default();
+        sources::from_config(&v, sources::Conv::Bool) == "true"
+    }
+
+    /// SupportedConnReqMethods as enabled now: HTTP unless `cpe.http_cr_enable` is off,
+    /// STUN (UDP connection requests) while `cpe.stun_enable` is on.
+    fn conn_req_methods(&self) -> String {
+        let http = self
+            .config
+            .get("cpe", "http_cr_enable")
+            .is_none_or(|v| sources::from_config(&v, sources::Conv::Bool) == "true");
+        let mut m = Vec::new();
+        if http {
+            m.push("HTTP");
+        }
+        if self.stun_on() {
+            m.push("STUN");
+        }
+        m.join(",")
+    }
+
     fn host_value(&mut self, h: Host, path: &str) -> String {
         match h {
             Host::UpTime => host::uptime().min(u32::MAX as u64).to_string(),
@@ -173,7 +196,7 @@ impl<'a> View<'a> {
                 .to_string(),
             Host::UdpConnReqAddress => String::new(),
             Host::NatDetected => "false".into(),
-            Host::ConnReqMethods => if self.stun_on() { "HTTP,STUN" } else { "HTTP" }.into(),
+            Host::ConnReqMethods => self.conn_req_methods(),
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data
@@ -191,12 +214,6 @@ impl<'a> View<'a> {
                 if on { "Synchronized" } else { "Disabled" }.into()
             }
         }
-    }
-
-    /// STUNEnable: the STUN client runs and its published status is current.
-    fn stun_on(&self) -> bool {
-        let v = self.config.get("cpe", "stun_enable").unwrap_or_default();
-        sources::from_config(&v, sources::Conv::Bool) == "true"
     }
 
     /// `http://host:port/path` from `cpe.cr_host` (or the first non-loopback IPv4 address),

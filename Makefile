@@ -27,13 +27,15 @@ build:
 	$(CARGO) build --release
 
 # xmllint validates the CPE's messages against the CWMP XSD; the OpenSSL headers and
-# pkg-config build the openssl crate. Installed only when missing.
+# pkg-config build the openssl crate; coturn's turnserver is the STUN server of tests/stun.rs.
+# Installed only when missing.
 test-deps:
 	@missing=""; \
 	command -v xmllint >/dev/null 2>&1 || missing="$$missing libxml2-utils"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists openssl 2>/dev/null || missing="$$missing libssl-dev"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
@@ -69,6 +71,7 @@ bench:
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
+	$(CARGO) bench --bench stun
 
 # The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:

@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod session;
 pub mod soap;
 pub mod store;
+pub mod stun;
 pub mod time;
 pub mod transfer;
 pub mod ubus;

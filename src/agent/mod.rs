@@ -158,6 +158,8 @@ pub struct Agent {
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
+    /// STUN and UDP connection requests (follows the config file itself; src/stun).
+    _stun: Option<crate::stun::StunClient>,
     /// The HTTP client, kept across sessions (certificates are loaded once); dropped when the
     /// config changes.
     client: Option<crate::http::AcsClient>,
@@ -192,6 +194,13 @@ impl Agent {
         let du = du::DuState::load(&opts.state_dir, inputs.inbox(Input::Du));
         let outbox = outbox::Outbox::load(&opts.state_dir);
         let conn_req = run::start_conn_req(&config, inputs.inbox(Input::ConnReq));
+        let stun = crate::stun::StunClient::start(
+            &opts.config_path,
+            &opts.state_dir,
+            inputs.inbox(Input::ConnReq),
+        )
+        .map_err(|e| log::error!("STUN thread not started: {e}"))
+        .ok();
         let mut agent = Agent {
             want_get_rpc_methods: opts.get_rpc_methods || config.acs.get_rpc_methods,
             opts,
@@ -214,6 +223,7 @@ impl Agent {
             lwn: lwn::LwnState::default(),
             last_success_end: 0,
             conn_req,
+            _stun: stun,
             client: None,
             inputs,
             xfer,

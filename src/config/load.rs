@@ -4,7 +4,8 @@
 use super::uci::{Document, Section, Value};
 use super::{
     AcsConfig, Compression, Config, ConfigError, CpeConfig, DuStateChangePolicy, Identity,
-    IncomingRule, InformParameter, InstanceMode, LogSeverity, LwnConfig, TransferCompletePolicy,
+    IncomingRule, InformParameter, InstanceMode, LogSeverity, LwnConfig, StunConfig,
+    TransferCompletePolicy,
 };
 
 type R<T> = Result<T, ConfigError>;
@@ -459,6 +460,30 @@ impl Reader<'_> {
         })
     }
 
+    fn stun(&mut self, s: &Section) -> R<StunConfig> {
+        let d = StunConfig::default();
+        let max_keepalive = match self.int(s, "stun_max_keepalive")? {
+            Some((v, _)) if v >= 1 => v,
+            _ => d.max_keepalive,
+        };
+        Ok(StunConfig {
+            enable: self.bool(s, "stun_enable", d.enable)?,
+            server_address: self
+                .string(s, "stun_server_address", "")?
+                .trim()
+                .to_string(),
+            // In range by `ranged`.
+            server_port: u16::try_from(self.ranged(s, "stun_server_port", 3478, 1, 65535, 3478)?)
+                .unwrap_or(d.server_port),
+            username: self.string(s, "stun_username", "")?,
+            password: self.string(s, "stun_password", "")?,
+            max_keepalive,
+            min_keepalive: self.ranged(s, "stun_min_keepalive", 0, 0, u32::MAX, 0)?,
+            client_port: u16::try_from(self.ranged(s, "stun_client_port", 0, 0, 65535, 0)?)
+                .unwrap_or(0),
+        })
+    }
+
     fn lwn(&mut self, s: &Section) -> R<LwnConfig> {
         let port = self.ranged(s, "port", 7547, 0, 65535, 7547)?;
         Ok(LwnConfig {
@@ -493,6 +518,7 @@ pub(super) fn from_document(doc: &Document) -> Result<(Config, Vec<String>), Con
     // cpe first: amd_version gates acs options (the C daemon's "preinit" order).
     if let Some(s) = r.last(doc, "cpe") {
         cfg.cpe = r.cpe(s)?;
+        cfg.stun = r.stun(s)?;
     }
     if let Some(s) = r.last(doc, "acs") {
         cfg.acs = r.acs(s, cfg.cpe.amd_version)?;

@@ -398,6 +398,43 @@ impl Default for CpeConfig {
     }
 }
 
+/// The STUN client and UDP connection requests (TR-069 Annex G): the `stun_*` options of
+/// section `cpe` (Device.ManagementServer.STUN*).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StunConfig {
+    /// `stun_enable` (STUNEnable): runs the STUN client and the UDP CR listener.
+    pub enable: bool,
+    /// `stun_server_address` (STUNServerAddress; empty: the host of the ACS URL).
+    pub server_address: String,
+    /// `stun_server_port` (STUNServerPort, default 3478).
+    pub server_port: u16,
+    /// `stun_username` (STUNUsername; empty: never send MESSAGE-INTEGRITY).
+    pub username: String,
+    /// `stun_password` (STUNPassword).
+    pub password: String,
+    /// `stun_max_keepalive` in seconds (STUNMaximumKeepAlivePeriod; -1: no maximum).
+    pub max_keepalive: i64,
+    /// `stun_min_keepalive` in seconds (STUNMinimumKeepAlivePeriod).
+    pub min_keepalive: u32,
+    /// `stun_client_port`: the local UDP port (0 or unset: `cpe.port`).
+    pub client_port: u16,
+}
+
+impl Default for StunConfig {
+    fn default() -> Self {
+        StunConfig {
+            enable: false,
+            server_address: String::new(),
+            server_port: 3478,
+            username: String::new(),
+            password: String::new(),
+            max_keepalive: -1,
+            min_keepalive: 0,
+            client_port: 0,
+        }
+    }
+}
+
 /// Section `lwn`: lightweight (UDP) notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LwnConfig {
@@ -477,6 +514,8 @@ pub struct Config {
     pub cpe: CpeConfig,
     /// Section of type `lwn`.
     pub lwn: LwnConfig,
+    /// The `stun_*` options of section `cpe`.
+    pub stun: StunConfig,
     /// Every `inform_parameter` section, in file order.
     pub inform_parameters: Vec<InformParameter>,
     /// Section of type `transfer_complete`, if present.

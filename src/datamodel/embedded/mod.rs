@@ -138,6 +138,7 @@ impl EmbeddedDataModel {
             self.config.as_ref(),
             &self.data,
             &mut self.cpu_prev,
+            self.state_file.parent().unwrap_or(Path::new(".")),
         )
     }
 

@@ -39,6 +39,12 @@ pub(crate) enum Host {
     CpuUsage,
     Processes,
     ConnReqUrl,
+    /// UDPConnectionRequestAddress, from the STUN client's status file.
+    UdpConnReqAddress,
+    /// NATDetected, likewise.
+    NatDetected,
+    /// SupportedConnReqMethods: HTTP, and STUN when enabled.
+    ConnReqMethods,
     LocalTime,
     TimeZone,
     TimeStatus,
@@ -118,10 +124,7 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "ConnectionRequestUsername" => Cfg("cpe", "userid", "", Plain),
             "ConnectionRequestPassword" => Cfg("cpe", "passwd", "", Plain),
             "UpgradesManaged" => Cfg("cpe", "upgrades_managed", "0", Bool),
-            "KickURL"
-            | "DownloadProgressURL"
-            | "UDPConnectionRequestAddress"
-            | "ConnReqJabberID" => Const(""),
+            "KickURL" | "DownloadProgressURL" | "ConnReqJabberID" => Const(""),
             "DefaultActiveNotificationThrottle" => Cfg("cpe", "active_notif_throttle", "0", Plain),
             "CWMPRetryMinimumWaitInterval" => Cfg("acs", "retry_min_wait_interval", "5", Plain),
             "CWMPRetryIntervalMultiplier" => Cfg("acs", "retry_interval_multiplier", "2000", Plain),
@@ -133,14 +136,16 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "STUNPassword" => Cfg("cpe", "stun_password", "", Plain),
             "STUNMaximumKeepAlivePeriod" => Cfg("cpe", "stun_max_keepalive", "-1", Plain),
             "STUNMinimumKeepAlivePeriod" => Cfg("cpe", "stun_min_keepalive", "0", Plain),
-            "NATDetected" | "AliasBasedAddressing" => Const("false"),
+            "UDPConnectionRequestAddress" => Host(self::Host::UdpConnReqAddress),
+            "NATDetected" => Host(self::Host::NatDetected),
+            "AliasBasedAddressing" => Const("false"),
             "InstanceMode" => Cfg("cpe", "instance_mode", "InstanceNumber", Plain),
             "AutoCreateInstances" => Cfg("cpe", "auto_create_instances", "0", Bool),
             "ManageableDeviceNumberOfEntries"
             | "EmbeddedDeviceNumberOfEntries"
             | "VirtualDeviceNumberOfEntries" => Const("0"),
             "ManageableDeviceNotificationLimit" => Cfg("cpe", "md_notif_limit", "0", Plain),
-            "SupportedConnReqMethods" => Const("HTTP"),
+            "SupportedConnReqMethods" => Host(self::Host::ConnReqMethods),
             "ConnReqXMPPConnection" => Cfg("cpe", "xmpp_connection", "", Plain),
             "ConnReqAllowedJabberIDs" => Cfg("cpe", "xmpp_allowed_jids", "", Plain),
             "HTTPCompressionSupported" => Const("GZIP,Deflate"),

@@ -86,3 +86,56 @@ fn periodic_inform_values_read_back_as_written_or_as_they_run() {
         "30"
     );
 }
+
+#[test]
+fn stun_status_and_methods_follow_stun_enable() {
+    let dir = tmpdir("stun");
+    let mut dm = mk(&dir);
+    const MS: &str = "Device.ManagementServer.";
+    let st = crate::stun::status::StunStatus {
+        address: "198.51.100.7:40000".into(),
+        nat_detected: true,
+    };
+    crate::stun::status::write(&dir, &st).unwrap();
+    // Off: a stale status file is not shown.
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "HTTP"
+    );
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}UDPConnectionRequestAddress")),
+        ""
+    );
+    assert_eq!(get1(&mut dm, &format!("{MS}NATDetected")), "false");
+    dm.set_values(&[sv(&format!("{MS}STUNEnable"), "true")])
+        .unwrap();
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "HTTP,STUN"
+    );
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}UDPConnectionRequestAddress")),
+        "198.51.100.7:40000"
+    );
+    assert_eq!(get1(&mut dm, &format!("{MS}NATDetected")), "true");
+    dm.set_values(&[sv(&format!("{MS}HTTPConnectionRequestEnable"), "false")])
+        .unwrap();
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "STUN"
+    );
+    dm.set_values(&[sv(&format!("{MS}HTTPConnectionRequestEnable"), "true")])
+        .unwrap();
+    // The client withdrew its status (no answer yet): unknown again.
+    crate::stun::status::clear(&dir);
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}UDPConnectionRequestAddress")),
+        ""
+    );
+    assert_eq!(get1(&mut dm, &format!("{MS}NATDetected")), "false");
+    // Read-only to the ACS.
+    assert!(dm
+        .set_values(&[sv(&format!("{MS}UDPConnectionRequestAddress"), "1.2.3.4:5")])
+        .is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

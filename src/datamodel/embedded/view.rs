@@ -15,6 +15,8 @@ pub(crate) struct View<'a> {
     pub config: &'a dyn ConfigStore,
     pub data: &'a Persisted,
     pub cpu_prev: &'a mut Option<(u64, u64)>,
+    /// Where the STUN client publishes its status.
+    pub state_dir: &'a std::path::Path,
     ifaces: Option<Vec<Iface>>,
 }
 
@@ -26,6 +28,7 @@ impl<'a> View<'a> {
         config: &'a dyn ConfigStore,
         data: &'a Persisted,
         cpu_prev: &'a mut Option<(u64, u64)>,
+        state_dir: &'a std::path::Path,
     ) -> View<'a> {
         View {
             tree,
@@ -33,6 +36,7 @@ impl<'a> View<'a> {
             config,
             data,
             cpu_prev,
+            state_dir,
             ifaces: None,
         }
     }
@@ -146,6 +150,29 @@ impl<'a> View<'a> {
         }
     }
 
+    /// STUNEnable: the STUN client runs and its published status is current.
+    fn stun_on(&self) -> bool {
+        let v = self.config.get("cpe", "stun_enable").unwrap_or_default();
+        sources::from_config(&v, sources::Conv::Bool) == "true"
+    }
+
+    /// SupportedConnReqMethods as enabled now: HTTP unless `cpe.http_cr_enable` is off,
+    /// STUN (UDP connection requests) while `cpe.stun_enable` is on.
+    fn conn_req_methods(&self) -> String {
+        let http = self
+            .config
+            .get("cpe", "http_cr_enable")
+            .is_none_or(|v| sources::from_config(&v, sources::Conv::Bool) == "true");
+        let mut m = Vec::new();
+        if http {
+            m.push("HTTP");
+        }
+        if self.stun_on() {
+            m.push("STUN");
+        }
+        m.join(",")
+    }
+
     fn host_value(&mut self, h: Host, path: &str) -> String {
         match h {
             Host::UpTime => host::uptime().min(u32::MAX as u64).to_string(),
@@ -161,6 +188,15 @@ impl<'a> View<'a> {
             },
             Host::Processes => host::process_count().to_string(),
             Host::ConnReqUrl => self.conn_req_url(),
+            Host::UdpConnReqAddress if self.stun_on() => {
+                crate::stun::status::read(self.state_dir).address
+            }
+            Host::NatDetected if self.stun_on() => crate::stun::status::read(self.state_dir)
+                .nat_detected
+                .to_string(),
+            Host::UdpConnReqAddress => String::new(),
+            Host::NatDetected => "false".into(),
+            Host::ConnReqMethods => self.conn_req_methods(),
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data

@@ -1,0 +1,495 @@
+//! The `stun` thread: one UDP socket on the connection-request port that keeps the NAT
+//! binding open toward the STUN server ([`Keepalive`]), publishes the mapped address
+//! ([`status`]), and takes UDP connection requests ([`UdpCrAuth`]) on the same socket, sending
+//! [`ConnReqEvent::Accepted`] for each valid one: the same event the HTTP server sends.
+//!
+//! The thread follows the config file itself (checked once a second by its modification
+//! time), so enabling STUN or changing the server or the CR credentials by SPV or UCI needs
+//! no plumbing through the agent; with `stun_enable` off it holds no socket.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::keepalive::{interval, Keepalive, Outcome};
+use super::message::{self, Response, TxId};
+use super::status::{self, StunStatus};
+use super::udp_cr::{Refusal, UdpCrAuth, MAX_MESSAGE};
+use crate::config::Config;
+use crate::conn_req::ratelimit::{Limits, SourceLimiter};
+use crate::conn_req::ConnReqEvent;
+use crate::inbox::Inbox;
+
+/// How often the config file is looked at.
+const CONFIG_CHECK: Duration = Duration::from_secs(1);
+/// Pause before trying again to resolve the server or bind the port.
+const OPEN_RETRY: Duration = Duration::from_secs(5);
+
+/// What the socket depends on: a change rebinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Link {
+    server: String,
+    server_port: u16,
+    username: String,
+    password: String,
+    interval: Duration,
+    port: u16,
+}
+
+/// The settings of one config reading; `link` is `None` when STUN is off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Settings {
+    link: Option<Link>,
+    cr_username: String,
+    cr_password: String,
+}
+
+impl Settings {
+    fn from_config(c: &Config) -> Settings {
+        let s = &c.stun;
+        let server = if s.server_address.is_empty() {
+            // TR-069: an empty STUNServerAddress means the ACS's host.
+            crate::http::url::Url::parse(c.acs.effective_url())
+                .map(|u| u.host().trim_matches(['[', ']']).to_string())
+                .unwrap_or_default()
+        } else {
+            s.server_address.clone()
+        };
+        Settings {
+            link: s.enable.then(|| Link {
+                server,
+                server_port: s.server_port,
+                username: s.username.clone(),
+                password: s.password.clone(),
+                interval: interval(s.min_keepalive, s.max_keepalive),
+                port: if s.client_port == 0 {
+                    c.cpe.port
+                } else {
+                    s.client_port
+                },
+            }),
+            cr_username: c.cpe.userid.clone(),
+            cr_password: c.cpe.passwd.clone(),
+        }
+    }
+}
+
+/// A running `stun` thread; stops and joins it on drop.
+pub struct StunClient {
+    /// Dropped to stop the thread: its peer then polls readable (EOF), waking it at once.
+    stop: Option<UnixStream>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StunClient {
+    /// Starts the thread following `config_path`, publishing under `state_dir` and sending
+    /// accepted connection requests to `events`.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn start(
+        config_path: &Path,
+        state_dir: &Path,
+        events: Inbox<ConnReqEvent>,
+    ) -> io::Result<StunClient> {
+        let (stop, stop_rx) = UnixStream::pair()?;
+        let mut worker = Worker {
+            config_path: config_path.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            events,
+            stop: stop_rx,
+            stamp: None,
+            settings: None,
+            bound: None,
+            next_open: Instant::now(),
+            auth: UdpCrAuth::new(),
+            limiter: SourceLimiter::new(LIMITS, Instant::now()),
+        };
+        status::clear(state_dir);
+        let thread = std::thread::Builder::new()
+            .name("stun".into())
+            .stack_size(128 * 1024)
+            .spawn(move || worker.run())?;
+        Ok(StunClient {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for StunClient {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Per-source and global limits on UDP connection requests (the HTTP server's defaults).
+const LIMITS: Limits = Limits {
+    capacity: crate::conn_req::ratelimit::DEFAULT_CAPACITY,
+    refill_per_sec: crate::conn_req::ratelimit::DEFAULT_REFILL_PER_SEC,
+    source_capacity: crate::conn_req::ratelimit::DEFAULT_SOURCE_CAPACITY,
+    source_refill_per_sec: crate::conn_req::ratelimit::DEFAULT_SOURCE_REFILL_PER_SEC,
+};
+
+struct Bound {
+    socket: UdpSocket,
+    server: SocketAddr,
+    local: Option<SocketAddr>,
+    keepalive: Keepalive,
+    link: Link,
+}
+
+struct Worker {
+    config_path: PathBuf,
+    state_dir: PathBuf,
+    events: Inbox<ConnReqEvent>,
+    stop: UnixStream,
+    /// (mtime, size, inode) of the config file as last read: atomic rewrites change the inode
+    /// even within one mtime tick.
+    stamp: Option<(SystemTime, u64, u64)>,
+    settings: Option<Settings>,
+    bound: Option<Bound>,
+    next_open: Instant,
+    auth: UdpCrAuth,
+    limiter: SourceLimiter,
+}
+
+fn new_txid() -> TxId {
+    let mut t = [0u8; 12];
+    if crate::crypto::random_bytes(&mut t).is_err() {
+        // Only uniqueness matters for matching answers; the clock gives enough of it.
+        let n = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        t.copy_from_slice(&n.to_be_bytes()[4..]);
+    }
+    t
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut next_check = Instant::now();
+        while !self.stopped() {
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + CONFIG_CHECK;
+                self.check_config();
+            }
+            // Taken after the check, which may have made a new socket due at once.
+            let now = Instant::now();
+            if self.bound.is_none() && now >= self.next_open {
+                self.open(now);
+            }
+            let mut wake = next_check;
+            if let Some(b) = &mut self.bound {
+                if let Some(mut req) = b.keepalive.poll(now, new_txid()) {
+                    if b.keepalive.use_integrity() {
+                        req.credentials = Some((&b.link.username, &b.link.password));
+                    }
+                    let bytes = message::encode_request(&req);
+                    if let Err(e) = b.socket.send_to(&bytes, b.server) {
+                        log::debug!("STUN: binding request to {} not sent: {e}", b.server);
+                    }
+                }
+                wake = wake.min(b.keepalive.next_wake());
+            }
+            self.receive(wake);
+        }
+        status::clear(&self.state_dir);
+    }
+
+    fn stopped(&self) -> bool {
+        self.wait(Duration::ZERO).0
+    }
+
+    /// Sleeps up to `wait` in poll(2) on the stop socket and the UDP socket, if any;
+    /// returns (stop requested, datagram waiting).
+    fn wait(&self, wait: Duration) -> (bool, bool) {
+        let sock = self.bound.as_ref().map_or(-1, |b| b.socket.as_raw_fd());
+        let mut fds = [
+            libc::pollfd {
+                fd: self.stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            // A negative fd is ignored by poll(2).
+            libc::pollfd {
+                fd: sock,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Rounded up so a wake-up is never early (which would spin until it is due).
+        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: `fds` is a live array of two pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if n <= 0 {
+            return (false, false);
+        }
+        let hit =
+            |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+        (hit(&fds[0]), sock >= 0 && hit(&fds[1]))
+    }
+
+    /// Re-reads the config when the file changed; rebinds when the STUN link changed.
+    fn check_config(&mut self) {
+        let stamp = std::fs::metadata(&self.config_path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
+        if stamp.is_some() && stamp == self.stamp {
+            return;
+        }
+        self.stamp = stamp;
+        let Ok((config, _)) = Config::load(&self.config_path) else {
+            // A broken file keeps what runs (as the agent does).
+            return;
+        };
+        let new = Settings::from_config(&config);
+        let old_link = self.settings.as_ref().and_then(|s| s.link.clone());
+        if new.link != old_link {
+            if self.bound.take().is_some() {
+                log::info!("STUN: settings changed, rebinding");
+            }
+            status::clear(&self.state_dir);
+            self.next_open = Instant::now();
+        }
+        self.settings = Some(new);
+    }
+
+    fn open(&mut self, now: Instant) {
+        let Some(link) = self.settings.as_ref().and_then(|s| s.link.clone()) else {
+            self.next_open = now + Duration::from_secs(3600);
+            return;
+        };
+        self.next_open = now + OPEN_RETRY;
+        match bind(&link) {
+            Ok((socket, server, local)) => {
+                log::info!(
+                    "STUN: UDP connection requests on port {}, binding toward {server}",
+                    link.port
+                );
+                self.bound = Some(Bound {
+                    socket,
+                    server,
+                    local,
+                    keepalive: Keepalive::new(link.interval, !link.username.is_empty(), now),
+                    link,
+                });
+            }
+            Err(e) => log::warn!(
+                "STUN: cannot use server {}:{} on local port {}: {e}",
+                link.server,
+                link.server_port,
+                link.port
+            ),
+        }
+    }
+
+    /// Waits until `wake` for a datagram and handles it.
+    fn receive(&mut self, wake: Instant) {
+        let wait = wake.saturating_duration_since(Instant::now());
+        if !self.wait(wait).1 {
+            return;
+        }
+        let Some(b) = &mut self.bound else {
+            return;
+        };
+        let mut buf = [0u8; MAX_MESSAGE + 1];
+        let (n, from) = match b.socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let data = &buf[..n];
+        if message::is_stun(data) {
+            if from != b.server {
+                return;
+            }
+            let Some(txid) = message::txid(data) else {
+                return;
+            };
+            match message::decode_response(data) {
+                Ok(resp) => {
+                    if let Response::Error(code) = resp {
+                        log::warn!("STUN: server {from} answered error {code}");
+                    }
+                    if let Outcome::Mapped(addr) =
+                        b.keepalive.on_response(txid, &resp, Instant::now())
+                    {
+                        let st = StunStatus::new(addr, b.local);
+                        log::info!(
+                            "STUN: UDPConnectionRequestAddress {} (NAT detected: {})",
+                            st.address,
+                            st.nat_detected
+                        );
+                        if let Err(e) = status::write(&self.state_dir, &st) {
+                            log::warn!("STUN: status not saved: {e}");
+                        }
+                    }
+                }
+                Err(e) => log::debug!("STUN: unusable message from {from}: {e:?}"),
+            }
+            return;
+        }
+        self.on_conn_req(data, from.ip());
+    }
+
+    fn on_conn_req(&mut self, data: &[u8], peer: IpAddr) {
+        let now = Instant::now();
+        if self.limiter.admit(peer, now).is_err() {
+            log::debug!("UDP connection request from {peer} dropped: rate limit");
+            return;
+        }
+        let Some(s) = &self.settings else { return };
+        match self.auth.check(
+            data,
+            crate::time::now_unix(),
+            &s.cr_username,
+            &s.cr_password,
+        ) {
+            Ok(()) => {
+                self.limiter.succeeded(peer, now);
+                log::info!("UDP connection request from {peer} accepted");
+                self.events.send(ConnReqEvent::Accepted { peer });
+            }
+            // The ACS sends each message about three times: its copies are routine.
+            Err(r @ Refusal::Replayed) => {
+                log::info!("UDP connection request from {peer} refused: {r}")
+            }
+            Err(r) => {
+                self.limiter.failed(peer, now);
+                log::warn!("UDP connection request from {peer} refused: {r}");
+            }
+        }
+    }
+}
+
+/// Resolves the server and binds the local port in its address family; also finds the
+/// local address the server is reached from (for NAT detection).
+fn bind(link: &Link) -> io::Result<(UdpSocket, SocketAddr, Option<SocketAddr>)> {
+    if link.server.is_empty() {
+        return Err(io::Error::other("no STUN server (and no ACS URL host)"));
+    }
+    let server = (link.server.as_str(), link.server_port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other("the server name has no address"))?;
+    let any: IpAddr = match server {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = UdpSocket::bind((any, link.port))?;
+    // Read only after poll(2) said so; never block the thread on a spurious wake-up.
+    socket.set_nonblocking(true)?;
+    let local = UdpSocket::bind((any, 0))
+        .and_then(|probe| {
+            probe.connect(server)?;
+            probe.local_addr()
+        })
+        .ok()
+        .map(|a| SocketAddr::new(a.ip(), link.port));
+    Ok((socket, server, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(cpe: &str) -> Settings {
+        let text = format!(
+            "config acs 'acs'\n\toption url 'http://acs.example:7547/cwmp'\n\
+             config cpe 'cpe'\n\toption port '7600'\n\toption userid 'u'\n\toption passwd 'p'\n{cpe}"
+        );
+        let (c, _) = Config::from_str(&text, "test").unwrap();
+        Settings::from_config(&c)
+    }
+
+    #[test]
+    fn settings_from_the_config() {
+        assert_eq!(settings("").link, None, "off by default");
+        let s = settings("\toption stun_enable '1'\n");
+        let link = s.link.unwrap();
+        assert_eq!(link.server, "acs.example", "empty address: the ACS host");
+        assert_eq!(link.server_port, 3478);
+        assert_eq!(link.port, 7600, "the CR port");
+        assert_eq!(link.interval, DEFAULT_INTERVAL_FOR_TEST);
+        assert_eq!((s.cr_username.as_str(), s.cr_password.as_str()), ("u", "p"));
+        let s = settings(
+            "\toption stun_enable '1'\n\toption stun_server_address ' 192.0.2.9 '\n\
+             \toption stun_server_port '3479'\n\toption stun_client_port '7601'\n\
+             \toption stun_max_keepalive '10'\n\toption stun_min_keepalive '5'\n",
+        );
+        let link = s.link.unwrap();
+        assert_eq!(
+            (link.server.as_str(), link.server_port, link.port),
+            ("192.0.2.9", 3479, 7601)
+        );
+        assert_eq!(link.interval, Duration::from_secs(10));
+        // Out of range values fall back to the defaults.
+        let s = settings("\toption stun_enable '1'\n\toption stun_server_port '70000'\n");
+        assert_eq!(s.link.unwrap().server_port, 3478);
+    }
+
+    const DEFAULT_INTERVAL_FOR_TEST: Duration = super::super::keepalive::DEFAULT_INTERVAL;
+
+    #[test]
+    fn stops_promptly_while_idle() {
+        let dir = std::env::temp_dir().join(format!("icwmp-stun-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (inbox, _rx) = Inbox::channel();
+        let c = StunClient::start(&dir.join("missing-config"), &dir, inbox).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        drop(c);
+        // Generous: the idle thread waits in poll(2) on the stop socket, not on a timer.
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn binds_sends_and_stops_promptly_while_bound() {
+        let dir = std::env::temp_dir().join(format!("icwmp-stun-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let cfg = format!(
+            "config cpe 'cpe'\n\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
+             \toption stun_server_port '{}'\n\toption stun_client_port '{port}'\n",
+            server.local_addr().unwrap().port()
+        );
+        std::fs::write(dir.join("cwmp"), cfg).unwrap();
+        let (inbox, _rx) = Inbox::channel();
+        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, from) = server.recv_from(&mut buf).expect("a binding request");
+        assert!(message::is_stun(&buf[..n]));
+        assert_eq!(from.port(), port);
+        let t = Instant::now();
+        drop(c);
+        // Generous: the bound thread also waits in poll(2) on the stop socket.
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        // The port is free again.
+        assert!(UdpSocket::bind(("0.0.0.0", port)).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

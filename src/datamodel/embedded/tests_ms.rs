@@ -89,7 +89,7 @@ fn periodic_inform_values_read_back_as_written_or_as_they_run() {
 
 #[test]
 fn stun_status_and_methods_follow_stun_enable() {
-    let dir = tmpdir("stun");
+    let dir = tmpdir();
     let mut dm = mk(&dir);
     const MS: &str = "Device.ManagementServer.";
     let st = crate::stun::status::StunStatus {

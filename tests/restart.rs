@@ -148,3 +148,27 @@ fn reboot_event_survives_a_kill_before_the_first_inform() {
     assert_eq!(count(&msgs, "M Reboot", Some("rb-1")), 1);
     rig.assert_xsd_valid();
 }
+
+#[test]
+fn empty_user_names_are_filled_from_real_identifiers_on_the_first_start_only() {
+    let mut rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.acs_user = String::new();
+        o.cr_user = String::new();
+        o.extra_args = vec!["--default-userid".into()];
+        o.extra_cpe = "\toption manufacturer_oui '00A0BC'\n\toption serial_number 'SN42'\n".into();
+    });
+    rig.wait_inform("0 BOOTSTRAP", 1);
+    let text = rig.cpe.config_text();
+    assert_eq!(
+        text.matches("option userid '00A0BC-SN42'").count(),
+        2,
+        "both user names filled:\n{text}"
+    );
+    // Emptied again by the operator: a later start leaves it as it is.
+    let emptied = text.replace("option userid '00A0BC-SN42'", "option userid ''");
+    std::fs::write(&rig.cpe.config, emptied).expect("config");
+    let before = rig.wait_idle().len();
+    rig.restart_until_inform(before);
+    let text = rig.cpe.config_text();
+    assert!(!text.contains("00A0BC-SN42"), "filled twice:\n{text}");
+}

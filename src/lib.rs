@@ -29,3 +29,4 @@ pub mod stun;
 pub mod time;
 pub mod transfer;
 pub mod ubus;
+pub mod xmpp;

@@ -1,0 +1,6 @@
+//! XMPP connection requests (TR-069 Annex K): the stream codec, SASL and the
+//! `connectionRequest` iq, all sans-IO.
+
+pub mod connreq;
+pub mod sasl;
+pub mod xml;

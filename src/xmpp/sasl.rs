@@ -162,9 +162,12 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
+    /// Password, salt, iterations, output length, expected hex.
+    type Vector = (&'static [u8], &'static [u8], u32, usize, &'static str);
+
     #[test]
     fn pbkdf2_rfc6070_vectors() {
-        let cases: [(&[u8], &[u8], u32, usize, &str); 4] = [
+        let cases: [Vector; 4] = [
             (
                 b"password",
                 b"salt",

@@ -3,4 +3,5 @@
 
 pub mod connreq;
 pub mod sasl;
+pub mod session;
 pub mod xml;

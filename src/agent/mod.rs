@@ -160,6 +160,8 @@ pub struct Agent {
     conn_req: Option<ConnReqServer>,
     /// STUN and UDP connection requests (follows the config file itself; src/stun).
     _stun: Option<crate::stun::StunClient>,
+    /// The XMPP connection-request thread (Annex K), stopped on drop.
+    _xmpp: Option<crate::xmpp::client::XmppClient>,
     /// The HTTP client, kept across sessions (certificates are loaded once); dropped when the
     /// config changes.
     client: Option<crate::http::AcsClient>,
@@ -201,6 +203,13 @@ impl Agent {
         )
         .map_err(|e| log::error!("STUN thread not started: {e}"))
         .ok();
+        let xmpp = crate::xmpp::client::XmppClient::start(
+            &opts.config_path,
+            &opts.state_dir,
+            inputs.inbox(Input::ConnReq),
+        )
+        .map_err(|e| log::error!("XMPP thread not started: {e}"))
+        .ok();
         let mut agent = Agent {
             want_get_rpc_methods: opts.get_rpc_methods || config.acs.get_rpc_methods,
             opts,
@@ -224,6 +233,7 @@ impl Agent {
             last_success_end: 0,
             conn_req,
             _stun: stun,
+            _xmpp: xmpp,
             client: None,
             inputs,
             xfer,

@@ -5,7 +5,7 @@ use super::uci::{Document, Section, Value};
 use super::{
     AcsConfig, Compression, Config, ConfigError, CpeConfig, DuStateChangePolicy, Identity,
     IncomingRule, InformParameter, InstanceMode, LogSeverity, LwnConfig, StunConfig,
-    TransferCompletePolicy,
+    TransferCompletePolicy, XmppConfig,
 };
 
 type R<T> = Result<T, ConfigError>;
@@ -484,6 +484,32 @@ impl Reader<'_> {
         })
     }
 
+    fn xmpp(&mut self, s: &Section) -> R<XmppConfig> {
+        let d = XmppConfig::default();
+        let resource = self.string(s, "xmpp_resource", "")?.trim().to_string();
+        Ok(XmppConfig {
+            enable: self.bool(s, "xmpp_enable", d.enable)?,
+            server: self.string(s, "xmpp_server", "")?.trim().to_string(),
+            // In range by `ranged`.
+            port: u16::try_from(self.ranged(s, "xmpp_port", 5222, 1, 65535, 5222)?)
+                .unwrap_or(d.port),
+            domain: self.string(s, "xmpp_domain", "")?.trim().to_string(),
+            username: self.string(s, "xmpp_username", "")?,
+            password: self.string(s, "xmpp_password", "")?,
+            resource: if resource.is_empty() {
+                d.resource
+            } else {
+                resource
+            },
+            use_tls: self.bool(s, "xmpp_use_tls", d.use_tls)?,
+            keepalive: self.ranged(s, "xmpp_keepalive", 60, 0, 86400, 60)?,
+            retry_initial: self.ranged(s, "xmpp_retry_initial", 60, 1, 65535, 60)?,
+            retry_multiplier: self.ranged(s, "xmpp_retry_multiplier", 2000, 1000, 65535, 2000)?,
+            retry_max: self.ranged(s, "xmpp_retry_max", 30720, 1, u32::MAX, 30720)?,
+            allowed_jids: self.items(s, "xmpp_allowed_jids", |c| c == ',' || c == ' '),
+        })
+    }
+
     fn lwn(&mut self, s: &Section) -> R<LwnConfig> {
         let port = self.ranged(s, "port", 7547, 0, 65535, 7547)?;
         Ok(LwnConfig {
@@ -519,6 +545,7 @@ pub(super) fn from_document(doc: &Document) -> Result<(Config, Vec<String>), Con
     if let Some(s) = r.last(doc, "cpe") {
         cfg.cpe = r.cpe(s)?;
         cfg.stun = r.stun(s)?;
+        cfg.xmpp = r.xmpp(s)?;
     }
     if let Some(s) = r.last(doc, "acs") {
         cfg.acs = r.acs(s, cfg.cpe.amd_version)?;

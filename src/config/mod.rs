@@ -435,6 +435,58 @@ impl Default for StunConfig {
     }
 }
 
+/// The XMPP connection-request client (TR-069 Annex K): the `xmpp_*` options of section `cpe`
+/// (Device.XMPP.Connection.1 and ManagementServer.ConnReq*; one connection only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XmppConfig {
+    /// `xmpp_enable` (XMPP.Connection.1.Enable): runs the client.
+    pub enable: bool,
+    /// `xmpp_server` (XMPP.Connection.1.Server.1.ServerAddress; empty: the domain).
+    pub server: String,
+    /// `xmpp_port` (Server.1.Port, default 5222).
+    pub port: u16,
+    /// `xmpp_domain` (Domain).
+    pub domain: String,
+    /// `xmpp_username` (Username).
+    pub username: String,
+    /// `xmpp_password` (Password).
+    pub password: String,
+    /// `xmpp_resource` (Resource, default `cwmp`).
+    pub resource: String,
+    /// `xmpp_use_tls` (UseTLS, default on): STARTTLS required.
+    pub use_tls: bool,
+    /// `xmpp_keepalive` in seconds (KeepAliveInterval; 0: none).
+    pub keepalive: u32,
+    /// `xmpp_retry_initial` in seconds (ServerRetryInitialInterval, default 60).
+    pub retry_initial: u32,
+    /// `xmpp_retry_multiplier` in thousandths (ServerRetryIntervalMultiplier, default 2000).
+    pub retry_multiplier: u32,
+    /// `xmpp_retry_max` in seconds (ServerRetryMaxInterval, default 30720).
+    pub retry_max: u32,
+    /// `xmpp_allowed_jids` (ManagementServer.ConnReqAllowedJabberIDs; empty: any).
+    pub allowed_jids: Vec<String>,
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        XmppConfig {
+            enable: false,
+            server: String::new(),
+            port: 5222,
+            domain: String::new(),
+            username: String::new(),
+            password: String::new(),
+            resource: "cwmp".into(),
+            use_tls: true,
+            keepalive: 60,
+            retry_initial: 60,
+            retry_multiplier: 2000,
+            retry_max: 30720,
+            allowed_jids: Vec::new(),
+        }
+    }
+}
+
 /// Section `lwn`: lightweight (UDP) notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LwnConfig {
@@ -516,6 +568,8 @@ pub struct Config {
     pub lwn: LwnConfig,
     /// The `stun_*` options of section `cpe`.
     pub stun: StunConfig,
+    /// The `xmpp_*` options of section `cpe`.
+    pub xmpp: XmppConfig,
     /// Every `inform_parameter` section, in file order.
     pub inform_parameters: Vec<InformParameter>,
     /// Section of type `transfer_complete`, if present.

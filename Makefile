@@ -27,7 +27,8 @@ build:
 	$(CARGO) build --release
 
 # xmllint validates the CPE's messages against the CWMP XSD; the OpenSSL headers and
-# pkg-config build the openssl crate; coturn's turnserver is the STUN server of tests/stun.rs.
+# pkg-config build the openssl crate; coturn's turnserver is the STUN server of tests/stun.rs,
+# prosody the XMPP server of tests/xmpp.rs.
 # Installed only when missing.
 test-deps:
 	@missing=""; \
@@ -36,6 +37,7 @@ test-deps:
 	pkg-config --exists openssl 2>/dev/null || missing="$$missing libssl-dev"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
+	command -v prosody >/dev/null 2>&1 || missing="$$missing prosody"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \

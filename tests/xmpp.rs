@@ -207,6 +207,16 @@ impl AcsClient {
     }
 }
 
+fn cli_value(rig: &Rig, name: &str) -> String {
+    let out = rig.cpe.cli(&["get", name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} => ")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 fn cr_informs(rig: &Rig) -> usize {
     rig.acs
         .msgs()
@@ -261,6 +271,15 @@ fn xmpp_connection_requests_through_prosody() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(jid, format!("cpe@{DOMAIN}/cwmp"));
+    // The data model shows it, and XMPP among the methods.
+    assert_eq!(
+        cli_value(&rig, "Device.ManagementServer.ConnReqJabberID"),
+        jid
+    );
+    assert_eq!(
+        cli_value(&rig, "Device.ManagementServer.SupportedConnReqMethods"),
+        "HTTP,XMPP"
+    );
     let before = cr_informs(&rig);
 
     let mut acs = AcsClient::login(&server, "acs", "acs-xmpp-pw");

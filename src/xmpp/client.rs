@@ -32,7 +32,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A login that takes longer than this is dropped and retried.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
-const JID_FILE: &str = "xmpp_jid";
+/// The file under the state dir holding the bound JID (ManagementServer.ConnReqJabberID).
+pub const JID_FILE: &str = "xmpp_jid";
 
 /// The published JID of the bound connection (empty when not connected).
 pub fn read_jid(state_dir: &Path) -> String {

@@ -43,8 +43,10 @@ pub(crate) enum Host {
     UdpConnReqAddress,
     /// NATDetected, likewise.
     NatDetected,
-    /// SupportedConnReqMethods: HTTP, and STUN when enabled.
+    /// SupportedConnReqMethods: HTTP, and STUN and XMPP when enabled.
     ConnReqMethods,
+    /// ConnReqJabberID, from the XMPP client's published JID.
+    JabberId,
     LocalTime,
     TimeZone,
     TimeStatus,
@@ -124,7 +126,8 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "ConnectionRequestUsername" => Cfg("cpe", "userid", "", Plain),
             "ConnectionRequestPassword" => Cfg("cpe", "passwd", "", Plain),
             "UpgradesManaged" => Cfg("cpe", "upgrades_managed", "0", Bool),
-            "KickURL" | "DownloadProgressURL" | "ConnReqJabberID" => Const(""),
+            "KickURL" | "DownloadProgressURL" => Const(""),
+            "ConnReqJabberID" => Host(self::Host::JabberId),
             "DefaultActiveNotificationThrottle" => Cfg("cpe", "active_notif_throttle", "0", Plain),
             "CWMPRetryMinimumWaitInterval" => Cfg("acs", "retry_min_wait_interval", "5", Plain),
             "CWMPRetryIntervalMultiplier" => Cfg("acs", "retry_interval_multiplier", "2000", Plain),

@@ -139,3 +139,42 @@ fn stun_status_and_methods_follow_stun_enable() {
         .is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn xmpp_methods_and_jabber_id_follow_xmpp_enable() {
+    let dir = tmpdir();
+    const MS: &str = "Device.ManagementServer.";
+    let jid_file = dir.join(crate::xmpp::client::JID_FILE);
+    std::fs::write(&jid_file, "cpe@xmpp.example/cwmp\n").unwrap();
+    // Off: a stale JID is not shown and XMPP is not offered.
+    let mut dm = mk(&dir);
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "HTTP"
+    );
+    assert_eq!(get1(&mut dm, &format!("{MS}ConnReqJabberID")), "");
+    let mut cfg = MemConfigStore::default();
+    cfg.values
+        .insert(("cpe".into(), "xmpp_enable".into()), "1".into());
+    let mut dm = EmbeddedDataModel::new(&dir, Box::new(cfg));
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}SupportedConnReqMethods")),
+        "HTTP,XMPP"
+    );
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}ConnReqJabberID")),
+        "cpe@xmpp.example/cwmp"
+    );
+    // Not bound (yet, or any more): empty.
+    std::fs::remove_file(&jid_file).unwrap();
+    assert_eq!(get1(&mut dm, &format!("{MS}ConnReqJabberID")), "");
+    dm.set_values(&[sv(
+        &format!("{MS}ConnReqAllowedJabberIDs"),
+        "acs@xmpp.example",
+    )])
+    .unwrap();
+    assert_eq!(
+        get1(&mut dm, &format!("{MS}ConnReqAllowedJabberIDs")),
+        "acs@xmpp.example"
+    );
+}

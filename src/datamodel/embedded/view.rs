@@ -156,8 +156,15 @@ impl<'a> View<'a> {
         sources::from_config(&v, sources::Conv::Bool) == "true"
     }
 
+    /// `cpe.xmpp_enable`: the XMPP connection-request client runs.
+    fn xmpp_on(&self) -> bool {
+        let v = self.config.get("cpe", "xmpp_enable").unwrap_or_default();
+        sources::from_config(&v, sources::Conv::Bool) == "true"
+    }
+
     /// SupportedConnReqMethods as enabled now: HTTP unless `cpe.http_cr_enable` is off,
-    /// STUN (UDP connection requests) while `cpe.stun_enable` is on.
+    /// STUN (UDP connection requests) while `cpe.stun_enable` is on, XMPP while
+    /// `cpe.xmpp_enable` is on.
     fn conn_req_methods(&self) -> String {
         let http = self
             .config
@@ -169,6 +176,9 @@ impl<'a> View<'a> {
         }
         if self.stun_on() {
             m.push("STUN");
+        }
+        if self.xmpp_on() {
+            m.push("XMPP");
         }
         m.join(",")
     }
@@ -197,6 +207,8 @@ impl<'a> View<'a> {
             Host::UdpConnReqAddress => String::new(),
             Host::NatDetected => "false".into(),
             Host::ConnReqMethods => self.conn_req_methods(),
+            Host::JabberId if self.xmpp_on() => crate::xmpp::client::read_jid(self.state_dir),
+            Host::JabberId => String::new(),
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data

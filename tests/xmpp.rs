@@ -28,6 +28,7 @@ struct Prosody {
     port: u16,
     cert: PathBuf,
     log: PathBuf,
+    cfg: PathBuf,
 }
 
 impl Prosody {
@@ -98,26 +99,39 @@ impl Prosody {
                 .success();
             assert!(ok, "prosodyctl register {user}");
         }
-        let child = Command::new("prosody")
-            .arg("-F")
-            .arg("--config")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prosody");
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "prosody did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn(&cfg_path, port);
         Prosody {
             child,
             port,
             cert,
             log,
+            cfg: cfg_path,
         }
     }
+
+    /// Kills the server and starts it again on the same port with the same accounts.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.cfg, self.port);
+    }
+}
+
+fn spawn(cfg: &Path, port: u16) -> Child {
+    let child = Command::new("prosody")
+        .arg("-F")
+        .arg("--config")
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prosody");
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "prosody did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Drop for Prosody {
@@ -207,6 +221,25 @@ impl AcsClient {
     }
 }
 
+/// Waits until the CPE published its bound JID.
+fn wait_bound(rig: &Rig, server: &Prosody) -> String {
+    let jid_file = rig.cpe.dir.join("state").join("xmpp_jid");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let j = std::fs::read_to_string(&jid_file).unwrap_or_default();
+        if !j.trim().is_empty() {
+            return j.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CPE not bound\n{}\n{}",
+            rig.cpe.logs(),
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn cli_value(rig: &Rig, name: &str) -> String {
     let out = rig.cpe.cli(&["get", name]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -237,7 +270,7 @@ fn xmpp_connection_requests_through_prosody() {
         return;
     }
     let dir = common::temp_dir("prosody");
-    let server = Prosody::start(&dir);
+    let mut server = Prosody::start(&dir);
     let rig = Rig::with(AcsOpts::default(), &[], |o| {
         o.extra_acs.push_str(&format!(
             "\toption ssl_cafile '{}'\n",
@@ -247,7 +280,8 @@ fn xmpp_connection_requests_through_prosody() {
             "\toption xmpp_enable '1'\n\toption xmpp_server '127.0.0.1'\n\
              \toption xmpp_port '{}'\n\toption xmpp_domain '{DOMAIN}'\n\
              \toption xmpp_username 'cpe'\n\toption xmpp_password 'cpe-xmpp-pw'\n\
-             \toption xmpp_allowed_jids 'acs@{DOMAIN}'\n",
+             \toption xmpp_allowed_jids 'acs@{DOMAIN}'\n\
+             \toption xmpp_retry_initial '1'\n\toption xmpp_retry_multiplier '1000'\n",
             server.port
         ));
     });
@@ -255,21 +289,7 @@ fn xmpp_connection_requests_through_prosody() {
     rig.wait_idle();
 
     // The CPE logs in (STARTTLS, SCRAM-SHA-1) and binds; its JID is published.
-    let jid_file = rig.cpe.dir.join("state").join("xmpp_jid");
-    let deadline = Instant::now() + WAIT;
-    let jid = loop {
-        let j = std::fs::read_to_string(&jid_file).unwrap_or_default();
-        if !j.trim().is_empty() {
-            break j.trim().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "CPE not bound\n{}\n{}",
-            rig.cpe.logs(),
-            std::fs::read_to_string(&server.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let jid = wait_bound(&rig, &server);
     assert_eq!(jid, format!("cpe@{DOMAIN}/cwmp"));
     // The data model shows it, and XMPP among the methods.
     assert_eq!(
@@ -311,6 +331,28 @@ fn xmpp_connection_requests_through_prosody() {
         before + 1,
         "a refused request opened a session"
     );
+
+    // The server restarts: the CPE notices, withdraws its JID, reconnects (1 s back-off)
+    // and takes connection requests again.
+    drop((acs, evil));
+    let drops = || rig.cpe.logs().matches("reconnecting in").count();
+    let before_restart = drops();
+    server.restart();
+    let deadline = Instant::now() + WAIT;
+    while drops() == before_restart {
+        assert!(
+            Instant::now() < deadline,
+            "restart not noticed\n{}",
+            rig.cpe.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(wait_bound(&rig, &server), jid);
+    let mut acs = AcsClient::login(&server, "acs", "acs-xmpp-pw");
+    let reply = acs.connection_request("cr4", &jid, "cruser", "crpass");
+    assert!(is_type(&reply, "result"), "{reply}");
+    rig.wait_inform("6 CONNECTION REQUEST", before + 2);
+    rig.wait_idle();
     rig.assert_xsd_valid();
     drop(server);
 }

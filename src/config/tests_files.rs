@@ -55,6 +55,7 @@ fn shipped_default_config_parses_to_the_documented_values() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openwrt/files/etc/config/cwmp");
     let (c, w) = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.xmpp, XmppConfig::default());
     assert_eq!(c.acs.url, "");
     assert!(c.acs.periodic_inform_enable);
     assert_eq!(c.acs.periodic_inform_interval, 86400);
@@ -90,4 +91,23 @@ fn shipped_default_config_parses_to_the_documented_values() {
     d.cpe.config_export_command = hook("config-export");
     d.cpe.log_export_command = hook("log-export");
     assert_eq!(c, d);
+}
+
+#[test]
+fn xmpp_options_map_with_fallbacks() {
+    let text = "config cpe 'cpe'\n\toption xmpp_enable '1'\n\toption xmpp_domain ' x.example '\n\
+\toption xmpp_port '70000'\n\toption xmpp_resource ''\n\toption xmpp_use_tls '0'\n\
+\toption xmpp_retry_multiplier '999'\n\toption xmpp_allowed_jids 'a@x, b@x/r c@x'\n";
+    let (c, w) = Config::from_str(text, "cwmp").unwrap();
+    let x = &c.xmpp;
+    assert!(x.enable && !x.use_tls);
+    assert_eq!(x.domain, "x.example");
+    assert_eq!(
+        (x.port, x.retry_multiplier),
+        (5222, 2000),
+        "out of range: defaults"
+    );
+    assert_eq!(x.resource, "cwmp");
+    assert_eq!(x.allowed_jids, ["a@x", "b@x/r", "c@x"]);
+    assert_eq!(w.len(), 2, "{w:?}");
 }

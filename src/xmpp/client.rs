@@ -367,12 +367,13 @@ impl Worker {
             match a {
                 Action::StartTls => self.start_tls()?,
                 Action::Bound(jid) => {
-                    log::info!("XMPP: connection requests accepted as {jid}");
+                    log::info!("XMPP: connection requests accepted as {jid:?}");
                     self.failures = 0;
                     self.publish(&jid);
                 }
                 Action::ConnReq(from) => {
-                    log::info!("XMPP: connection request from {from} accepted");
+                    // Debug-quoted: the JID is the peer's text (no log line injection).
+                    log::info!("XMPP: connection request from {from:?} accepted");
                     let peer = self
                         .conn
                         .as_ref()
@@ -380,7 +381,7 @@ impl Worker {
                     self.events.send(ConnReqEvent::Accepted { peer });
                 }
                 Action::Refused { from, reason } => {
-                    log::warn!("XMPP: connection request from {from} refused: {reason}");
+                    log::warn!("XMPP: connection request from {from:?} refused: {reason}");
                 }
             }
         }

@@ -16,6 +16,8 @@ pub const MAX_DEPTH: usize = 16;
 const MAX_ATTRS: usize = 16;
 /// The most child elements of one element.
 const MAX_CHILDREN: usize = 64;
+/// The most elements in one stanza (bounds the tree's memory, not only its bytes).
+pub const MAX_ELEMENTS: usize = 512;
 
 /// Why the stream cannot be read any further (the connection is then closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,7 @@ impl StreamReader {
         let mut p = Parser {
             s: &self.buf,
             i: skip,
+            elements: 0,
         };
         let ev = if !self.open {
             match p.stream_header() {
@@ -177,6 +180,7 @@ fn is_name_byte(b: u8) -> bool {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    elements: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -285,7 +289,8 @@ impl<'a> Parser<'a> {
 
     /// A whole element with its content, `depth` levels below the stanza.
     fn element(&mut self, depth: usize) -> Result<Element, Step> {
-        if depth >= MAX_DEPTH {
+        self.elements += 1;
+        if depth >= MAX_DEPTH || self.elements > MAX_ELEMENTS {
             return Err(Step::Bad(XmlError::TooBig));
         }
         let (mut el, empty) = self.start_tag()?;

@@ -97,6 +97,20 @@ fn budgets_stop_deep_and_endless_stanzas() {
     r.feed(&b"<a>".repeat(MAX_DEPTH + 1)).unwrap();
     assert_eq!(r.next_event(), Err(XmlError::TooBig));
 
+    // Many small elements: the tree is bounded, not only the bytes.
+    let mut r = StreamReader::new();
+    r.feed(HEADER).unwrap();
+    r.next_event().unwrap();
+    let mut many = b"<iq>".to_vec();
+    for _ in 0..MAX_ELEMENTS / 32 + 1 {
+        many.extend_from_slice(b"<a>");
+        many.extend_from_slice(&b"<b/>".repeat(32));
+        many.extend_from_slice(b"</a>");
+    }
+    many.extend_from_slice(b"</iq>");
+    r.feed(&many).unwrap();
+    assert_eq!(r.next_event(), Err(XmlError::TooBig));
+
     // An element that never ends: refused once it passes MAX_STANZA, memory stays bounded.
     let mut r = StreamReader::new();
     r.feed(HEADER).unwrap();

@@ -137,7 +137,10 @@ cmd_cross() {
 # - connect_timeout_and_url_errors: qemu-user hands the host's errno in getsockopt(SO_ERROR) to
 #   the guest untranslated (ECONNREFUSED is 111 on x86, 146 on MIPS), so a refused non-blocking
 #   connect is not recognised as such.
-QEMU_SKIPS=(http::tests::connect_timeout_and_url_errors)
+# - a_panic_in_any_thread_aborts_the_process: it re-executes the test binary, which the host
+#   cannot run without qemu (no binfmt handler is registered here).
+QEMU_SKIPS=(http::tests::connect_timeout_and_url_errors
+  agent::system::panic_tests::a_panic_in_any_thread_aborts_the_process)
 
 cmd_cross_test() {
   need_rust

@@ -29,4 +29,5 @@ pub mod stun;
 pub mod time;
 pub mod transfer;
 pub mod ubus;
+pub mod wake;
 pub mod xmpp;

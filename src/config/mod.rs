@@ -6,6 +6,7 @@
 //! default); what the C daemon silently misreads (`port 'abc'`, `enable 'maybe'`) is an error
 //! here so the daemon does not start on a config it does not understand.
 
+pub mod follow;
 mod load;
 pub mod store;
 pub mod uci;

@@ -3,13 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use super::uci::Document;
 use crate::datamodel::ConfigStore;
 
-/// What identifies one version of the file on disk (mtime, size, inode).
-type Stamp = (SystemTime, u64, u64);
+use super::follow::Stamp;
 
 /// A [`ConfigStore`] backed by a UCI file (normally `/etc/config/cwmp`).
 ///
@@ -37,9 +35,7 @@ impl UciConfigStore {
     }
 
     fn stamp(&self) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(&self.path).ok()?;
-        Some((m.modified().ok()?, m.len(), m.ino()))
+        super::follow::stamp(&self.path)
     }
 
     /// Runs `f` on the current document (re-read if the file changed); `None` when the

@@ -7,10 +7,10 @@
 //! time), so enabling STUN or changing the server or the CR credentials by SPV or UCI needs
 //! no plumbing through the agent; with `stun_enable` off it holds no socket.
 
+use crate::config::follow::ConfigFollower;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -99,11 +99,10 @@ impl StunClient {
     ) -> io::Result<StunClient> {
         let (stop, stop_rx) = UnixStream::pair()?;
         let mut worker = Worker {
-            config_path: config_path.to_path_buf(),
+            config: ConfigFollower::new(config_path),
             state_dir: state_dir.to_path_buf(),
             events,
             stop: stop_rx,
-            stamp: None,
             settings: None,
             bound: None,
             next_open: Instant::now(),
@@ -148,13 +147,10 @@ struct Bound {
 }
 
 struct Worker {
-    config_path: PathBuf,
+    config: ConfigFollower,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
     stop: UnixStream,
-    /// (mtime, size, inode) of the config file as last read: atomic rewrites change the inode
-    /// even within one mtime tick.
-    stamp: Option<(SystemTime, u64, u64)>,
     settings: Option<Settings>,
     bound: Option<Bound>,
     next_open: Instant,
@@ -209,46 +205,16 @@ impl Worker {
         self.wait(Duration::ZERO).0
     }
 
-    /// Sleeps up to `wait` in poll(2) on the stop socket and the UDP socket, if any;
-    /// returns (stop requested, datagram waiting).
+    /// Sleeps up to `wait` on the stop socket and the UDP socket, if any; returns (stop
+    /// requested, datagram waiting).
     fn wait(&self, wait: Duration) -> (bool, bool) {
-        let sock = self.bound.as_ref().map_or(-1, |b| b.socket.as_raw_fd());
-        let mut fds = [
-            libc::pollfd {
-                fd: self.stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            // A negative fd is ignored by poll(2).
-            libc::pollfd {
-                fd: sock,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // Rounded up so a wake-up is never early (which would spin until it is due).
-        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: `fds` is a live array of two pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if n <= 0 {
-            return (false, false);
-        }
-        let hit =
-            |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
-        (hit(&fds[0]), sock >= 0 && hit(&fds[1]))
+        let sock = self.bound.as_ref().map(|b| b.socket.as_raw_fd());
+        crate::wake::stop_or_readable(self.stop.as_raw_fd(), sock, wait)
     }
 
     /// Re-reads the config when the file changed; rebinds when the STUN link changed.
     fn check_config(&mut self) {
-        let stamp = std::fs::metadata(&self.config_path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
-        if stamp.is_some() && stamp == self.stamp {
-            return;
-        }
-        self.stamp = stamp;
-        let Ok((config, _)) = Config::load(&self.config_path) else {
-            // A broken file keeps what runs (as the agent does).
+        let Some(config) = self.config.changed() else {
             return;
         };
         let new = Settings::from_config(&config);

@@ -8,14 +8,14 @@
 //! connection follows SPV and UCI changes without plumbing through the agent. The bound JID
 //! (ManagementServer.ConnReqJabberID) is published in `<state_dir>/xmpp_jid`.
 
+use crate::config::follow::ConfigFollower;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use openssl::ssl::SslStream;
 
@@ -160,11 +160,10 @@ impl XmppClient {
     ) -> io::Result<XmppClient> {
         let (stop, stop_rx) = UnixStream::pair()?;
         let mut w = Worker {
-            config_path: config_path.to_path_buf(),
+            config: ConfigFollower::new(config_path),
             state_dir: state_dir.to_path_buf(),
             events,
             stop: stop_rx,
-            stamp: None,
             link: None,
             policy: ConnReqPolicy::default(),
             conn: None,
@@ -193,11 +192,10 @@ impl Drop for XmppClient {
 }
 
 struct Worker {
-    config_path: PathBuf,
+    config: ConfigFollower,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
     stop: UnixStream,
-    stamp: Option<(SystemTime, u64, u64)>,
     link: Option<Link>,
     policy: ConnReqPolicy,
     conn: Option<Conn>,
@@ -282,14 +280,7 @@ impl Worker {
     }
 
     fn check_config(&mut self) {
-        let stamp = std::fs::metadata(&self.config_path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
-        if stamp.is_some() && stamp == self.stamp {
-            return;
-        }
-        self.stamp = stamp;
-        let Ok((config, _)) = Config::load(&self.config_path) else {
+        let Some(config) = self.config.changed() else {
             return;
         };
         self.policy = policy_of(&config);
@@ -414,43 +405,12 @@ impl Worker {
         if self.conn.as_ref().is_some_and(|c| c.stream.pending()) {
             return (self.stopped(), true);
         }
-        let sock = self
-            .conn
-            .as_ref()
-            .map_or(-1, |c| c.stream.tcp().as_raw_fd());
-        let mut fds = [
-            libc::pollfd {
-                fd: self.stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            // A negative fd is ignored by poll(2).
-            libc::pollfd {
-                fd: sock,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // Rounded up so a wake-up is never early.
-        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: `fds` is a live array of two pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if n <= 0 {
-            return (false, false);
-        }
-        let hit =
-            |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
-        (hit(&fds[0]), sock >= 0 && hit(&fds[1]))
+        let sock = self.conn.as_ref().map(|c| c.stream.tcp().as_raw_fd());
+        crate::wake::stop_or_readable(self.stop.as_raw_fd(), sock, wait)
     }
 
     fn stopped(&self) -> bool {
-        let mut fds = [libc::pollfd {
-            fd: self.stop.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one live pollfd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) > 0 }
+        crate::wake::stop_or_readable(self.stop.as_raw_fd(), None, Duration::ZERO).0
     }
 }
 

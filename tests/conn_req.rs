@@ -5,6 +5,7 @@ mod common;
 
 use common::acs::AcsOpts;
 use common::digest;
+use common::netns::{in_netns, ip};
 use common::soap::value_of;
 use common::Rig;
 
@@ -210,37 +211,6 @@ fn the_acs_turning_http_cr_off_closes_the_port() {
     rig.wait_idle();
     assert!(wait_port(rig.cpe.cr_port, false), "{}", rig.cpe.logs());
     assert!(rig.cpe.config_text().contains("http_cr_enable"));
-}
-
-/// Runs `f` on a thread in a network namespace of its own (with `lo` up); `None` when
-/// namespaces are not available (not root). As in tests/notify.rs.
-fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    std::thread::spawn(move || {
-        // SAFETY: unshare(2) of this thread's network namespace only.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!(
-                "skipped: no network namespace ({})",
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
-        ip(&["link", "set", "lo", "up"]);
-        Some(f())
-    })
-    .join()
-    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
-
-fn ip(args: &[&str]) {
-    let o = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        o.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// No `cr_host`, and the only interface besides `lo` has IPv6 addresses alone (a link-local

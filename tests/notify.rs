@@ -5,9 +5,9 @@
 mod common;
 
 use common::acs::{AcsOpts, Msg};
+use common::netns::{in_netns, ip};
 use common::soap::{self, value_of};
 use common::{Rig, WAIT};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PII: &str = "Device.ManagementServer.PeriodicInformInterval";
@@ -103,34 +103,6 @@ fn a_uci_edit_is_informed_once_with_or_without_sighup() {
     assert_prompt(&rig, "UCI edit without SIGHUP", done, &inform);
     assert_eq!(value_of(&inform.values(), PII), Some("3600"));
     rig.wait_idle();
-}
-
-/// Runs `f` on a thread in a network namespace of its own (with `lo` up); the daemon and
-/// the ACS started there live in it. `None` when namespaces are not available (not root).
-fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    std::thread::spawn(move || {
-        // SAFETY: unshare(2) of this thread's network namespace only.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!(
-                "skipped: no network namespace ({})",
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
-        ip(&["link", "set", "lo", "up"]);
-        Some(f())
-    })
-    .join()
-    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
-
-fn ip(args: &[&str]) {
-    let o = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        o.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 #[test]

@@ -82,24 +82,6 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn cli_value(rig: &Rig, name: &str) -> String {
-    let out = rig.cpe.cli(&["get", name]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} => ")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-fn cr_informs(rig: &Rig) -> usize {
-    rig.acs
-        .msgs()
-        .iter()
-        .filter(|m| m.has_event("6 CONNECTION REQUEST"))
-        .count()
-}
-
 #[test]
 fn stun_binding_and_udp_connection_requests() {
     if Command::new("turnserver").arg("--help").output().is_err() {
@@ -122,12 +104,12 @@ fn stun_binding_and_udp_connection_requests() {
     // The binding: coturn saw our CR socket on loopback, so no NAT.
     let addr = format!("{MS}UDPConnectionRequestAddress");
     let deadline = Instant::now() + WAIT;
-    while cli_value(&rig, &addr).is_empty() {
+    while rig.cpe.cli_get(&addr).is_empty() {
         assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(cli_value(&rig, &addr), format!("127.0.0.1:{port}"));
-    assert_eq!(cli_value(&rig, &format!("{MS}NATDetected")), "false");
+    assert_eq!(rig.cpe.cli_get(&addr), format!("127.0.0.1:{port}"));
+    assert_eq!(rig.cpe.cli_get(&format!("{MS}NATDetected")), "false");
 
     // The ACS reads it by GPV (in a session opened by an HTTP connection request).
     let msgs = rig.session(&[gpv(&[
@@ -142,7 +124,7 @@ fn stun_binding_and_udp_connection_requests() {
         value_of(&vals, &format!("{MS}SupportedConnReqMethods")),
         Some("HTTP,STUN")
     );
-    let before = cr_informs(&rig);
+    let before = rig.informs_with("6 CONNECTION REQUEST");
 
     // A valid UDP connection request, sent three times as an ACS does: one session.
     let acs = UdpSocket::bind("127.0.0.1:0").expect("udp");
@@ -182,7 +164,7 @@ fn stun_binding_and_udp_connection_requests() {
     }
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        cr_informs(&rig),
+        rig.informs_with("6 CONNECTION REQUEST"),
         before + 1,
         "a refused request opened a session"
     );
@@ -311,11 +293,11 @@ fn nat_detected_integrity_and_binding_change_reported() {
     rig.wait_idle();
     let addr = format!("{MS}UDPConnectionRequestAddress");
     let deadline = Instant::now() + WAIT;
-    while cli_value(&rig, &addr) != "198.51.100.7:40000" {
+    while rig.cpe.cli_get(&addr) != "198.51.100.7:40000" {
         assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(cli_value(&rig, &format!("{MS}NATDetected")), "true");
+    assert_eq!(rig.cpe.cli_get(&format!("{MS}NATDetected")), "true");
 
     // The ACS asks for active notification; then the NAT moves the binding.
     rig.session(&[common::soap::spa(&[(&addr, 2)])]);
@@ -344,7 +326,7 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
     rig.wait_idle();
     let port = rig.cpe.cr_port;
     let methods = format!("{MS}SupportedConnReqMethods");
-    assert_eq!(cli_value(&rig, &methods), "HTTP");
+    assert_eq!(rig.cpe.cli_get(&methods), "HTTP");
     let sport = stun.port().to_string();
     rig.session(&[common::soap::spv(
         &[
@@ -359,11 +341,11 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
     stun.mapped(&req, from, [127, 0, 0, 1], port);
     let addr = format!("{MS}UDPConnectionRequestAddress");
     let deadline = Instant::now() + WAIT;
-    while cli_value(&rig, &addr) != format!("127.0.0.1:{port}") {
+    while rig.cpe.cli_get(&addr) != format!("127.0.0.1:{port}") {
         assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(cli_value(&rig, &methods), "HTTP,STUN");
+    assert_eq!(rig.cpe.cli_get(&methods), "HTTP,STUN");
 
     rig.session(&[common::soap::spv(
         &[(&format!("{MS}STUNEnable"), "false", "xsd:boolean")],
@@ -375,6 +357,6 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
         assert!(Instant::now() < deadline, "port kept\n{}", rig.cpe.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(cli_value(&rig, &addr), "");
-    assert_eq!(cli_value(&rig, &methods), "HTTP");
+    assert_eq!(rig.cpe.cli_get(&addr), "");
+    assert_eq!(rig.cpe.cli_get(&methods), "HTTP");
 }

@@ -240,24 +240,6 @@ fn wait_bound(rig: &Rig, server: &Prosody) -> String {
     }
 }
 
-fn cli_value(rig: &Rig, name: &str) -> String {
-    let out = rig.cpe.cli(&["get", name]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} => ")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-fn cr_informs(rig: &Rig) -> usize {
-    rig.acs
-        .msgs()
-        .iter()
-        .filter(|m| m.has_event("6 CONNECTION REQUEST"))
-        .count()
-}
-
 fn is_type(reply: &str, t: &str) -> bool {
     reply.contains(&format!("type='{t}'")) || reply.contains(&format!("type=\"{t}\""))
 }
@@ -293,14 +275,15 @@ fn xmpp_connection_requests_through_prosody() {
     assert_eq!(jid, format!("cpe@{DOMAIN}/cwmp"));
     // The data model shows it, and XMPP among the methods.
     assert_eq!(
-        cli_value(&rig, "Device.ManagementServer.ConnReqJabberID"),
+        rig.cpe.cli_get("Device.ManagementServer.ConnReqJabberID"),
         jid
     );
     assert_eq!(
-        cli_value(&rig, "Device.ManagementServer.SupportedConnReqMethods"),
+        rig.cpe
+            .cli_get("Device.ManagementServer.SupportedConnReqMethods"),
         "HTTP,XMPP"
     );
-    let before = cr_informs(&rig);
+    let before = rig.informs_with("6 CONNECTION REQUEST");
 
     let mut acs = AcsClient::login(&server, "acs", "acs-xmpp-pw");
     let sent = Instant::now();
@@ -327,7 +310,7 @@ fn xmpp_connection_requests_through_prosody() {
     assert!(logs.contains("not in ConnReqAllowedJabberIDs"), "{logs}");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        cr_informs(&rig),
+        rig.informs_with("6 CONNECTION REQUEST"),
         before + 1,
         "a refused request opened a session"
     );

@@ -207,6 +207,17 @@ impl Cpe {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// The value `icwmpd -c get NAME` prints for `name` ("" when it prints none).
+    pub fn cli_get(&self, name: &str) -> String {
+        let out = self.cli(&["get", name]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} => ")))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

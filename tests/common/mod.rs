@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod digest;
 pub mod files;
 pub mod msg;
+pub mod netns;
 pub mod pki;
 pub mod raw_acs;
 pub mod soap;
@@ -195,6 +196,11 @@ impl Rig {
                 let list: Vec<String> = msgs.iter().map(acs::Msg::summary).collect();
                 self.fail(&format!("no answer to {method}"), &list.join("\n"))
             })
+    }
+
+    /// How many Informs carrying `code` the ACS received.
+    pub fn informs_with(&self, code: &str) -> usize {
+        self.acs.msgs().iter().filter(|m| m.has_event(code)).count()
     }
 
     /// Asserts that every message the ACS received validates against the CWMP XSD.

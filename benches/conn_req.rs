@@ -9,8 +9,11 @@
 //! the number of connection requests per case (default 20). A request not answered within
 //! 10 s counts as 10 s. Figures only: nothing here asserts a target.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/port.rs"]
 mod port;
+use http::md5_hex;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -88,12 +91,6 @@ fn get(src: Ipv4Addr, port: u16, auth: &str) -> String {
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
     resp
-}
-
-fn md5_hex(s: &str) -> String {
-    let d = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
-        .expect("md5 is always available");
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The Authorization header line answering `challenge` with `password`.

@@ -6,11 +6,14 @@
 //! the daemon's peak RSS (VmHWM) after it. Each message runs against a fresh daemon, so
 //! every peak is that message's own. Figures only: nothing here asserts a target.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/port.rs"]
 mod port;
+use http::read_request;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Write};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -130,28 +133,6 @@ fn messages() -> Vec<(String, Vec<u8>)> {
     big.resize(bomb.min(100 << 20), b' ');
     v.push((format!("{} MB body", big.len() >> 20), http(&big, "")));
     v
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok()?;
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some(body)
 }
 
 /// What the ACS saw after the hostile message: when it was sent, and the next POST.

@@ -7,10 +7,13 @@
 //! daemon as `ssl_cafile`), which is what a deployment runs and what starts OpenSSL.
 //! Figures only: nothing here asserts a target.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/port.rs"]
 mod port;
+use http::{md5_hex, read_request};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -34,28 +37,6 @@ fn envelope(id: u32, body: &str) -> String {
 
 fn gpv(name: &str) -> String {
     format!("<cwmp:GetParameterValues><ParameterNames><string>{name}</string></ParameterNames></cwmp:GetParameterValues>")
-}
-
-fn read_request(r: &mut BufReader<impl Read>) -> Option<Vec<u8>> {
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok()?;
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some(body)
 }
 
 fn serve<S: Read + Write>(stream: S, script: Arc<Mutex<Script>>, tx: mpsc::Sender<Seen>) {
@@ -96,12 +77,6 @@ fn serve<S: Read + Write>(stream: S, script: Arc<Mutex<Script>>, tx: mpsc::Sende
             });
         }
     }
-}
-
-fn md5_hex(s: &str) -> String {
-    let d = openssl::hash::hash(openssl::hash::MessageDigest::md5(), s.as_bytes())
-        .expect("md5 is always available");
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A digest-authenticated connection request; returns when the CPE answered 200.

@@ -34,26 +34,13 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// A TCP port that was free a moment ago, for a daemon to listen on.
-///
-/// Picked below the kernel's ephemeral range (32768 and up), so that no client socket of
-/// another test (the daemon's own connections to its ACS included) can be holding it as its
-/// local port by the time the daemon binds it: picked from that range, it sometimes was.
+#[path = "../../benches/common/port.rs"]
+mod port;
+
+/// A TCP port that was free a moment ago, for a daemon to listen on: below the ephemeral
+/// range, so no client socket of another test can hold it (see [`port::daemon_port`]).
 pub fn free_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(2_654_435_761);
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
-        // The daemon listens on [::] (dual stack) or 127.0.0.1: both must be free.
-        let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-        let any = std::net::TcpListener::bind(("::", port))
-            .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", port)))
-            .is_ok();
-        if v4 && any {
-            return port;
-        }
-    }
+    port::daemon_port()
 }
 
 /// The project's shared reference tree (`../shared`), when present.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod conn_req;
 pub mod crypto;
 pub mod datamodel;
+pub mod diag;
 pub mod du;
 pub mod events;
 pub mod fault;

@@ -73,7 +73,7 @@ bench:
 	$(CARGO) bench --bench hostile
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
-	$(CARGO) bench --bench stun
+	$(CARGO) bench --bench nat
 
 # The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:

@@ -1,7 +1,14 @@
-//! `cargo bench --bench stun` (or `make bench`): the release daemon with STUN on, against a
-//! minimal raw-socket ACS and a STUN responder in this process. Prints the UDP connection
-//! request -> Inform time on loopback (20 runs) and the idle private memory with STUN off and
-//! on. Figures only: nothing here asserts a target.
+//! `cargo bench --bench nat` (or `make bench`): the ways to reach a CPE behind NAT. The
+//! release daemon with STUN and XMPP on, against a minimal raw-socket ACS, a STUN responder in
+//! this process and Debian's prosody (skipped with a message when not installed). Prints the
+//! idle private memory with both off and both on, the UDP connection request -> Inform time
+//! and the XMPP connectionRequest iq -> Inform time on loopback (20 runs each). Figures only:
+//! nothing here asserts a target.
+
+#[path = "common/port.rs"]
+mod port;
+#[path = "common/prosody.rs"]
+mod prosody;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, UdpSocket};
@@ -111,8 +118,15 @@ fn sig(text: &str) -> String {
         .collect()
 }
 
-fn start(exe: &str, tag: &str, stun: bool) -> (Daemon, u16, mpsc::Receiver<Instant>) {
-    let dir = std::env::temp_dir().join(format!("icwmp-bench-stun-{}-{tag}", std::process::id()));
+/// Starts the daemon; `nat` turns STUN on, and XMPP too when an XMPP server's port (and the
+/// certificate to trust) is given.
+fn start(
+    exe: &str,
+    tag: &str,
+    nat: bool,
+    xmpp: Option<(u16, Option<&std::path::Path>)>,
+) -> (Daemon, u16, mpsc::Receiver<Instant>, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("icwmp-bench-nat-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (tx, rx) = mpsc::channel();
@@ -121,20 +135,33 @@ fn start(exe: &str, tag: &str, stun: bool) -> (Daemon, u16, mpsc::Receiver<Insta
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let stun_opts = if stun {
-        format!(
+    let mut nat_opts = String::new();
+    let mut acs_opts = String::new();
+    if nat {
+        nat_opts = format!(
             "\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\toption stun_server_port '{}'\n",
             stun_server()
-        )
-    } else {
-        String::new()
-    };
+        );
+    }
+    if let (true, Some((xmpp_port, cert))) = (nat, xmpp) {
+        if let Some(cert) = cert {
+            acs_opts = format!("\toption ssl_cafile '{}'\n", cert.display());
+        }
+        nat_opts.push_str(&format!(
+            "\toption xmpp_enable '1'\n\toption xmpp_server '127.0.0.1'\n\toption xmpp_port '{}'\n\
+             \toption xmpp_domain '{}'\n\toption xmpp_username 'cpe'\n\toption xmpp_password 'cpe-xmpp-pw'\n\
+             \toption xmpp_allowed_jids 'acs@{}'\n",
+            xmpp_port,
+            prosody::DOMAIN,
+            prosody::DOMAIN
+        ));
+    }
     let config = dir.join("cwmp");
     std::fs::write(
         &config,
         format!(
-            "config acs 'acs'\n\toption url 'http://127.0.0.1:{acs_port}/acs'\n\toption periodic_inform_enable '0'\n\n\
-             config cpe 'cpe'\n\toption port '{cr_port}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity 'WARNING'\n{stun_opts}"
+            "config acs 'acs'\n\toption url 'http://127.0.0.1:{acs_port}/acs'\n\toption periodic_inform_enable '0'\n{acs_opts}\n\
+             config cpe 'cpe'\n\toption port '{cr_port}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity 'WARNING'\n{nat_opts}"
         ),
     )
     .expect("config");
@@ -150,19 +177,70 @@ fn start(exe: &str, tag: &str, stun: bool) -> (Daemon, u16, mpsc::Receiver<Insta
         .expect("start icwmpd");
     rx.recv_timeout(Duration::from_secs(30))
         .expect("boot Inform");
-    (Daemon(child), cr_port, rx)
+    (Daemon(child), cr_port, rx, dir.join("state"))
+}
+
+fn median_max(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    (ms[ms.len() / 2], ms[ms.len() - 1])
 }
 
 fn main() {
     let exe = env!("CARGO_BIN_EXE_icwmpd");
-    let (off, _, _rx_off) = start(exe, "off", false);
-    let (on, cr_port, rx) = start(exe, "on", true);
+    let have = |c: &str| Command::new(c).arg("--help").output().is_ok();
+    let dir = std::env::temp_dir().join(format!("icwmp-bench-prosody-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let server = (have("prosody") && have("prosodyctl"))
+        .then(|| prosody::Prosody::start(&dir, port::daemon_port()));
+    if server.is_none() {
+        println!("prosody not installed (make test-deps): XMPP figures skipped");
+    }
+    let (off, _, _rx_off, _) = start(exe, "off", false, None);
+    let (on, cr_port, rx, state) = start(
+        exe,
+        "on",
+        true,
+        server.as_ref().map(|p| (p.port, Some(p.cert.as_path()))),
+    );
+    // The same, but the XMPP server accepts and stays silent: no TLS yet, so the difference
+    // to `on` is what OpenSSL costs (its library state, one context, one connection), which a
+    // daemon with an https ACS pays anyway.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind silent XMPP");
+    let silent_port = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(3600));
+        drop(held);
+    });
+    let (no_tls, _, _rx_no_tls, _) = start(exe, "no-tls", true, Some((silent_port, None)));
+    // Bound to the XMPP server (its JID published) before the idle figure is taken.
+    let jid_file = state.join("xmpp_jid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut jid = String::new();
+    while server.is_some() && jid.is_empty() {
+        assert!(Instant::now() < deadline, "the CPE did not bind to prosody");
+        std::thread::sleep(Duration::from_millis(50));
+        jid = std::fs::read_to_string(&jid_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+    }
     std::thread::sleep(Duration::from_millis(1000));
     let (a, b) = (
         rollup_kb(off.0.id(), "Private_Dirty:"),
         rollup_kb(on.0.id(), "Private_Dirty:"),
     );
-    println!("idle private dirty: STUN off {a} KiB, STUN on {b} KiB");
+    let c = rollup_kb(no_tls.0.id(), "Private_Dirty:");
+    let what = if server.is_some() {
+        "STUN and XMPP"
+    } else {
+        "STUN"
+    };
+    println!(
+        "idle private dirty: {what} off {a} KiB, on {b} KiB (XMPP before TLS: {c} KiB; OpenSSL's share {} KiB)",
+        b.saturating_sub(c)
+    );
 
     let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
     let mut ms = Vec::new();
@@ -184,10 +262,23 @@ fn main() {
         let t1 = rx.recv_timeout(Duration::from_secs(30)).expect("Inform");
         ms.push((t1 - t0).as_secs_f64() * 1e3);
     }
-    ms.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "UDP connection request -> Inform on the wire: median {:.2} ms, max {:.2} ms (20 runs)",
-        ms[ms.len() / 2],
-        ms[ms.len() - 1]
-    );
+    let (med, max) = median_max(ms);
+    println!("UDP connection request -> Inform on the wire: median {med:.2} ms, max {max:.2} ms (20 runs)");
+
+    let Some(server) = server else { return };
+    let mut acs = prosody::AcsClient::login(&server, "acs", "acs-xmpp-pw");
+    let mut ms = Vec::new();
+    for i in 0..20u32 {
+        std::thread::sleep(Duration::from_millis(200));
+        while rx.try_recv().is_ok() {}
+        let t0 = Instant::now();
+        let reply = acs.connection_request(&format!("b{i}"), &jid, "cr", "crpass");
+        assert!(reply.contains("result"), "{reply}");
+        let t1 = rx.recv_timeout(Duration::from_secs(30)).expect("Inform");
+        ms.push((t1 - t0).as_secs_f64() * 1e3);
+    }
+    let (med, max) = median_max(ms);
+    println!("XMPP connectionRequest iq -> Inform on the wire: median {med:.2} ms, max {max:.2} ms (20 runs)");
+    drop((on, off, no_tls));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -200,6 +200,7 @@ impl Agent {
             &opts.config_path,
             &opts.state_dir,
             inputs.inbox(Input::ConnReq),
+            conn_req.as_ref().map(|s| s.limiter()),
         )
         .map_err(|e| log::error!("STUN thread not started: {e}"))
         .ok();

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::ratelimit::{
-    Limits, SourceLimiter, DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SEC, DEFAULT_SOURCE_CAPACITY,
+    Limits, SharedLimiter, DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SEC, DEFAULT_SOURCE_CAPACITY,
     DEFAULT_SOURCE_REFILL_PER_SEC,
 };
 use crate::http::digest::{self, parse_challenges, quote, random_hex, Algorithm, DigestInput};
@@ -164,7 +164,7 @@ pub struct CrAuth {
     path: String,
     opaque: String,
     nonces: VecDeque<Nonce>,
-    limiter: SourceLimiter,
+    limiter: SharedLimiter,
 }
 
 fn limits(s: &CrSettings) -> Limits {
@@ -177,15 +177,28 @@ fn limits(s: &CrSettings) -> Limits {
 }
 
 impl CrAuth {
-    /// A fresh authenticator.
+    /// A fresh authenticator with rate limits of its own.
     pub fn new(settings: CrSettings, now: Instant) -> CrAuth {
+        let limiter = SharedLimiter::new(limits(&settings), now);
+        CrAuth::sharing(settings, limiter, now)
+    }
+
+    /// A fresh authenticator drawing on `limiter`, which other channels share; its limits
+    /// become `settings`' (the HTTP options set them for every channel).
+    pub fn sharing(settings: CrSettings, limiter: SharedLimiter, now: Instant) -> CrAuth {
+        limiter.set_limits(limits(&settings), now);
         CrAuth {
             path: normalize_path(&settings.path),
-            limiter: SourceLimiter::new(limits(&settings), now),
+            limiter,
             settings,
             opaque: random_hex(16),
             nonces: VecDeque::new(),
         }
+    }
+
+    /// The rate limiter it draws on, for the other channels to share.
+    pub fn limiter(&self) -> SharedLimiter {
+        self.limiter.clone()
     }
 
     /// The settings in force.
@@ -203,9 +216,7 @@ impl CrAuth {
         {
             self.nonces.clear();
         }
-        if self.limiter.limits() != limits(&settings) {
-            self.limiter = SourceLimiter::new(limits(&settings), now);
-        }
+        self.limiter.set_limits(limits(&settings), now);
         self.path = normalize_path(&settings.path);
         self.settings = settings;
     }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Default global burst: 50 requests (the C daemon allowed 50 per 5 s window).
@@ -215,3 +216,53 @@ impl SourceLimiter {
 #[cfg(test)]
 #[path = "ratelimit_tests.rs"]
 mod tests;
+
+/// One [`SourceLimiter`] for every connection-request channel (HTTP and UDP): a source
+/// gets one budget, not one per channel, and a guesser refused over HTTP is slowed over UDP
+/// too. Cheap to clone; each channel's thread holds a clone.
+#[derive(Clone)]
+pub struct SharedLimiter(Arc<Mutex<SourceLimiter>>);
+
+impl SharedLimiter {
+    /// Full buckets at `now`.
+    pub fn new(limits: Limits, now: Instant) -> SharedLimiter {
+        SharedLimiter(Arc::new(Mutex::new(SourceLimiter::new(limits, now))))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SourceLimiter> {
+        // A panic elsewhere while holding it cannot leave the buckets inconsistent in a way
+        // that matters (they are refilled from the clock): keep using them.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.lock().limits()
+    }
+
+    /// Starts over with `limits` (full buckets) unless they are the ones in force.
+    pub fn set_limits(&self, limits: Limits, now: Instant) {
+        let mut l = self.lock();
+        if l.limits() != limits {
+            *l = SourceLimiter::new(limits, now);
+        }
+    }
+
+    /// [`SourceLimiter::admit`].
+    ///
+    /// # Errors
+    /// Which limit refused the request.
+    pub fn admit(&self, peer: IpAddr, now: Instant) -> Result<(), Refused> {
+        self.lock().admit(peer, now)
+    }
+
+    /// [`SourceLimiter::failed`].
+    pub fn failed(&self, peer: IpAddr, now: Instant) {
+        self.lock().failed(peer, now)
+    }
+
+    /// [`SourceLimiter::succeeded`].
+    pub fn succeeded(&self, peer: IpAddr, now: Instant) {
+        self.lock().succeeded(peer, now)
+    }
+}

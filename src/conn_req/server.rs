@@ -25,6 +25,7 @@ use super::bind::listen;
 pub use super::bind::Bind;
 use super::conns::{Answer, Conns, Received, MAX_CONNS};
 use super::head::{self, HeadError};
+use super::ratelimit::SharedLimiter;
 use super::refusals::Refusals;
 
 /// What the server tells the main loop.
@@ -61,6 +62,8 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A running connection-request server; stops and joins its thread on drop.
 pub struct ConnReqServer {
     shared: Arc<Shared>,
+    /// The rate limits of the HTTP server, shared with the UDP connection requests.
+    limiter: SharedLimiter,
     /// Written to for each request to the thread: wakes it out of `poll`.
     wake: UnixStream,
     thread: Option<JoinHandle<()>>,
@@ -110,11 +113,13 @@ impl ConnReqServer {
             local: Mutex::new(None),
         });
         let now = Instant::now();
+        let auth = CrAuth::new(settings, now);
+        let limiter = auth.limiter();
         let mut worker = Worker {
             shared: shared.clone(),
             woken,
             events,
-            auth: CrAuth::new(settings, now),
+            auth,
             refusals: Refusals::new(),
             conns: Conns::new(),
             bind,
@@ -129,9 +134,15 @@ impl ConnReqServer {
             .spawn(move || worker.run())?;
         Ok(ConnReqServer {
             shared,
+            limiter,
             wake,
             thread: Some(thread),
         })
+    }
+
+    /// The rate limiter of its connection requests, for the UDP ones to share.
+    pub fn limiter(&self) -> SharedLimiter {
+        self.limiter.clone()
     }
 
     /// The bound address (its port is the real one when 0 was asked); `None` while the

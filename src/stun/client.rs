@@ -21,7 +21,7 @@ use super::message::{self, Response, TxId};
 use super::status::{self, StunStatus};
 use super::udp_cr::{Refusal, UdpCrAuth, MAX_MESSAGE};
 use crate::config::Config;
-use crate::conn_req::ratelimit::{Limits, SourceLimiter};
+use crate::conn_req::ratelimit::{Limits, SharedLimiter};
 use crate::conn_req::ConnReqEvent;
 use crate::inbox::Inbox;
 
@@ -88,7 +88,8 @@ pub struct StunClient {
 
 impl StunClient {
     /// Starts the thread following `config_path`, publishing under `state_dir` and sending
-    /// accepted connection requests to `events`.
+    /// accepted connection requests to `events`. UDP connection requests draw on `limiter`,
+    /// the HTTP server's rate limits (its defaults when `None`: no HTTP server runs).
     ///
     /// # Errors
     /// The thread cannot be started.
@@ -96,6 +97,7 @@ impl StunClient {
         config_path: &Path,
         state_dir: &Path,
         events: Inbox<ConnReqEvent>,
+        limiter: Option<SharedLimiter>,
     ) -> io::Result<StunClient> {
         let (stop, stop_rx) = UnixStream::pair()?;
         let mut worker = Worker {
@@ -107,7 +109,7 @@ impl StunClient {
             bound: None,
             next_open: Instant::now(),
             auth: UdpCrAuth::new(),
-            limiter: SourceLimiter::new(LIMITS, Instant::now()),
+            limiter: limiter.unwrap_or_else(|| SharedLimiter::new(LIMITS, Instant::now())),
         };
         status::clear(state_dir);
         let thread = std::thread::Builder::new()
@@ -130,7 +132,8 @@ impl Drop for StunClient {
     }
 }
 
-/// Per-source and global limits on UDP connection requests (the HTTP server's defaults).
+/// Per-source and global limits on UDP connection requests when no HTTP server shares its
+/// own (the HTTP server's defaults).
 const LIMITS: Limits = Limits {
     capacity: crate::conn_req::ratelimit::DEFAULT_CAPACITY,
     refill_per_sec: crate::conn_req::ratelimit::DEFAULT_REFILL_PER_SEC,
@@ -155,7 +158,7 @@ struct Worker {
     bound: Option<Bound>,
     next_open: Instant,
     auth: UdpCrAuth,
-    limiter: SourceLimiter,
+    limiter: SharedLimiter,
 }
 
 fn new_txid() -> TxId {
@@ -409,7 +412,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("icwmp-stun-client-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (inbox, _rx) = Inbox::channel();
-        let c = StunClient::start(&dir.join("missing-config"), &dir, inbox).unwrap();
+        let c = StunClient::start(&dir.join("missing-config"), &dir, inbox, None).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let t = Instant::now();
         drop(c);
@@ -441,7 +444,7 @@ mod tests {
         );
         std::fs::write(dir.join("cwmp"), cfg).unwrap();
         let (inbox, _rx) = Inbox::channel();
-        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox).unwrap();
+        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox, None).unwrap();
         let mut buf = [0u8; 512];
         let (n, from) = server.recv_from(&mut buf).expect("a binding request");
         assert!(message::is_stun(&buf[..n]));
@@ -456,6 +459,67 @@ mod tests {
         );
         // The port is free again.
         assert!(UdpSocket::bind(("0.0.0.0", port)).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A UDP connection request from the ACS for user `u`, password `p`.
+    fn signed_cr(id: u32) -> Vec<u8> {
+        let ts = crate::time::now_unix();
+        let text = format!("{ts}{id}ucn{id}");
+        let sig: String = crate::crypto::hmac_sha1(b"p", text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("GET http://127.0.0.1?ts={ts}&id={id}&un=u&cn=cn{id}&sig={sig} HTTP/1.1\r\n\r\n")
+            .into_bytes()
+    }
+
+    #[test]
+    fn udp_requests_draw_on_the_http_servers_limiter() {
+        let dir = std::env::temp_dir().join(format!("icwmp-stun-shared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap()
+            .port();
+        let cfg = format!(
+            "config cpe 'cpe'\n\toption userid 'u'\n\toption passwd 'p'\n\toption stun_enable '1'\n\
+             \toption stun_server_address '127.0.0.1'\n\toption stun_server_port '{}'\n\
+             \toption stun_client_port '{port}'\n",
+            server.local_addr().unwrap().port()
+        );
+        std::fs::write(dir.join("cwmp"), cfg).unwrap();
+        // The HTTP server refused a wrong password from 127.0.0.1: its budget is spent.
+        let tight = Limits {
+            source_capacity: 1,
+            ..LIMITS
+        };
+        let limiter = SharedLimiter::new(tight, Instant::now());
+        let local: IpAddr = Ipv4Addr::LOCALHOST.into();
+        limiter.admit(local, Instant::now()).unwrap();
+        limiter.failed(local, Instant::now());
+        let (inbox, rx) = Inbox::channel();
+        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox, Some(limiter.clone())).unwrap();
+        let mut buf = [0u8; 512];
+        server.recv_from(&mut buf).expect("a binding request");
+        let acs = UdpSocket::bind("127.0.0.1:0").unwrap();
+        acs.send_to(&signed_cr(1), ("127.0.0.1", port)).unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "a valid UDP request from a source over its HTTP budget was let through"
+        );
+        // Fresh buckets (the limits changed): the same source is heard again.
+        limiter.set_limits(LIMITS, Instant::now());
+        acs.send_to(&signed_cr(2), ("127.0.0.1", port)).unwrap();
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(ConnReqEvent::Accepted { .. })
+        ));
+        drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1015,3 +1015,31 @@ fn init_script_opens_the_connection_request_port_as_incoming_rule_says() {
     assert_eq!(rules[0]["dest_port"], "7547");
     assert!(rules[0].get("src_ip").is_none());
 }
+
+#[test]
+fn init_script_opens_the_udp_connection_request_port_when_stun_is_on() {
+    let Some(rules) = firewall_rules("fw-stun", &[("cwmp.cpe.stun_enable", "1")]) else {
+        return;
+    };
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules[0]["proto"], "tcp");
+    let udp = &rules[1];
+    assert_eq!(udp["name"], "Allow-CWMP-UDP-ConnReq");
+    assert_eq!(udp["proto"], "udp");
+    assert_eq!(udp["src"], "wan");
+    assert_eq!(udp["dest_port"], "7547", "stun_client_port 0: the CR port");
+    assert_eq!(udp["target"], "ACCEPT");
+    // Its own port, and the ACS's address as for TCP.
+    let rules = firewall_rules(
+        "fw-stun-port",
+        &[
+            ("cwmp.cpe.stun_enable", "1"),
+            ("cwmp.cpe.stun_client_port", "7600"),
+            ("cwmp.cpe.incoming_rule", "IP_Port"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules[1]["dest_port"], "7600");
+    assert_eq!(rules[1]["src_ip"], "198.51.100.7");
+}

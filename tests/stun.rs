@@ -336,7 +336,15 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
         ],
         "k1",
     )]);
+    // The agent nudges the thread when it reloads: it does not wait for its own (60 s)
+    // look at the config.
+    let spv_done = Instant::now();
     let (req, _, from) = stun.next();
+    assert!(
+        spv_done.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        spv_done.elapsed()
+    );
     assert_eq!(from.port(), port);
     stun.mapped(&req, from, [127, 0, 0, 1], port);
     let addr = format!("{MS}UDPConnectionRequestAddress");
@@ -359,4 +367,19 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
     }
     assert_eq!(rig.cpe.cli_get(&addr), "");
     assert_eq!(rig.cpe.cli_get(&methods), "HTTP");
+
+    // `icwmpd -c set` writes the config file behind the daemon's back: the file watcher's
+    // hint nudges the thread, which binds at once.
+    let out = rig
+        .cpe
+        .cli(&["set", &format!("{MS}STUNEnable"), "true", "xsd:boolean"]);
+    assert!(out.status.success(), "{out:?}");
+    let set_done = Instant::now();
+    let (_, _, from) = stun.next();
+    assert!(
+        set_done.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        set_done.elapsed()
+    );
+    assert_eq!(from.port(), port);
 }

@@ -86,6 +86,10 @@ impl Agent {
     /// Something values come from changed (the watcher, a reload, a bus event): check now.
     pub(super) fn on_change_hint(&mut self, hint: Hint) {
         log::debug!("checking notified values ({hint:?})");
+        if hint.files {
+            // Perhaps the config file (`icwmpd -c set`, an editor): STUN and XMPP follow it.
+            self.nudge_followers();
+        }
         let now = self.clock.now();
         self.check_changes(now);
     }

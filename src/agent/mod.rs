@@ -159,9 +159,9 @@ pub struct Agent {
     last_success_end: i64,
     conn_req: Option<ConnReqServer>,
     /// STUN and UDP connection requests (follows the config file itself; src/stun).
-    _stun: Option<crate::stun::StunClient>,
+    stun: Option<crate::stun::StunClient>,
     /// The XMPP connection-request thread (Annex K), stopped on drop.
-    _xmpp: Option<crate::xmpp::client::XmppClient>,
+    xmpp: Option<crate::xmpp::client::XmppClient>,
     /// The HTTP client, kept across sessions (certificates are loaded once); dropped when the
     /// config changes.
     client: Option<crate::http::AcsClient>,
@@ -233,8 +233,8 @@ impl Agent {
             lwn: lwn::LwnState::default(),
             last_success_end: 0,
             conn_req,
-            _stun: stun,
-            _xmpp: xmpp,
+            stun,
+            xmpp,
             client: None,
             inputs,
             xfer,
@@ -521,6 +521,16 @@ impl Agent {
             }
         }
     }
+    /// Makes the threads that follow the config file themselves (STUN, XMPP) look at it now.
+    fn nudge_followers(&self) {
+        if let Some(s) = &self.stun {
+            s.nudge();
+        }
+        if let Some(x) = &self.xmpp {
+            x.nudge();
+        }
+    }
+
     /// Re-reads the config (SIGHUP, or a session that changed it). A broken file keeps the
     /// old config running.
     fn reload(&mut self) {
@@ -556,6 +566,7 @@ impl Agent {
         if self.config.cpe.periodic_notify_enable != self.timers.is_armed(Timer::NotifyPoll) {
             self.plan_notify_poll();
         }
+        self.nudge_followers();
         // The reload may have come with new values (a UCI edit, then SIGHUP).
         self.on_change_hint(Default::default());
     }

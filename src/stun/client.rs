@@ -3,15 +3,16 @@
 //! ([`status`]), and takes UDP connection requests ([`UdpCrAuth`]) on the same socket, sending
 //! [`ConnReqEvent::Accepted`] for each valid one: the same event the HTTP server sends.
 //!
-//! The thread follows the config file itself (checked once a second by its modification
-//! time), so enabling STUN or changing the server or the CR credentials by SPV or UCI needs
-//! no plumbing through the agent; with `stun_enable` off it holds no socket.
+//! The thread reads the config file itself when the agent nudges it (after a reload, and when
+//! the file watcher saw the file change) and, as a safety net, once a minute; it re-reads only
+//! a changed file. Enabling STUN or changing the server or the CR credentials by SPV, UCI or
+//! `icwmpd -c set` thus needs no settings plumbed through the agent, and an idle thread wakes
+//! for nothing else; with `stun_enable` off it holds no socket.
 
 use crate::config::follow::ConfigFollower;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,9 +25,11 @@ use crate::config::Config;
 use crate::conn_req::ratelimit::{Limits, SharedLimiter};
 use crate::conn_req::ConnReqEvent;
 use crate::inbox::Inbox;
+use crate::wake::{Control, ControlHandle};
 
-/// How often the config file is looked at.
-const CONFIG_CHECK: Duration = Duration::from_secs(1);
+/// How often the config file is looked at without a nudge: the agent nudges the thread when
+/// it reloads and when the file changes (inotify), so this is only a safety net.
+const CONFIG_CHECK: Duration = Duration::from_secs(60);
 /// Pause before trying again to resolve the server or bind the port.
 const OPEN_RETRY: Duration = Duration::from_secs(5);
 
@@ -81,8 +84,9 @@ impl Settings {
 
 /// A running `stun` thread; stops and joins it on drop.
 pub struct StunClient {
-    /// Dropped to stop the thread: its peer then polls readable (EOF), waking it at once.
-    stop: Option<UnixStream>,
+    /// Dropped to stop the thread (its end then polls readable, EOF, waking it at once);
+    /// nudged to make it look at the config.
+    control: Option<ControlHandle>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -99,12 +103,12 @@ impl StunClient {
         events: Inbox<ConnReqEvent>,
         limiter: Option<SharedLimiter>,
     ) -> io::Result<StunClient> {
-        let (stop, stop_rx) = UnixStream::pair()?;
+        let (control, control_rx) = crate::wake::control()?;
         let mut worker = Worker {
             config: ConfigFollower::new(config_path),
             state_dir: state_dir.to_path_buf(),
             events,
-            stop: stop_rx,
+            control: control_rx,
             settings: None,
             bound: None,
             next_open: Instant::now(),
@@ -117,15 +121,24 @@ impl StunClient {
             .stack_size(128 * 1024)
             .spawn(move || worker.run())?;
         Ok(StunClient {
-            stop: Some(stop),
+            control: Some(control),
             thread: Some(thread),
         })
     }
 }
 
+impl StunClient {
+    /// Makes the thread look at the config file now (it re-reads it if it changed).
+    pub fn nudge(&self) {
+        if let Some(c) = &self.control {
+            c.nudge();
+        }
+    }
+}
+
 impl Drop for StunClient {
     fn drop(&mut self) {
-        self.stop = None;
+        self.control = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -153,7 +166,7 @@ struct Worker {
     config: ConfigFollower,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
-    stop: UnixStream,
+    control: Control,
     settings: Option<Settings>,
     bound: Option<Bound>,
     next_open: Instant,
@@ -177,7 +190,7 @@ impl Worker {
     fn run(&mut self) {
         let mut next_check = Instant::now();
         while !self.stopped() {
-            if Instant::now() >= next_check {
+            if self.control.take_nudge() || Instant::now() >= next_check {
                 next_check = Instant::now() + CONFIG_CHECK;
                 self.check_config();
             }
@@ -187,6 +200,9 @@ impl Worker {
                 self.open(now);
             }
             let mut wake = next_check;
+            if self.bound.is_none() && self.settings.as_ref().is_some_and(|s| s.link.is_some()) {
+                wake = wake.min(self.next_open);
+            }
             if let Some(b) = &mut self.bound {
                 if let Some(mut req) = b.keepalive.poll(now, new_txid()) {
                     if b.keepalive.use_integrity() {
@@ -204,15 +220,15 @@ impl Worker {
         status::clear(&self.state_dir);
     }
 
-    fn stopped(&self) -> bool {
+    fn stopped(&mut self) -> bool {
         self.wait(Duration::ZERO).0
     }
 
     /// Sleeps up to `wait` on the stop socket and the UDP socket, if any; returns (stop
     /// requested, datagram waiting).
-    fn wait(&self, wait: Duration) -> (bool, bool) {
+    fn wait(&mut self, wait: Duration) -> (bool, bool) {
         let sock = self.bound.as_ref().map(|b| b.socket.as_raw_fd());
-        crate::wake::stop_or_readable(self.stop.as_raw_fd(), sock, wait)
+        self.control.wait(sock, wait)
     }
 
     /// Re-reads the config when the file changed; rebinds when the STUN link changed.

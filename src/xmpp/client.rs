@@ -4,15 +4,14 @@
 //! back-off (ServerRetryInitialInterval × ServerRetryIntervalMultiplier^n, capped at
 //! ServerRetryMaxInterval, randomised up to one multiplier step).
 //!
-//! Like the STUN thread it follows the config file itself (checked once a second), so the
-//! connection follows SPV and UCI changes without plumbing through the agent. The bound JID
+//! Like the STUN thread it follows the config file itself (when nudged by the agent, and once
+//! a minute), so the connection follows SPV and UCI changes without plumbing through the agent. The bound JID
 //! (ManagementServer.ConnReqJabberID) is published in `<state_dir>/xmpp_jid`.
 
 use crate::config::follow::ConfigFollower;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,8 +24,11 @@ use crate::config::Config;
 use crate::conn_req::ConnReqEvent;
 use crate::http::tls::{connector, TlsSettings};
 use crate::inbox::Inbox;
+use crate::wake::{Control, ControlHandle};
 
-const CONFIG_CHECK: Duration = Duration::from_secs(1);
+/// How often the config file is looked at without a nudge: the agent nudges the thread when
+/// it reloads and when the file changes (inotify), so this is only a safety net.
+const CONFIG_CHECK: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds a read or write that poll(2) said would not block but TLS needs more for.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,7 +145,8 @@ struct Conn {
 
 /// A running `xmpp` thread; stops and joins it on drop.
 pub struct XmppClient {
-    stop: Option<UnixStream>,
+    /// Dropped to stop the thread; nudged to make it look at the config.
+    control: Option<ControlHandle>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -158,12 +161,12 @@ impl XmppClient {
         state_dir: &Path,
         events: Inbox<ConnReqEvent>,
     ) -> io::Result<XmppClient> {
-        let (stop, stop_rx) = UnixStream::pair()?;
+        let (control, control_rx) = crate::wake::control()?;
         let mut w = Worker {
             config: ConfigFollower::new(config_path),
             state_dir: state_dir.to_path_buf(),
             events,
-            stop: stop_rx,
+            control: control_rx,
             link: None,
             policy: ConnReqPolicy::default(),
             conn: None,
@@ -176,15 +179,24 @@ impl XmppClient {
             .stack_size(256 * 1024)
             .spawn(move || w.run())?;
         Ok(XmppClient {
-            stop: Some(stop),
+            control: Some(control),
             thread: Some(thread),
         })
     }
 }
 
+impl XmppClient {
+    /// Makes the thread look at the config file now (it re-reads it if it changed).
+    pub fn nudge(&self) {
+        if let Some(c) = &self.control {
+            c.nudge();
+        }
+    }
+}
+
 impl Drop for XmppClient {
     fn drop(&mut self) {
-        self.stop = None;
+        self.control = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -195,7 +207,7 @@ struct Worker {
     config: ConfigFollower,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
-    stop: UnixStream,
+    control: Control,
     link: Option<Link>,
     policy: ConnReqPolicy,
     conn: Option<Conn>,
@@ -207,17 +219,21 @@ impl Worker {
     fn run(&mut self) {
         let mut next_check = Instant::now();
         loop {
-            let now = Instant::now();
-            if now >= next_check {
-                next_check = now + CONFIG_CHECK;
+            if self.control.take_nudge() || Instant::now() >= next_check {
+                next_check = Instant::now() + CONFIG_CHECK;
                 self.check_config();
             }
+            // Taken after the check, which may have made a connection due at once.
+            let now = Instant::now();
             if self.conn.is_none() && self.link.is_some() && now >= self.next_connect {
                 if let Err(e) = self.connect() {
                     self.fail(&format!("cannot connect: {e}"));
                 }
             }
             let mut wake = next_check;
+            if self.conn.is_none() && self.link.is_some() {
+                wake = wake.min(self.next_connect);
+            }
             if let (Some(c), Some(l)) = (&mut self.conn, &self.link) {
                 if l.keepalive > 0 && c.session.ready() {
                     let due = c.last_write + Duration::from_secs(u64::from(l.keepalive));
@@ -401,16 +417,16 @@ impl Worker {
     }
 
     /// Sleeps up to `wait` on the stop socket and the connection; (stop, readable).
-    fn wait(&self, wait: Duration) -> (bool, bool) {
+    fn wait(&mut self, wait: Duration) -> (bool, bool) {
         if self.conn.as_ref().is_some_and(|c| c.stream.pending()) {
             return (self.stopped(), true);
         }
         let sock = self.conn.as_ref().map(|c| c.stream.tcp().as_raw_fd());
-        crate::wake::stop_or_readable(self.stop.as_raw_fd(), sock, wait)
+        self.control.wait(sock, wait)
     }
 
-    fn stopped(&self) -> bool {
-        crate::wake::stop_or_readable(self.stop.as_raw_fd(), None, Duration::ZERO).0
+    fn stopped(&mut self) -> bool {
+        self.control.stopped()
     }
 }
 

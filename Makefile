@@ -28,7 +28,8 @@ build:
 
 # xmllint validates the CPE's messages against the CWMP XSD; the OpenSSL headers and
 # pkg-config build the openssl crate; coturn's turnserver is the STUN server of tests/stun.rs,
-# prosody the XMPP server of tests/xmpp.rs.
+# prosody the XMPP server of tests/xmpp.rs, nftables the NAT in front of the daemon in
+# tests/stun.rs.
 # Installed only when missing.
 test-deps:
 	@missing=""; \
@@ -38,6 +39,7 @@ test-deps:
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
 	command -v prosody >/dev/null 2>&1 || missing="$$missing prosody"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \

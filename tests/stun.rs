@@ -8,6 +8,7 @@
 mod common;
 
 use common::acs::AcsOpts;
+use common::netns::{in_netns, ip};
 use common::soap::{gpv, value_of};
 use common::{free_port, Rig, WAIT};
 use std::net::UdpSocket;
@@ -24,9 +25,21 @@ struct Turn {
 
 impl Turn {
     fn start(dir: &std::path::Path) -> Option<Turn> {
-        let port = free_port();
-        let child = Command::new("turnserver")
-            .args(["-n", "--listening-ip", "127.0.0.1", "--listening-port"])
+        Turn::start_in(dir, None, "127.0.0.1", free_port())
+    }
+
+    /// coturn listening on `ip`:`port`, in network namespace `netns` when given.
+    fn start_in(dir: &std::path::Path, netns: Option<&str>, ip: &str, port: u16) -> Option<Turn> {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "turnserver"]);
+                c
+            }
+            None => Command::new("turnserver"),
+        };
+        let child = cmd
+            .args(["-n", "--listening-ip", ip, "--listening-port"])
             .arg(port.to_string())
             .args([
                 "--no-auth",
@@ -382,4 +395,82 @@ fn acs_switches_stun_on_and_off_without_a_restart() {
         set_done.elapsed()
     );
     assert_eq!(from.port(), port);
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop.
+struct NamedNetns(String);
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// NAT detection behind a real NAT: the daemon (and its ACS) in a network namespace of the
+/// test whose packets toward a second namespace, where coturn runs, are source-NATed by
+/// nftables to another address and port. coturn reports the translated address, which is not
+/// the local one: NATDetected is true and UDPConnectionRequestAddress is the public side.
+#[test]
+fn nat_detected_behind_a_real_nat() {
+    let have = |c: &str| Command::new(c).arg("--help").output().is_ok();
+    if !have("turnserver") || !have("nft") {
+        eprintln!("SKIPPED: coturn or nftables not installed (make test-deps installs them)");
+        return;
+    }
+    in_netns(|| {
+        let inet = NamedNetns(format!("icwmp-inet-{}", std::process::id()));
+        ip(&["netns", "add", &inet.0]);
+        ip(&[
+            "link", "add", "vcpe", "type", "veth", "peer", "name", "vinet",
+        ]);
+        ip(&["link", "set", "vinet", "netns", &inet.0]);
+        // 10.99.0.1 is the CPE's own address, 10.99.0.5 the NAT's public one.
+        ip(&["addr", "add", "10.99.0.1/24", "dev", "vcpe"]);
+        ip(&["addr", "add", "10.99.0.5/24", "dev", "vcpe"]);
+        ip(&["link", "set", "vcpe", "up"]);
+        ip(&["-n", &inet.0, "link", "set", "lo", "up"]);
+        ip(&["-n", &inet.0, "addr", "add", "10.99.0.2/24", "dev", "vinet"]);
+        ip(&["-n", &inet.0, "link", "set", "vinet", "up"]);
+        let rules = "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  \
+                     oifname \"vcpe\" ip saddr 10.99.0.1 udp dport 3478 snat to 10.99.0.5:40000-40100\n }\n}\n";
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        use std::io::Write;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rules");
+
+        let dir = common::temp_dir("turn-nat");
+        let _turn = Turn::start_in(&dir, Some(&inet.0), "10.99.0.2", 3478).expect("turnserver");
+        let rig = Rig::with(AcsOpts::default(), &[], |o| {
+            o.extra_cpe.push_str(
+                "\toption stun_enable '1'\n\toption stun_server_address '10.99.0.2'\n\
+                 \toption stun_server_port '3478'\n",
+            );
+        });
+        rig.wait_inform("0 BOOTSTRAP", 1);
+        let addr = format!("{MS}UDPConnectionRequestAddress");
+        let deadline = Instant::now() + WAIT;
+        while rig.cpe.cli_get(&addr).is_empty() {
+            assert!(Instant::now() < deadline, "no binding\n{}", rig.cpe.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mapped = rig.cpe.cli_get(&addr);
+        let (host, port) = mapped.rsplit_once(':').expect("host:port");
+        assert_eq!(host, "10.99.0.5", "{mapped}");
+        let port: u16 = port.parse().unwrap();
+        assert!((40000..=40100).contains(&port), "{mapped}");
+        assert_eq!(rig.cpe.cli_get(&format!("{MS}NATDetected")), "true");
+        assert!(
+            rig.cpe.logs().contains("NAT detected: true"),
+            "{}",
+            rig.cpe.logs()
+        );
+    });
 }

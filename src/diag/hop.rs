@@ -114,12 +114,12 @@ pub fn probe(
             sock::Ready::Cancelled => return Ok(Probe::Cancelled),
             sock::Ready::Events(_) => {}
         }
-        while let Some((origin, ty, code, from)) = read_error(fd)? {
-            if let (Some(kind), Some(from)) = (classify(origin, ty, code), from) {
+        while let Some(q) = read_error(fd)? {
+            if let (Some(kind), Some(from)) = (classify(q.origin, q.ty, q.code), q.from) {
                 let from = sock::canonical(from);
                 // Port unreachable from anyone but the target is a filter on the way.
                 let kind = match kind {
-                    Kind::Reached if from != dst.ip() => Kind::Unreachable(code),
+                    Kind::Reached if from != dst.ip() => Kind::Unreachable(q.code),
                     k => k,
                 };
                 let rtt = sent.elapsed();
@@ -139,9 +139,20 @@ pub fn probe(
     }
 }
 
-/// Pops one error off `fd`'s error queue: origin, ICMP type, ICMP code and the address of
-/// the node that sent it; `None` when the queue is empty.
-fn read_error(fd: std::os::fd::RawFd) -> io::Result<Option<(u8, u8, u8, Option<IpAddr>)>> {
+/// One entry of a socket's error queue.
+struct Queued {
+    /// `SO_EE_ORIGIN_*` (0 for an entry without the extended record).
+    origin: u8,
+    /// ICMP type.
+    ty: u8,
+    /// ICMP code.
+    code: u8,
+    /// The node that sent the ICMP message.
+    from: Option<IpAddr>,
+}
+
+/// Pops one error off `fd`'s error queue; `None` when the queue is empty.
+fn read_error(fd: std::os::fd::RawFd) -> io::Result<Option<Queued>> {
     let mut data = [0u8; 576];
     // u64 elements keep the control buffer aligned for cmsghdr.
     let mut control = [0u64; 64];
@@ -179,13 +190,23 @@ fn read_error(fd: std::os::fd::RawFd) -> io::Result<Option<(u8, u8, u8, Option<I
                 let off = libc::SO_EE_OFFENDER(ee_ptr).cast_const();
                 let off_len = len - head - mem::size_of::<libc::sock_extended_err>();
                 let from = sock::from_raw(off, off_len).map(|a| a.ip());
-                return Ok(Some((ee.ee_origin, ee.ee_type, ee.ee_code, from)));
+                return Ok(Some(Queued {
+                    origin: ee.ee_origin,
+                    ty: ee.ee_type,
+                    code: ee.ee_code,
+                    from,
+                }));
             }
             cm = libc::CMSG_NXTHDR(&msg, cm);
         }
     }
     // An error without the extended record: skip it, the caller reads the next one.
-    Ok(Some((0, 0, 0, None)))
+    Ok(Some(Queued {
+        origin: 0,
+        ty: 0,
+        code: 0,
+        from: None,
+    }))
 }
 
 #[cfg(test)]

@@ -223,6 +223,35 @@ fn ipping_silent_host_fails_every_echo() {
 }
 
 #[test]
+fn traceroute_silent_hops_are_listed_empty() {
+    in_silent_net(|| {
+        let i = inputs(&[
+            ("Host", "10.9.0.2"),
+            ("MaxHopCount", "2"),
+            ("NumberOfTries", "2"),
+            ("Timeout", "100"),
+        ]);
+        let t0 = Instant::now();
+        let o = traceroute::run(&i, &Cancel::new());
+        let took = t0.elapsed();
+        assert_eq!(o.state, "Error_MaxHopCountExceeded", "{o:?}");
+        assert_eq!(num(&o, "RouteHopsNumberOfEntries"), 2);
+        for n in 1..=2 {
+            assert_eq!(get(&o, &format!("RouteHops.{n}.Host")), "");
+            assert_eq!(get(&o, &format!("RouteHops.{n}.HostAddress")), "");
+            assert_eq!(get(&o, &format!("RouteHops.{n}.RTTimes")), "0,0");
+        }
+        assert_eq!(num(&o, "ResponseTime"), 0);
+        assert_eq!(get(&o, "IPAddressUsed"), "10.9.0.1");
+        // 2 hops x 2 tries, each waiting its 100 ms.
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    });
+}
+
+#[test]
 fn no_route_to_host() {
     in_silent_net(|| {
         let i = inputs(&[("Host", "10.8.0.1"), ("Timeout", "100")]);

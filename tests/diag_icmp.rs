@@ -636,3 +636,43 @@ fn ipping_across_routers() {
     });
     assert_all_answered(&o, 3, "fd00:1::1");
 }
+
+#[test]
+fn link_local_target_with_zone() {
+    let Some(chain) = Chain::new(2) else { return };
+    let o = Command::new("ip")
+        .args([
+            "-n",
+            &chain.names[1],
+            "-6",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "l0b",
+            "scope",
+            "link",
+        ])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let ll = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no link-local address: {text}"))
+        .to_string();
+    let host = format!("{ll}%l0a");
+    let (h2, ll2) = (host.clone(), ll.clone());
+    let o = chain.run_in(0, move || {
+        let i = inputs(&[("Host", &h2), ("NumberOfRepetitions", "2")]);
+        ipping::run(&i, &Cancel::new())
+    });
+    assert_eq!(o.state, "Complete", "{o:?}");
+    assert_eq!(num(&o, "SuccessCount"), 2);
+    assert!(get(&o, "IPAddressUsed").starts_with("fe80:"), "{o:?}");
+    let o = trace(&chain, &[("Host", &host), ("NumberOfTries", "1")]);
+    assert_eq!(o.state, "Complete", "{o:?}");
+    assert_hops(&o, &[&ll2], 1);
+}

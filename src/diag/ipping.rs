@@ -127,10 +127,13 @@ struct Plan {
 
 fn plan(inputs: &Inputs) -> Option<Plan> {
     let get = |k: &str| inputs.get(k).map(String::as_str).unwrap_or("");
+    let (host, zone) = target::split_zone(get("Host"));
     Some(Plan {
         family: Family::parse(get("ProtocolVersion"))?,
-        host: get("Host").to_string(),
-        device: target::interface(get("Interface")).map(str::to_string),
+        host,
+        device: target::interface(get("Interface"))
+            .map(str::to_string)
+            .or(zone),
         repetitions: target::uint(
             inputs,
             "NumberOfRepetitions",

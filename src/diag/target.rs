@@ -118,6 +118,23 @@ pub fn resolve(
     }
 }
 
+/// An IPv6 literal with a zone (`fe80::1%eth0`, brackets allowed) as the address and the
+/// zone, which the test binds to (a link-local address means nothing without its link);
+/// anything else as is, without a zone.
+pub fn split_zone(host: &str) -> (String, Option<String>) {
+    let h = host.trim();
+    let h = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h);
+    if let Some((addr, zone)) = h.split_once('%') {
+        if addr.parse::<std::net::Ipv6Addr>().is_ok() && !zone.is_empty() {
+            return (addr.to_string(), Some(zone.to_string()));
+        }
+    }
+    (host.to_string(), None)
+}
+
 /// The Linux interface an `Interface` input names: `None` for an empty value or a data-model
 /// path (`Device.IP.Interface.2`: the caller maps paths it knows to Linux names before the
 /// run; an unmapped path leaves the routing table to choose, as for an empty value).
@@ -245,6 +262,20 @@ mod tests {
         );
         assert_eq!(r, Err(ResolveError::Cancelled));
         assert!(t0.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn zones_split_off_ipv6_literals_only() {
+        let z = |h: &str| split_zone(h);
+        assert_eq!(z("fe80::1%eth0"), ("fe80::1".into(), Some("eth0".into())));
+        assert_eq!(
+            z("[fe80::1%br-lan]"),
+            ("fe80::1".into(), Some("br-lan".into()))
+        );
+        assert_eq!(z("fe80::1%"), ("fe80::1%".into(), None));
+        assert_eq!(z("host%name"), ("host%name".into(), None));
+        assert_eq!(z("10.0.0.1%eth0"), ("10.0.0.1%eth0".into(), None));
+        assert_eq!(z("::1"), ("::1".into(), None));
     }
 
     #[test]

@@ -146,11 +146,14 @@ struct Plan {
 
 fn plan(inputs: &Inputs) -> Option<Plan> {
     let get = |k: &str| inputs.get(k).map(String::as_str).unwrap_or("");
+    let (host, zone) = target::split_zone(get("Host"));
     // Defaults are the ones TR-181 says the CPE SHOULD use.
     Some(Plan {
         family: Family::parse(get("ProtocolVersion"))?,
-        host: get("Host").to_string(),
-        device: target::interface(get("Interface")).map(str::to_string),
+        host,
+        device: target::interface(get("Interface"))
+            .map(str::to_string)
+            .or(zone),
         tries: target::uint(inputs, "NumberOfTries", 3, 1, MAX_TRIES),
         timeout: Duration::from_millis(
             target::uint(inputs, "Timeout", 5000, 1, MAX_TIMEOUT_MS).into(),

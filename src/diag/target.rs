@@ -184,9 +184,10 @@ pub fn check_uint(name: &str, value: &str, min: u32, max: u32) -> Result<(), Fau
 /// `DataBlockSize`, `Interface` length); `None` for a name they do not share.
 pub fn check_common(name: &str, value: &str) -> Option<Result<(), Fault>> {
     Some(match name {
-        "ProtocolVersion" => match Family::parse(value) {
-            Some(_) => Ok(()),
-            None => Err(invalid(name, "must be Any, IPv4 or IPv6")),
+        // An empty value (a model that never set it) runs as Any, but the ACS may not set it.
+        "ProtocolVersion" => match value {
+            "Any" | "IPv4" | "IPv6" => Ok(()),
+            _ => Err(invalid(name, "must be Any, IPv4 or IPv6")),
         },
         "Host" | "Interface" if value.len() > 256 => Err(invalid(name, "is longer than 256")),
         "Host" | "Interface" => Ok(()),
@@ -288,6 +289,7 @@ mod tests {
     #[test]
     fn common_checks() {
         assert!(check_common("ProtocolVersion", "IPv6").unwrap().is_ok());
+        assert!(check_common("ProtocolVersion", "").unwrap().is_err());
         let f = check_common("ProtocolVersion", "IPv5")
             .unwrap()
             .unwrap_err();

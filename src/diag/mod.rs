@@ -13,9 +13,13 @@
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
 pub mod download;
+mod hop;
+pub mod icmp;
 pub mod ipping;
 pub mod nslookup;
 pub mod server_selection;
+mod sock;
+mod target;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;

@@ -1,75 +1,21 @@
-//! The daemon on ubus: the `tr069` object called by a second client through a test broker
-//! (also while a session is held by a paused ACS), and the bbfdm data model served by a fake
-//! `bbfdm` in the test process.
+//! The daemon on OpenWrt's real ubusd (private socket): the `tr069` object called by a second
+//! client and through the real `ubus` CLI (also while a session is held by a paused ACS), bus
+//! events sent with `ubus send`, and the bbfdm data model served by the in-tree fake `bbfdm`
+//! registered on that ubusd by the test process.
 
 mod common;
 
 use common::acs::AcsOpts;
 use common::soap;
+use common::ubus::{client, Bus, Ubusd};
 use common::{pause, Rig, WAIT};
 use icwmp::datamodel::bbfdm::fake::FakeBbfdm;
 use icwmp::datamodel::bbfdm::Api;
-use icwmp::ubus::broker::Broker;
-use icwmp::ubus::{status, UbusConfig, UbusError, UbusEvent, UbusHandle, UbusObject, UbusThread};
+use icwmp::ubus::{status, UbusError, UbusHandle};
 use serde_json::{json, Value as Json};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
-
-/// A broker on a fresh socket; stopped (before its directory goes) on drop.
-struct Bus {
-    broker: Option<Broker>,
-    dir: PathBuf,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = common::temp_dir("ubus");
-        let broker = Broker::start(&dir.join("ubus.sock")).expect("start broker");
-        Bus {
-            broker: Some(broker),
-            dir,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("ubus.sock")
-    }
-
-    fn client(
-        &self,
-        objects: Vec<UbusObject>,
-    ) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
-        client(&self.path(), objects)
-    }
-
-    fn wait_object(&self, name: &str) {
-        let deadline = Instant::now() + WAIT;
-        let broker = self.broker.as_ref().expect("running");
-        while !broker.objects().iter().any(|(n, _)| n == name) {
-            assert!(Instant::now() < deadline, "object {name} never registered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        self.broker = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn client(
-    path: &Path,
-    objects: Vec<UbusObject>,
-) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
-    let mut cfg = UbusConfig::new(Some(path.to_path_buf()));
-    cfg.objects = objects;
-    cfg.backoff_min = Duration::from_millis(20);
-    UbusThread::spawn_with(cfg).expect("spawn ubus thread")
-}
 
 fn call(h: &UbusHandle, method: &str, args: Json) -> Json {
     let r = h.call("tr069", method, &args, T).expect("tr069 call");
@@ -98,7 +44,7 @@ fn with_socket(bus: &Bus, datamodel: &str) -> impl FnOnce(&mut common::daemon::C
 
 #[test]
 fn status_answers_at_once_while_a_session_is_held() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let script = [pause(4000), soap::gpv(&["Device.DeviceInfo.SerialNumber"])];
     let rig = Rig::with(AcsOpts::default(), &script, with_socket(&bus, "auto"));
     bus.wait_object("tr069");
@@ -146,7 +92,7 @@ fn status_answers_at_once_while_a_session_is_held() {
 
 #[test]
 fn inform_command_and_bad_input() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let mut rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
@@ -214,9 +160,13 @@ fn the_daemon_runs_without_ubusd_and_registers_once_it_appears() {
     let rig = Rig::with(AcsOpts::default(), &[], move |o| o.extra_args = args);
     rig.wait_inform("1 BOOT", 1);
     rig.wait_idle();
-    let broker = Broker::start(&path).expect("broker");
+    let ubusd = Ubusd::start(&path);
+    // The daemon retries with a backoff capped well below this.
     let deadline = Instant::now() + Duration::from_secs(40);
-    while !broker.objects().iter().any(|(n, _)| n == "tr069") {
+    while !common::ubus::cli_on(&path, &["list", "tr069"])
+        .status
+        .success()
+    {
         assert!(Instant::now() < deadline, "no tr069\n{}", rig.cpe.logs());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -225,13 +175,13 @@ fn the_daemon_runs_without_ubusd_and_registers_once_it_appears() {
         call(&h, "status", json!({}))["statistics"]["success_sessions"],
         1
     );
-    drop(broker);
+    drop(ubusd);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bbfdm_backend_end_to_end() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let fake = FakeBbfdm::new(Api::BbfConfig);
     let _server = bus.client(fake.objects());
     bus.wait_object("bbfdm");
@@ -311,7 +261,7 @@ fn request_downloads(msgs: &[common::acs::Msg]) -> Vec<(String, Vec<(String, Str
 
 #[test]
 fn request_download_through_ubus_and_the_cli() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
@@ -385,7 +335,7 @@ fn request_download_through_ubus_and_the_cli() {
 
 #[test]
 fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
@@ -434,7 +384,7 @@ fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
 
 #[test]
 fn autonomous_transfer_complete_from_bbfdm_event_follows_the_policy() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let mut rig = Rig::with(AcsOpts::default(), &[], |o| {
         with_socket(&bus, "embedded")(o);
         // Only successful downloads of firmware are reported.

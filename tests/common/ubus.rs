@@ -68,6 +68,12 @@ impl Bus {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
+    /// `ubus send <name> <json>` that must succeed (delivery to listeners is asynchronous).
+    pub fn send(&self, name: &str, data: &str) {
+        let out = self.cli(&["send", name, data]);
+        assert!(out.status.success(), "ubus send {name} {data}: {out:?}");
+    }
+
     /// An in-process client registering `objects`.
     pub fn client(
         &self,

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
 
+#[path = "ubus/bbfdm.rs"]
+mod bbfdm;
 #[path = "ubus/cli.rs"]
 mod cli;
 #[path = "ubus/events.rs"]

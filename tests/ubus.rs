@@ -185,11 +185,13 @@ fn the_daemon_runs_without_ubusd_and_registers_once_it_appears() {
         call(&h, "status", json!({}))["statistics"]["success_sessions"],
         1
     );
-    // ubusd restarted (procd respawns it after a crash): the object comes back.
+    // ubusd restarted (procd respawns it after a crash): the object comes back, as
+    // `ubus wait_for` (what init scripts use; it follows `ubus.object.add`) sees it.
     drop(ubusd);
     let t = Instant::now();
     let ubusd = Ubusd::start(&path);
-    wait_tr069(Duration::from_secs(40));
+    let waited = common::ubus::cli_on(&path, &["-t", "40", "wait_for", "tr069"]);
+    assert!(waited.status.success(), "{waited:?}\n{}", rig.cpe.logs());
     let took = t.elapsed();
     let status = common::ubus::cli_on(&path, &["call", "tr069", "status"]);
     let status: Json = serde_json::from_slice(&status.stdout).expect("status reply");

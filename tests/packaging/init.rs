@@ -160,14 +160,9 @@ fn init_script_reload_asks_the_running_daemon_over_ubus() {
     }
 
     // A daemon stopped (busy, hung): SIGHUP rather than waiting on the bus.
-    let pid = rig.cpe.pid().expect("running").to_string();
-    let kill = |sig: &str| {
-        let st = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(st.success());
-    };
-    kill("-STOP");
+    rig.cpe.pause();
     r.run_init("reload_service");
-    kill("-CONT");
+    rig.cpe.resume();
     let calls = r.calls();
     assert!(
         calls.contains(&"signal icwmpd icwmpd HUP".to_string()),

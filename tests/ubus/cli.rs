@@ -134,18 +134,10 @@ fn every_method_and_error_through_the_ubus_cli() {
         )
     );
     // A daemon that does not answer (stopped): the init script's `ubus -t 1` times out.
-    let pid = rig.cpe.pid().expect("running").to_string();
-    let kill = |sig: &str| {
-        assert!(std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-            .success())
-    };
-    kill("-STOP");
+    rig.cpe.pause();
     let t = Instant::now();
     let timed_out = run(&bus, &["-t", "1", "call", "tr069", "status", "{}"]);
-    kill("-CONT");
+    rig.cpe.resume();
     assert_eq!(
         timed_out,
         (

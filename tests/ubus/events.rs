@@ -75,6 +75,19 @@ fn bbf_config_change_checks_notified_values_at_once() {
     rig.wait_idle();
     let (h, _rx) = bus.client(Vec::new());
     wait_not_running(&h);
+    // The checks the session's end and the attributes file's watcher start are over: from
+    // here on the count stays put unless something asks for a check.
+    let checks = || rig.cpe.logs().matches("notification check:").count();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n = checks();
+        std::thread::sleep(Duration::from_millis(500));
+        if checks() == n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "checks never settle");
+    }
+    let settled = checks();
     {
         let mut guard = fake.state();
         let st = &mut *guard;
@@ -83,7 +96,13 @@ fn bbf_config_change_checks_notified_values_at_once() {
         }
     }
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(rig.informs_with("4 VALUE CHANGE"), 0, "polled after all");
+    assert_eq!(
+        rig.informs_with("4 VALUE CHANGE"),
+        0,
+        "polled after all\n{}",
+        rig.cpe.logs()
+    );
+    assert_eq!(checks(), settled, "no check without the event");
     bus.send("bbf.config.change", "{}");
     let inform = rig.wait_inform("4 VALUE CHANGE", 1);
     assert!(

@@ -44,10 +44,12 @@ test-deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
 	fi
-	@# The package's shell parts run under busybox's applets with OpenWrt's real uci/jshn
-	@# (tests/packaging.rs), built from ../shared/vendor/openwrt into target/openwrt-tools.
+	@# OpenWrt's real ubusd, ubus, uci and jshn, built from ../shared/vendor/openwrt into
+	@# target/openwrt-tools: the ubus tests run on a private ubusd, the package's shell parts
+	@# (tests/packaging.rs) under busybox's applets with the real uci and ubus.
 	@command -v busybox >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y busybox; }
-	@[ -x target/openwrt-tools/bin/uci ] || $(OPENWRT_VENDOR)/build.sh target/openwrt-tools
+	@(for t in sbin/ubusd bin/ubus bin/uci bin/jshn; do [ -x target/openwrt-tools/$$t ] || exit 1; done) \
+		|| $(OPENWRT_VENDOR)/build.sh target/openwrt-tools
 	@# A real FTP/FTPS server for the transfer tests (pyftpdlib, with pyopenssl for TLS).
 	@python3 -c 'import pyftpdlib, OpenSSL' 2>/dev/null || \
 		python3 -m pip install --quiet pyftpdlib pyopenssl

@@ -1,8 +1,16 @@
 //! Checks of the OpenWrt packaging in `openwrt/`: the shell files parse, every file the feed
-//! Makefile installs exists, and the udhcpc option 43 hook and the uci-defaults scripts do
-//! the right thing when run by `sh` against a fake `uci` that records its calls.
+//! Makefile installs exists, and the udhcpc option 43 hook, the uci-defaults script, the
+//! transfer hooks and the init script's functions do the right thing when run by busybox sh
+//! against OpenWrt's real `uci` (a temp config dir) and real ubusd/`ubus` (a private socket),
+//! built by `make test-deps` ([`router::Router`]).
 
-use std::collections::BTreeMap;
+mod common;
+#[path = "packaging/init.rs"]
+mod init;
+#[path = "packaging/router.rs"]
+mod router;
+
+use router::Router;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -171,318 +179,6 @@ fn init_script_matches_the_c_one() {
     }
 }
 
-/// The applets OpenWrt's busybox builds by default (openwrt/openwrt master,
-/// package/utils/busybox/Config-defaults.in: `BUSYBOX_DEFAULT_<APPLET>` `default y`), the ones
-/// a package script may use. `od` is not among them.
-const OPENWRT_APPLETS: &[&str] = &[
-    "sh",
-    "ash",
-    "[",
-    "test",
-    "awk",
-    "basename",
-    "cat",
-    "chmod",
-    "cmp",
-    "cp",
-    "cut",
-    "date",
-    "dd",
-    "dirname",
-    "du",
-    "echo",
-    "env",
-    "expr",
-    "false",
-    "find",
-    "flock",
-    "grep",
-    "gunzip",
-    "gzip",
-    "head",
-    "hexdump",
-    "id",
-    "kill",
-    "ln",
-    "logger",
-    "ls",
-    "md5sum",
-    "mkdir",
-    "mkfifo",
-    "mktemp",
-    "mv",
-    "pidof",
-    "printf",
-    "ps",
-    "pwd",
-    "readlink",
-    "rm",
-    "rmdir",
-    "sed",
-    "seq",
-    "sha256sum",
-    "sleep",
-    "sort",
-    "sync",
-    "tail",
-    "tar",
-    "tee",
-    "touch",
-    "tr",
-    "true",
-    "uname",
-    "uniq",
-    "wc",
-    "which",
-    "xargs",
-    "zcat",
-];
-
-/// OpenWrt's real `uci` CLI, built by `make test-deps` from ../shared/vendor/openwrt into
-/// target/openwrt-tools (or where ICWMP_OPENWRT_TOOLS points).
-fn real_uci() -> Option<PathBuf> {
-    let dir = std::env::var_os("ICWMP_OPENWRT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/openwrt-tools"));
-    let uci = dir.join("bin/uci");
-    uci.is_file().then_some(uci)
-}
-
-/// Debian's busybox, whose applets stand in for OpenWrt's.
-fn busybox() -> Option<PathBuf> {
-    ["/usr/bin/busybox", "/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// A scratch directory running the package's scripts as on a router: `busybox sh` with a PATH
-/// of busybox applets (OpenWrt's default set only, so a missing applet fails) plus the real
-/// `uci` CLI on a config directory of its own, and fake `ubus`, `logger`, `init` recording
-/// their calls in `calls`. Without busybox or the built uci (no `make test-deps`), the host's
-/// sh and a shell look-alike of uci keeping `key=value` lines in `db`.
-struct Fake {
-    dir: PathBuf,
-    real: bool,
-}
-
-impl Fake {
-    fn new(name: &str, db: &[(&str, &str)]) -> Fake {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("icwmp-pkg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        let real = match (real_uci(), busybox()) {
-            (Some(uci), Some(bb)) => Some((uci, bb)),
-            _ => {
-                eprintln!("packaging: no busybox or built uci (make test-deps): host sh, fake uci");
-                None
-            }
-        };
-        let look_alike = r#"#!/bin/sh
-echo "uci $*" >> "$FAKE_DIR/calls"
-[ "$1" = -q ] && shift
-db="$FAKE_DIR/db"
-touch "$db"
-case "$1" in
-get)
-	while IFS= read -r line; do
-		case "$line" in "$2="*) printf '%s\n' "${line#*=}"; exit 0 ;; esac
-	done < "$db"
-	exit 1 ;;
-set)
-	k=${2%%=*}
-	{ while IFS= read -r line; do
-		case "$line" in "$k="*) ;; *) printf '%s\n' "$line" ;; esac
-	done < "$db"; printf '%s\n' "$2"; } > "$db.new"
-	mv "$db.new" "$db" ;;
-commit) ;;
-*) exit 1 ;;
-esac
-"#;
-        let uci = match &real {
-            Some((uci, _)) => format!(
-                "#!/bin/sh\necho \"uci $*\" >> \"$FAKE_DIR/calls\"\n\
-                 exec {} -c \"$FAKE_DIR/config\" -t \"$FAKE_DIR/delta\" \"$@\"\n",
-                uci.display()
-            ),
-            None => look_alike.to_string(),
-        };
-        let ubus = "#!/bin/sh\necho \"ubus $*\" >> \"$FAKE_DIR/calls\"\nexit ${FAKE_UBUS_RC:-0}\n";
-        let init = "#!/bin/sh\necho \"init $*\" >> \"$FAKE_DIR/calls\"\n";
-        for (n, body) in [
-            ("init", init),
-            ("uci", uci.as_str()),
-            ("ubus", ubus),
-            (
-                "logger",
-                "#!/bin/sh\necho \"logger $*\" >> \"$FAKE_DIR/calls\"\n",
-            ),
-        ] {
-            let p = dir.join("bin").join(n);
-            std::fs::write(&p, body).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        if let Some((_, bb)) = &real {
-            std::fs::create_dir_all(dir.join("applets")).unwrap();
-            let list = Command::new(bb).arg("--list").output().unwrap().stdout;
-            let has: Vec<&str> = std::str::from_utf8(&list).unwrap().lines().collect();
-            for a in OPENWRT_APPLETS {
-                if has.contains(a) {
-                    std::os::unix::fs::symlink(bb, dir.join("applets").join(a)).unwrap();
-                }
-            }
-            // The config files uci reads: the package's sections, then the case's options.
-            std::fs::create_dir_all(dir.join("config")).unwrap();
-            std::fs::create_dir_all(dir.join("delta")).unwrap();
-            let mut cwmp = String::from("config acs 'acs'\nconfig cpe 'cpe'\n");
-            let mut network = String::from("config interface 'wan'\n");
-            for (k, v) in db {
-                let parts: Vec<&str> = k.splitn(3, '.').collect();
-                let line = format!("config {0} '{0}'\n\toption {1} '{v}'\n", parts[1], parts[2]);
-                match parts[0] {
-                    "cwmp" => cwmp.push_str(&line),
-                    _ => network.push_str(&line.replace(
-                        &format!("config {0} '{0}'", parts[1]),
-                        &format!("config interface '{}'", parts[1]),
-                    )),
-                }
-            }
-            std::fs::write(dir.join("config/cwmp"), fix_sections(&cwmp)).unwrap();
-            std::fs::write(dir.join("config/network"), fix_sections(&network)).unwrap();
-        } else {
-            let lines: String = db.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-            std::fs::write(dir.join("db"), lines).unwrap();
-        }
-        Fake {
-            dir,
-            real: real.is_some(),
-        }
-    }
-
-    fn run(&self, script: &Path, args: &[&str], env: &[(&str, &str)]) {
-        let _ = std::fs::remove_file(self.dir.join("calls"));
-        let (shell, path) = if self.real {
-            (
-                busybox().unwrap(),
-                format!(
-                    "{}:{}",
-                    self.dir.join("bin").display(),
-                    self.dir.join("applets").display()
-                ),
-            )
-        } else {
-            (
-                PathBuf::from("sh"),
-                format!(
-                    "{}:{}",
-                    self.dir.join("bin").display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
-        };
-        let mut c = Command::new(&shell);
-        if self.real {
-            c.arg("sh");
-        }
-        c.arg(script)
-            .args(args)
-            .env_clear()
-            .env("PATH", path)
-            .env("FAKE_DIR", &self.dir)
-            .env("ICWMP_INIT_SCRIPT", self.dir.join("bin/init"));
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success() && (!self.real || out.stderr.is_empty()),
-            "{}: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Every option (`config.section.option` -> value), committed or not.
-    fn db(&self) -> BTreeMap<String, String> {
-        if !self.real {
-            return std::fs::read_to_string(self.dir.join("db"))
-                .unwrap()
-                .lines()
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-        }
-        let mut m = BTreeMap::new();
-        for config in ["cwmp", "network"] {
-            let out = Command::new(real_uci().unwrap())
-                .arg("-c")
-                .arg(self.dir.join("config"))
-                .arg("-t")
-                .arg(self.dir.join("delta"))
-                .args(["show", config])
-                .output()
-                .unwrap();
-            for l in String::from_utf8(out.stdout).unwrap().lines() {
-                if let Some((k, v)) = l.split_once('=') {
-                    if k.matches('.').count() == 2 {
-                        m.insert(k.to_owned(), v.trim_matches('\'').to_owned());
-                    }
-                }
-            }
-        }
-        m
-    }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn sets(&self) -> Vec<String> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.starts_with("uci -q set "))
-            .collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Merges `config T 'T'` headers so each section is declared once with all its options.
-fn fix_sections(text: &str) -> String {
-    let mut order: Vec<String> = Vec::new();
-    let mut opts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut cur = String::new();
-    for l in text.lines() {
-        if l.starts_with("config ") {
-            cur = l.to_string();
-            if !order.contains(&cur) {
-                order.push(cur.clone());
-            }
-        } else if !l.trim().is_empty() {
-            opts.entry(cur.clone()).or_default().push(l.to_string());
-        }
-    }
-    let mut out = String::new();
-    for h in order {
-        out.push_str(&h);
-        out.push('\n');
-        for o in opts.get(&h).into_iter().flatten() {
-            out.push_str(o);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -506,7 +202,9 @@ const DISCOVERY_ON: &[(&str, &str)] = &[("cwmp.acs.dhcp_discovery", "1")];
 
 #[test]
 fn hook_writes_all_four_sub_options_commits_and_reloads() {
-    let f = Fake::new("all", DISCOVERY_ON);
+    let mut f = Router::new("all", DISCOVERY_ON);
+    // rpcd's `uci` object, on the router's bus: the hook must not need it.
+    let rpcd_uci = f.serve("uci", &["commit", "set", "apply"], None);
     let o = opt43(&[
         (1, "https://acs.example.com:7547/cwmp?x=1&y=2"),
         (2, "PC-42"),
@@ -530,10 +228,15 @@ fn hook_writes_all_four_sub_options_commits_and_reloads() {
         "{calls:?}"
     );
     assert!(calls.contains(&"init reload".to_string()), "{calls:?}");
+    assert!(rpcd_uci.lock().unwrap().is_empty(), "{rpcd_uci:?}");
+    // Committed for real: in the config file, nothing left in the delta.
+    let saved = std::fs::read_to_string(f.dir.join("config/cwmp")).unwrap();
     assert!(
-        !calls.iter().any(|c| c.contains("ubus call uci")),
-        "{calls:?}"
+        saved.contains("option dhcp_url 'https://acs.example.com:7547/cwmp?x=1&y=2'"),
+        "{saved}"
     );
+    let delta = std::fs::read_to_string(f.dir.join("delta/cwmp")).unwrap_or_default();
+    assert!(delta.is_empty(), "{delta}");
 
     // The same lease renewed: nothing changes, nothing is committed (no reload storm).
     f.run(&hook(), &["renew"], &[("opt43", &o), ("INTERFACE", "wan")]);
@@ -543,7 +246,7 @@ fn hook_writes_all_four_sub_options_commits_and_reloads() {
 
 #[test]
 fn hook_keeps_a_provisioning_code_the_acs_set_until_dhcp_sends_a_new_one() {
-    let f = Fake::new("pc", DISCOVERY_ON);
+    let f = Router::new("pc", DISCOVERY_ON);
     let env = |o: String| vec![("opt43".to_string(), o), ("INTERFACE".into(), "wan".into())];
     let run = |o: String| {
         let e = env(o);
@@ -567,12 +270,13 @@ fn hook_keeps_a_provisioning_code_the_acs_set_until_dhcp_sends_a_new_one() {
 
 #[test]
 fn hook_takes_a_plain_url_and_reloads_without_rpcd() {
-    let f = Fake::new("plain", DISCOVERY_ON);
+    let f = Router::new("plain", DISCOVERY_ON);
     let o = hex("http://10.0.0.1/acs");
     f.run(
         &hook(),
         &["bound"],
-        &[("opt43", &o), ("INTERFACE", "wan"), ("FAKE_UBUS_RC", "1")],
+        // The router's ubusd has no rpcd (no `uci` object).
+        &[("opt43", &o), ("INTERFACE", "wan")],
     );
     assert_eq!(f.db()["cwmp.acs.dhcp_url"], "http://10.0.0.1/acs");
     assert!(
@@ -644,21 +348,21 @@ fn hook_ignores_what_it_must_not_use() {
         ),
     ];
     for (name, db, env) in cases {
-        let f = Fake::new(&format!("ign-{name}"), &db);
+        let f = Router::new(&format!("ign-{name}"), &db);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         f.run(&hook(), &["bound"], &env);
         assert!(f.sets().is_empty(), "{name}: {:?}", f.calls());
         assert!(!f.calls().iter().any(|c| c.contains("commit")), "{name}");
     }
     // Events other than bound/renew do nothing at all.
-    let f = Fake::new("ign-deconfig", DISCOVERY_ON);
+    let f = Router::new("ign-deconfig", DISCOVERY_ON);
     f.run(&hook(), &["deconfig"], &[("opt43", &url)]);
     assert!(f.calls().is_empty(), "{:?}", f.calls());
 }
 
 #[test]
 fn hook_applies_valid_sub_options_next_to_bad_ones() {
-    let f = Fake::new("mixed", DISCOVERY_ON);
+    let f = Router::new("mixed", DISCOVERY_ON);
     // Sub-option 5 is unknown, 2 has a non-ASCII byte; URL and multiplier still apply.
     let o = format!(
         "{}0502abcd0202c3a9{}",
@@ -678,7 +382,7 @@ fn uci_default_sets_a_random_time_of_day_once() {
     let script = files().join("etc/uci-defaults/95-icwmpd-set-random-inform-time");
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..4 {
-        let f = Fake::new(
+        let f = Router::new(
             &format!("rnd{i}"),
             &[("cwmp.acs.periodic_inform_time", "0")],
         );
@@ -692,7 +396,7 @@ fn uci_default_sets_a_random_time_of_day_once() {
     // Not from od (not in OpenWrt's busybox) nor the PID (the same on every first boot).
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(!text.contains("od -") && !text.contains("$$"), "{text}");
-    let f = Fake::new(
+    let f = Router::new(
         "rnd-set",
         &[("cwmp.acs.periodic_inform_time", "2024-01-01T03:00:00Z")],
     );
@@ -700,87 +404,103 @@ fn uci_default_sets_a_random_time_of_day_once() {
     assert!(f.sets().is_empty());
 }
 
-/// Runs a transfer hook with fake platform tools that log their arguments; returns
-/// (exit success, calls).
-fn run_transfer_hook(hook: &str, file: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("icwmp-hook-{}-{hook}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("bin")).unwrap();
-    for tool in ["sysupgrade", "uci", "reload_config", "logread", "ubus"] {
-        let body = format!(
-            "#!/bin/sh\necho \"{tool} $*\" >> \"$FAKE_DIR/calls\"\n\
-             [ \"$1\" = -b ] && echo backup > \"$2\"\n[ {tool} = logread ] && echo log\n\
-             exit ${{FAKE_RC:-0}}\n"
-        );
-        let p = dir.join("bin").join(tool);
-        std::fs::write(&p, body).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        dir.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut c = Command::new("sh");
-    c.arg(files().join("usr/libexec/icwmpd").join(hook))
-        .arg(file)
-        .env("PATH", path)
-        .env("FAKE_DIR", &dir);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let ok = c.output().unwrap().status.success();
+fn transfer_hook(name: &str) -> PathBuf {
+    files().join("usr/libexec/icwmpd").join(name)
+}
+
+/// Runs a transfer hook on `router` (recorders for sysupgrade, reload_config, logread);
+/// returns (exit success, what the recorders and uci logged).
+fn run_transfer_hook(
+    router: &Router,
+    hook: &str,
+    file: &Path,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    let out = router.try_run(&transfer_hook(hook), &[file.to_str().unwrap()], env);
+    let ok = out.status.success();
     // The firmware hook flashes from a detached child after 2 s.
-    if hook == "firmware-upgrade" && ok {
+    if hook == "firmware-upgrade" && ok && !env.iter().any(|(_, v)| v.starts_with("6 ")) {
         std::thread::sleep(std::time::Duration::from_millis(2600));
     }
-    (
-        ok,
-        std::fs::read_to_string(dir.join("calls")).unwrap_or_default(),
-    )
+    (ok, router.calls().join("\n"))
 }
 
 #[test]
 fn transfer_hooks_drive_the_platform_tools() {
-    let dir = std::env::temp_dir().join(format!("icwmp-hook-files-{}", std::process::id()));
+    let mut r = Router::new("hooks", &[]);
+    let dir = r.dir.join("files");
     std::fs::create_dir_all(&dir).unwrap();
     let image = dir.join("fw.bin");
     std::fs::write(&image, b"image").unwrap();
-    let (ok, calls) =
-        run_transfer_hook("firmware-upgrade", &image, &[("ICWMP_KEEP_SETTINGS", "0")]);
+    let (ok, calls) = run_transfer_hook(
+        &r,
+        "firmware-upgrade",
+        &image,
+        &[("ICWMP_KEEP_SETTINGS", "0")],
+    );
     assert!(ok, "{calls}");
     assert!(calls.contains("sysupgrade -T"), "{calls}");
     assert!(
         calls.contains(&format!("sysupgrade -n {}", image.display())),
         "{calls}"
     );
-    let (ok, calls) = run_transfer_hook("firmware-upgrade", &image, &[("FAKE_RC", "1")]);
+    let (ok, calls) = run_transfer_hook(&r, "firmware-upgrade", &image, &[("FAKE_RC", "1")]);
     assert!(!ok, "an image sysupgrade -T rejects is refused: {calls}");
+
+    // A stored image goes to IOPSYS's fwbank object on the bus, not to sysupgrade...
     let stored = [("ICWMP_FILE_TYPE", "6 Stored Firmware Image")];
-    let (ok, calls) = run_transfer_hook("firmware-upgrade", &image, &stored);
-    assert!(ok && calls.contains("call fwbank upgrade"), "{calls}");
-    assert!(calls.contains("\"auto_activate\":false"), "{calls}");
+    let (ok, calls) = run_transfer_hook(&r, "firmware-upgrade", &image, &stored);
+    assert!(!ok, "no fwbank on this bus: refused ({calls})");
+    let fwbank = r.serve(
+        "fwbank",
+        &["dump", "upgrade"],
+        Some(serde_json::json!({"result": "ok"})),
+    );
+    let (ok, calls) = run_transfer_hook(&r, "firmware-upgrade", &image, &stored);
+    assert!(ok, "{calls}");
     assert!(
         !calls.contains("sysupgrade"),
         "a stored image is not flashed: {calls}"
     );
+    assert_eq!(
+        *fwbank.lock().unwrap(),
+        vec![(
+            "upgrade".to_string(),
+            serde_json::json!({"path": image.display().to_string(),
+                "auto_activate": false, "keep_settings": true})
+        )]
+    );
 
+    // A UCI export is imported into the real uci config (the package replaced) and committed.
     let uci = dir.join("cfg");
-    std::fs::write(&uci, "package network\nconfig interface 'lan'\n").unwrap();
-    let (ok, calls) = run_transfer_hook("config-import", &uci, &[]);
+    std::fs::write(
+        &uci,
+        "package network\nconfig interface 'lan'\n\toption proto 'static'\n",
+    )
+    .unwrap();
+    let (ok, calls) = run_transfer_hook(&r, "config-import", &uci, &[]);
     assert!(
         ok && calls.contains("uci import") && calls.contains("uci commit"),
         "{calls}"
     );
+    assert!(calls.contains("reload_config"), "{calls}");
+    let db = r.db();
+    assert_eq!(
+        db.get("network.lan.proto").map(String::as_str),
+        Some("static")
+    );
+    assert!(!db.keys().any(|k| k.starts_with("network.wan.")), "{db:?}");
     let junk = dir.join("junk");
     std::fs::write(&junk, "not a config").unwrap();
-    assert!(!run_transfer_hook("config-import", &junk, &[]).0);
+    assert!(!run_transfer_hook(&r, "config-import", &junk, &[]).0);
+    assert_eq!(r.db(), db, "a refused file changes nothing");
 
     let out = dir.join("export");
-    let (ok, calls) = run_transfer_hook("config-export", &out, &[]);
+    let (ok, calls) = run_transfer_hook(&r, "config-export", &out, &[]);
     assert!(ok && calls.contains("sysupgrade -b"), "{calls}");
-    assert!(run_transfer_hook("log-export", &dir.join("log"), &[]).0);
+    let log = dir.join("log");
+    assert!(run_transfer_hook(&r, "log-export", &log, &[]).0);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "log\n");
 }
 
 #[test]
@@ -827,219 +547,4 @@ fn locked_crates_build_with_the_msrv() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs the init script's function `func` under busybox sh with procd's helpers replaced by
-/// recorders: the instance procd would get is dumped as JSON (real jshn) to `instance.json`,
-/// parameters and events go to `calls`. `uci_validate_section` checks values as ubox's
-/// validator does for the types the script uses (`bool` takes 0/1/on/off/true/false/yes/no/
-/// enabled/disabled only, not the C config's `enable`). None without the built tools.
-const INIT_HARNESS: &str = r#"
-. "$JSHN"
-log() { echo "log $*" >> "$FAKE_DIR/calls"; }
-procd_open_instance() { json_init; }
-procd_set_param() { k=$1; shift; echo "param $k $*" >> "$FAKE_DIR/calls"; }
-procd_open_data() { json_add_object data; }
-procd_close_data() { json_close_object; }
-procd_close_instance() { json_dump > "$FAKE_DIR/instance.json"; }
-procd_set_config_changed() { echo "config_changed $1" >> "$FAKE_DIR/calls"; }
-config_load() { :; }
-config_get() {
-	_v=$(uci -q get "cwmp.$2.$3") || _v=$4
-	eval "$1=\$_v"
-}
-start() { echo "start" >> "$FAKE_DIR/calls"; }
-uci_validate_section() {
-	_p=$1 _s=$3
-	shift 3
-	_rc=0
-	for _spec; do
-		_n=${_spec%%:*} _r=${_spec#*:}
-		_t=${_r%%:*} _d=
-		[ "$_r" = "$_t" ] || _d=${_r#*:}
-		_v=$(uci -q get "$_p.$_s.$_n") || _v=
-		[ -n "$_v" ] || _v=$_d
-		case "$_t" in
-			bool) case "$_v" in 0|1|on|off|true|false|yes|no|enabled|disabled|"") ;; *) _rc=1 ;; esac ;;
-			port|uinteger|range*) case "$_v" in *[!0-9]*) _rc=1 ;; esac ;;
-		esac
-		eval "$_n=\$_v"
-	done
-	return $_rc
-}
-. "$1"
-$2
-"#;
-
-impl Fake {
-    fn run_init(&self, func: &str) -> Option<serde_json::Value> {
-        if !self.real {
-            eprintln!("packaging: init script checks need busybox and the built tools");
-            return None;
-        }
-        let tools = real_uci()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let jshn = self.dir.join("bin/jshn");
-        if !jshn.exists() {
-            std::os::unix::fs::symlink(tools.join("bin/jshn"), jshn).unwrap();
-        }
-        let harness = self.dir.join("harness");
-        std::fs::write(&harness, INIT_HARNESS).unwrap();
-        let init = files().join("etc/init.d/icwmpd");
-        let jshn_sh = tools.join("share/libubox/jshn.sh");
-        self.run(
-            &harness,
-            &[init.to_str().unwrap(), func],
-            &[("JSHN", jshn_sh.to_str().unwrap())],
-        );
-        let json = std::fs::read_to_string(self.dir.join("instance.json")).ok()?;
-        Some(serde_json::from_str(&json).unwrap())
-    }
-}
-
-/// The C icwmp's config says 'enable'/'disable': the service still starts, and boot() asks
-/// DHCP for option 43, appending dslforum.org to the vendor class the WAN already sends.
-#[test]
-fn init_script_takes_the_c_config_vocabulary() {
-    let c_config: &[(&str, &str)] = &[
-        ("cwmp.acs.url", "http://acs.example:7547/"),
-        ("cwmp.acs.dhcp_discovery", "enable"),
-        ("cwmp.cpe.log_to_console", "disable"),
-        ("cwmp.cpe.enable", "1"),
-        ("network.wan.proto", "dhcp"),
-        ("network.wan.vendorid", "acme"),
-    ];
-    let f = Fake::new("init-c", c_config);
-    let Some(inst) = f.run_init("start_service") else {
-        return;
-    };
-    assert!(!inst.is_null());
-    let calls = f.calls();
-    assert!(!calls.iter().any(|c| c.contains("invalid")), "{calls:?}");
-    // Start-up errors reach the log.
-    assert!(calls.contains(&"param stderr 1".to_string()), "{calls:?}");
-    // The daemon fills empty user names itself on its first start (no boot script).
-    assert!(
-        calls.contains(&"param command /usr/sbin/icwmpd -b --default-userid".to_string()),
-        "{calls:?}"
-    );
-
-    f.run_init("boot");
-    assert!(f.calls().contains(&"start".to_string()), "{:?}", f.calls());
-    let db = f.db();
-    assert_eq!(db["network.wan.reqopts"], "43");
-    assert_eq!(db["network.wan.vendorid"], "acme,dslforum.org");
-    // Our own vocabulary works the same; the vendor class is not appended twice.
-    f.run_init("boot");
-    assert_eq!(f.db()["network.wan.vendorid"], "acme,dslforum.org");
-    let f = Fake::new(
-        "init-off",
-        &[
-            ("cwmp.acs.dhcp_discovery", "disable"),
-            ("network.wan.proto", "dhcp"),
-        ],
-    );
-    f.run_init("boot");
-    assert!(!f.db().contains_key("network.wan.reqopts"));
-}
-
-/// The firewall rules published with the instance for a config.
-fn firewall_rules(name: &str, db: &[(&str, &str)]) -> Option<Vec<serde_json::Value>> {
-    let mut all = vec![("cwmp.acs.url", "http://198.51.100.7:8080/acs")];
-    all.extend_from_slice(db);
-    let f = Fake::new(name, &all);
-    let inst = f.run_init("start_service")?;
-    assert!(f.calls().contains(&"param stderr 1".to_string()));
-    Some(
-        inst["data"]["firewall"]
-            .as_array()
-            .expect("firewall data")
-            .clone(),
-    )
-}
-
-#[test]
-fn init_script_opens_the_connection_request_port_as_incoming_rule_says() {
-    let Some(rules) = firewall_rules("fw-port", &[("cwmp.cpe.port", "30005")]) else {
-        return;
-    };
-    assert_eq!(rules.len(), 1, "{rules:?}");
-    let r = &rules[0];
-    assert_eq!(r["type"], "rule");
-    assert_eq!(r["src"], "wan");
-    assert_eq!(r["proto"], "tcp");
-    assert_eq!(r["dest_port"], "30005");
-    assert_eq!(r["target"], "ACCEPT");
-    assert!(r.get("src_ip").is_none(), "Port_Only: from anywhere");
-
-    // IP_Port: the port, from the ACS's address (the URL's host).
-    let rules = firewall_rules("fw-ipport", &[("cwmp.cpe.incoming_rule", "IP_Port")]).unwrap();
-    assert_eq!(rules[0]["src_ip"], "198.51.100.7");
-    assert_eq!(rules[0]["dest_port"], "7547");
-    let rules = firewall_rules(
-        "fw-ipv6",
-        &[
-            ("cwmp.acs.url", "https://[2001:db8::7]:7547/acs"),
-            ("cwmp.cpe.incoming_rule", "IP_Port"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(rules[0]["src_ip"], "2001:db8::7");
-    // IP_Only: anything from the allowed sources.
-    let rules = firewall_rules(
-        "fw-iponly",
-        &[
-            ("cwmp.cpe.incoming_rule", "IP_Only"),
-            ("cwmp.cpe.cr_allowed_sources", "192.0.2.10 192.0.2.11"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(rules.len(), 2, "{rules:?}");
-    assert_eq!(rules[1]["src_ip"], "192.0.2.11");
-    assert!(rules[0].get("dest_port").is_none());
-    // No address known (a host name): Port_Only rather than no rule at all.
-    let rules = firewall_rules(
-        "fw-name",
-        &[
-            ("cwmp.acs.url", "https://acs.example.com/"),
-            ("cwmp.cpe.incoming_rule", "IP_Only"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0]["dest_port"], "7547");
-    assert!(rules[0].get("src_ip").is_none());
-}
-
-#[test]
-fn init_script_opens_the_udp_connection_request_port_when_stun_is_on() {
-    let Some(rules) = firewall_rules("fw-stun", &[("cwmp.cpe.stun_enable", "1")]) else {
-        return;
-    };
-    assert_eq!(rules.len(), 2, "{rules:?}");
-    assert_eq!(rules[0]["proto"], "tcp");
-    let udp = &rules[1];
-    assert_eq!(udp["name"], "Allow-CWMP-UDP-ConnReq");
-    assert_eq!(udp["proto"], "udp");
-    assert_eq!(udp["src"], "wan");
-    assert_eq!(udp["dest_port"], "7547", "stun_client_port 0: the CR port");
-    assert_eq!(udp["target"], "ACCEPT");
-    // Its own port, and the ACS's address as for TCP.
-    let rules = firewall_rules(
-        "fw-stun-port",
-        &[
-            ("cwmp.cpe.stun_enable", "1"),
-            ("cwmp.cpe.stun_client_port", "7600"),
-            ("cwmp.cpe.incoming_rule", "IP_Port"),
-        ],
-    )
-    .unwrap();
-    assert_eq!(rules.len(), 2, "{rules:?}");
-    assert_eq!(rules[1]["dest_port"], "7600");
-    assert_eq!(rules[1]["src_ip"], "198.51.100.7");
 }

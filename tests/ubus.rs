@@ -1,75 +1,28 @@
-//! The daemon on ubus: the `tr069` object called by a second client through a test broker
-//! (also while a session is held by a paused ACS), and the bbfdm data model served by a fake
-//! `bbfdm` in the test process.
+//! The daemon on OpenWrt's real ubusd (private socket): the `tr069` object called by a second
+//! client and through the real `ubus` CLI (also while a session is held by a paused ACS), bus
+//! events sent with `ubus send`, and the bbfdm data model served by the in-tree fake `bbfdm`
+//! registered on that ubusd by the test process.
 
 mod common;
 
 use common::acs::AcsOpts;
 use common::soap;
+use common::ubus::{client, Bus, Ubusd};
 use common::{pause, Rig, WAIT};
 use icwmp::datamodel::bbfdm::fake::FakeBbfdm;
 use icwmp::datamodel::bbfdm::Api;
-use icwmp::ubus::broker::Broker;
-use icwmp::ubus::{status, UbusConfig, UbusError, UbusEvent, UbusHandle, UbusObject, UbusThread};
+use icwmp::ubus::{status, UbusError, UbusHandle};
 use serde_json::{json, Value as Json};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
 
-/// A broker on a fresh socket; stopped (before its directory goes) on drop.
-struct Bus {
-    broker: Option<Broker>,
-    dir: PathBuf,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = common::temp_dir("ubus");
-        let broker = Broker::start(&dir.join("ubus.sock")).expect("start broker");
-        Bus {
-            broker: Some(broker),
-            dir,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("ubus.sock")
-    }
-
-    fn client(
-        &self,
-        objects: Vec<UbusObject>,
-    ) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
-        client(&self.path(), objects)
-    }
-
-    fn wait_object(&self, name: &str) {
-        let deadline = Instant::now() + WAIT;
-        let broker = self.broker.as_ref().expect("running");
-        while !broker.objects().iter().any(|(n, _)| n == name) {
-            assert!(Instant::now() < deadline, "object {name} never registered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        self.broker = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn client(
-    path: &Path,
-    objects: Vec<UbusObject>,
-) -> (UbusHandle, crossbeam_channel::Receiver<UbusEvent>) {
-    let mut cfg = UbusConfig::new(Some(path.to_path_buf()));
-    cfg.objects = objects;
-    cfg.backoff_min = Duration::from_millis(20);
-    UbusThread::spawn_with(cfg).expect("spawn ubus thread")
-}
+#[path = "ubus/bbfdm.rs"]
+mod bbfdm;
+#[path = "ubus/cli.rs"]
+mod cli;
+#[path = "ubus/events.rs"]
+mod events;
 
 fn call(h: &UbusHandle, method: &str, args: Json) -> Json {
     let r = h.call("tr069", method, &args, T).expect("tr069 call");
@@ -98,7 +51,7 @@ fn with_socket(bus: &Bus, datamodel: &str) -> impl FnOnce(&mut common::daemon::C
 
 #[test]
 fn status_answers_at_once_while_a_session_is_held() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let script = [pause(4000), soap::gpv(&["Device.DeviceInfo.SerialNumber"])];
     let rig = Rig::with(AcsOpts::default(), &script, with_socket(&bus, "auto"));
     bus.wait_object("tr069");
@@ -146,7 +99,7 @@ fn status_answers_at_once_while_a_session_is_held() {
 
 #[test]
 fn inform_command_and_bad_input() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let mut rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
@@ -214,24 +167,42 @@ fn the_daemon_runs_without_ubusd_and_registers_once_it_appears() {
     let rig = Rig::with(AcsOpts::default(), &[], move |o| o.extra_args = args);
     rig.wait_inform("1 BOOT", 1);
     rig.wait_idle();
-    let broker = Broker::start(&path).expect("broker");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !broker.objects().iter().any(|(n, _)| n == "tr069") {
-        assert!(Instant::now() < deadline, "no tr069\n{}", rig.cpe.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let wait_tr069 = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        while !common::ubus::cli_on(&path, &["list", "tr069"])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "no tr069\n{}", rig.cpe.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let ubusd = Ubusd::start(&path);
+    // The daemon retries with a backoff capped well below this.
+    wait_tr069(Duration::from_secs(40));
     let (h, _rx) = client(&path, Vec::new());
     assert_eq!(
         call(&h, "status", json!({}))["statistics"]["success_sessions"],
         1
     );
-    drop(broker);
+    // ubusd restarted (procd respawns it after a crash): the object comes back, as
+    // `ubus wait_for` (what init scripts use; it follows `ubus.object.add`) sees it.
+    drop(ubusd);
+    let t = Instant::now();
+    let ubusd = Ubusd::start(&path);
+    let waited = common::ubus::cli_on(&path, &["-t", "40", "wait_for", "tr069"]);
+    assert!(waited.status.success(), "{waited:?}\n{}", rig.cpe.logs());
+    let took = t.elapsed();
+    let status = common::ubus::cli_on(&path, &["call", "tr069", "status"]);
+    let status: Json = serde_json::from_slice(&status.stdout).expect("status reply");
+    assert_eq!(status["statistics"]["success_sessions"], 1, "{took:?}");
+    drop(ubusd);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bbfdm_backend_end_to_end() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let fake = FakeBbfdm::new(Api::BbfConfig);
     let _server = bus.client(fake.objects());
     bus.wait_object("bbfdm");
@@ -311,7 +282,7 @@ fn request_downloads(msgs: &[common::acs::Msg]) -> Vec<(String, Vec<(String, Str
 
 #[test]
 fn request_download_through_ubus_and_the_cli() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
@@ -385,11 +356,12 @@ fn request_download_through_ubus_and_the_cli() {
 
 #[test]
 fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let rig = Rig::with(AcsOpts::default(), &[], with_socket(&bus, "embedded"));
     bus.wait_object("tr069");
     let (h, _rx) = bus.client(Vec::new());
     rig.wait_idle();
+    // Sent with the real `ubus send`, as bbfdm's event relay would reach ubusd.
     let input = |op: &str, code: u32| {
         json!({"name": "Device.SoftwareModules.DUStateChange!", "input": {
             "UUID": "886313e1-3b8a-5372-9b90-0c9aee199e5d", "OperationPerformed": op,
@@ -398,8 +370,7 @@ fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
             "StartTime": "2024-01-02T03:04:05Z", "FaultCode": code}})
     };
     // No policy section: filtered out.
-    h.send_event("bbfdm.event", &input("Install", 0), T)
-        .unwrap();
+    bus.send("bbfdm.event", &input("Install", 0).to_string());
     let mut cfg = std::fs::read_to_string(&rig.cpe.config).unwrap();
     cfg.push_str(
         "\nconfig du_state_change\n\toption enable '1'\n\toption operation_type 'Install'\n",
@@ -409,10 +380,8 @@ fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
     call(&h, "command", json!({"command": "reload"}));
     // The reload and the bus events reach the main loop on different channels.
     std::thread::sleep(Duration::from_millis(500));
-    h.send_event("bbfdm.event", &input("Uninstall", 0), T)
-        .unwrap();
-    h.send_event("bbfdm.event", &input("Install", 0), T)
-        .unwrap();
+    bus.send("bbfdm.event", &input("Uninstall", 0).to_string());
+    bus.send("bbfdm.event", &input("Install", 0).to_string());
     let inform = rig.wait_inform("12 AUTONOMOUS DU STATE CHANGE COMPLETE", 1);
     assert!(!inform.has_event("1 BOOT"));
     let msgs = rig.wait("AutonomousDUStateChangeComplete", |m| {
@@ -434,7 +403,7 @@ fn autonomous_du_change_from_bbfdm_event_follows_the_policy() {
 
 #[test]
 fn autonomous_transfer_complete_from_bbfdm_event_follows_the_policy() {
-    let bus = Bus::start();
+    let bus = Bus::start("ubus");
     let mut rig = Rig::with(AcsOpts::default(), &[], |o| {
         with_socket(&bus, "embedded")(o);
         // Only successful downloads of firmware are reported.

@@ -1,4 +1,4 @@
-//! A ubusd-compatible broker on a unix socket, for tests (Debian has no ubusd): HELLO, PING,
+//! A ubusd-compatible broker on a unix socket, for the unit tests: HELLO, PING,
 //! LOOKUP, ADD/REMOVE_OBJECT, INVOKE forwarding with DATA/STATUS relay, the event object
 //! (`register`, `send`, `ubus.object.add/remove`), SUBSCRIBE/UNSUBSCRIBE/NOTIFY.
 //!
@@ -7,7 +7,8 @@
 //! [`Broker::stop`] closes the socket and every connection, so a test can start a new
 //! broker on the same path. No ACLs: every client is root.
 //!
-//! Not used by the daemon; dead code in the binary is dropped by the linker.
+//! Compiled for the library's unit tests only (`cfg(test)`): nothing of it ships in the
+//! daemon, and the integration tests use OpenWrt's real ubusd (benches/common/ubusd.rs).
 
 use super::blobmsg::{self, BlobmsgValue, Table};
 use super::msg::{self, Attr, MsgType, UbusMsg};

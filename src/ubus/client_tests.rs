@@ -1,4 +1,6 @@
-//! The ubus thread against the test broker on real unix sockets.
+//! The ubus thread on real unix sockets, against the in-tree broker and (the same tests, in
+//! `real_ubusd`) against OpenWrt's real ubusd from `make test-deps`. Only the garbage test,
+//! which needs the broker's injection hook, runs on the broker alone.
 
 use super::broker::Broker;
 use super::msg::{Attr, MsgType, UbusMsg};
@@ -48,6 +50,70 @@ fn registered(broker: &Broker, name: &str) -> bool {
     broker.objects().iter().any(|(n, _)| n == name)
 }
 
+#[path = "../../benches/common/ubusd.rs"]
+mod ubusd;
+
+/// The bus a test runs on.
+enum Bus {
+    Broker(Broker),
+    Real(ubusd::Ubusd),
+}
+
+impl Bus {
+    /// The broker, or the real ubusd when `real`, on `path`.
+    fn start(path: &Path, real: bool) -> Bus {
+        if real {
+            Bus::Real(ubusd::Ubusd::start(path))
+        } else {
+            Bus::Broker(Broker::start(path).unwrap())
+        }
+    }
+
+    /// `ubus -s <socket> -v list <name>` of the real ubusd (`None` when absent).
+    fn cli_list(u: &ubusd::Ubusd, name: &str) -> Option<String> {
+        let out = std::process::Command::new(ubusd::openwrt_tools().join("bin/ubus"))
+            .arg("-s")
+            .arg(u.socket())
+            .args(["-v", "list", name])
+            .output()
+            .expect("run ubus (make test-deps)");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn registered(&self, name: &str) -> bool {
+        match self {
+            Bus::Broker(b) => registered(b, name),
+            Bus::Real(u) => Self::cli_list(u, name).is_some(),
+        }
+    }
+
+    /// The ids of the objects called `name`.
+    fn ids(&self, name: &str) -> Vec<String> {
+        match self {
+            Bus::Broker(b) => b
+                .objects()
+                .into_iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, id)| format!("{id:08x}"))
+                .collect(),
+            Bus::Real(u) => Self::cli_list(u, name)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_once(" @").map(|(_, id)| id.to_string()))
+                .collect(),
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Bus::Broker(b) => b.stop(),
+            Bus::Real(u) => drop(u),
+        }
+    }
+}
+
 fn next_event(rx: &Receiver<UbusEvent>, pred: impl Fn(&UbusEvent) -> bool) -> UbusEvent {
     let end = Instant::now() + Duration::from_secs(5);
     loop {
@@ -65,11 +131,15 @@ fn echo(h: &UbusHandle) -> Result<Vec<Json>, UbusError> {
 
 #[test]
 fn call_round_trip_between_two_clients() {
+    call_round_trip_between_two_clients_on(false)
+}
+
+fn call_round_trip_between_two_clients_on(real: bool) {
     let path = temp_socket("call");
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     let (_owner, _) = spawn(&path, vec![test_object()], &[]);
     let (caller, _) = spawn(&path, vec![], &[]);
-    wait_until("object test", || registered(&broker, "test"));
+    wait_until("object test", || broker.registered("test"));
 
     assert_eq!(echo(&caller).unwrap(), vec![json!({"msg": "hi"})]);
     // The id is cached now; a second call goes straight to INVOKE.
@@ -105,13 +175,17 @@ fn call_round_trip_between_two_clients() {
 
 #[test]
 fn call_to_a_silent_object_times_out_and_the_thread_goes_on() {
+    call_to_a_silent_object_times_out_and_the_thread_goes_on_on(false)
+}
+
+fn call_to_a_silent_object_times_out_and_the_thread_goes_on_on(real: bool) {
     let path = temp_socket("timeout");
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     let (_owner, _) = spawn(&path, vec![test_object()], &[]);
     let (caller, _) = spawn(&path, vec![], &[]);
     let mut silent = RawClient::connect(&path);
     let silent_id = silent.add_object(Some("silent"));
-    wait_until("object test", || registered(&broker, "test"));
+    wait_until("object test", || broker.registered("test"));
 
     let start = Instant::now();
     let r = caller.call("silent", "x", &json!({}), Duration::from_millis(300));
@@ -132,13 +206,17 @@ fn call_to_a_silent_object_times_out_and_the_thread_goes_on() {
 
 #[test]
 fn broker_restart_fails_pending_calls_then_reconnects_and_reregisters() {
+    broker_restart_fails_pending_calls_then_reconnects_and_reregisters_on(false)
+}
+
+fn broker_restart_fails_pending_calls_then_reconnects_and_reregisters_on(real: bool) {
     let path = temp_socket("restart");
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     let (_owner, owner_ev) = spawn(&path, vec![test_object()], &[]);
     let (caller, caller_ev) = spawn(&path, vec![], &[]);
     let mut silent = RawClient::connect(&path);
     silent.add_object(Some("silent"));
-    wait_until("object test", || registered(&broker, "test"));
+    wait_until("object test", || broker.registered("test"));
     assert!(echo(&caller).is_ok());
 
     // A call waiting on 10 s fails as soon as the broker dies.
@@ -162,17 +240,21 @@ fn broker_restart_fails_pending_calls_then_reconnects_and_reregisters() {
     assert_eq!(echo(&caller), Err(UbusError::NotConnected));
     assert!(start.elapsed() < Duration::from_millis(500));
 
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     next_event(&caller_ev, |e| matches!(e, UbusEvent::Connected { .. }));
     next_event(&owner_ev, |e| matches!(e, UbusEvent::Connected { .. }));
-    wait_until("object test again", || registered(&broker, "test"));
+    wait_until("object test again", || broker.registered("test"));
     assert_eq!(echo(&caller).unwrap(), vec![json!({"msg": "hi"})]);
 }
 
 #[test]
 fn events_reach_listeners_and_not_the_sender() {
+    events_reach_listeners_and_not_the_sender_on(false)
+}
+
+fn events_reach_listeners_and_not_the_sender_on(real: bool) {
     let path = temp_socket("events");
-    let _broker = Broker::start(&path).unwrap();
+    let _broker = Bus::start(&path, real);
     let (_listener, ev) = spawn(&path, vec![], &["test.*"]);
     let (sender, sender_ev) = spawn(&path, vec![], &["test.*"]);
     next_event(&ev, |e| matches!(e, UbusEvent::Connected { .. }));
@@ -211,11 +293,15 @@ fn events_reach_listeners_and_not_the_sender() {
 
 #[test]
 fn subscription_receives_notifications() {
+    subscription_receives_notifications_on(false)
+}
+
+fn subscription_receives_notifications_on(real: bool) {
     let path = temp_socket("subscribe");
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     let (owner, owner_ev) = spawn(&path, vec![test_object()], &[]);
     let (sub, sub_ev) = spawn(&path, vec![], &[]);
-    wait_until("object test", || registered(&broker, "test"));
+    wait_until("object test", || broker.registered("test"));
     sub.subscribe("test", T).unwrap();
     let active = UbusEvent::Subscribers {
         object: "test".into(),
@@ -276,6 +362,10 @@ fn garbage_from_the_broker_is_survived() {
 
 #[test]
 fn no_ubusd_means_immediate_errors() {
+    no_ubusd_means_immediate_errors_on(false)
+}
+
+fn no_ubusd_means_immediate_errors_on(real: bool) {
     let path = temp_socket("absent");
     let (h, _) = spawn(&path, vec![test_object()], &["x"]);
     let start = Instant::now();
@@ -290,23 +380,59 @@ fn no_ubusd_means_immediate_errors() {
     );
     assert!(start.elapsed() < Duration::from_secs(1));
     // A broker appearing later is found by the retries.
-    let broker = Broker::start(&path).unwrap();
-    wait_until("object test", || registered(&broker, "test"));
+    let broker = Bus::start(&path, real);
+    wait_until("object test", || broker.registered("test"));
 }
 
 #[test]
 fn cached_id_of_a_restarted_object_is_looked_up_again() {
+    cached_id_of_a_restarted_object_is_looked_up_again_on(false)
+}
+
+fn cached_id_of_a_restarted_object_is_looked_up_again_on(real: bool) {
     let path = temp_socket("stale");
-    let broker = Broker::start(&path).unwrap();
+    let broker = Bus::start(&path, real);
     let (owner, _) = spawn(&path, vec![test_object()], &[]);
     let (caller, _) = spawn(&path, vec![], &[]);
-    wait_until("object test", || registered(&broker, "test"));
+    wait_until("object test", || broker.registered("test"));
     assert!(echo(&caller).is_ok());
-    let old = broker.objects();
+    let old = broker.ids("test");
     drop(owner);
-    wait_until("object test gone", || !registered(&broker, "test"));
+    wait_until("object test gone", || !broker.registered("test"));
     let (_owner, _) = spawn(&path, vec![test_object()], &[]);
-    wait_until("object test back", || registered(&broker, "test"));
-    assert_ne!(broker.objects(), old);
+    wait_until("object test back", || broker.registered("test"));
+    assert_ne!(broker.ids("test"), old);
     assert_eq!(echo(&caller).unwrap(), vec![json!({"msg": "hi"})]);
+}
+
+/// The same tests against OpenWrt's real ubusd.
+mod real_ubusd {
+    #[test]
+    fn call_round_trip_between_two_clients() {
+        super::call_round_trip_between_two_clients_on(true)
+    }
+    #[test]
+    fn call_to_a_silent_object_times_out_and_the_thread_goes_on() {
+        super::call_to_a_silent_object_times_out_and_the_thread_goes_on_on(true)
+    }
+    #[test]
+    fn broker_restart_fails_pending_calls_then_reconnects_and_reregisters() {
+        super::broker_restart_fails_pending_calls_then_reconnects_and_reregisters_on(true)
+    }
+    #[test]
+    fn events_reach_listeners_and_not_the_sender() {
+        super::events_reach_listeners_and_not_the_sender_on(true)
+    }
+    #[test]
+    fn subscription_receives_notifications() {
+        super::subscription_receives_notifications_on(true)
+    }
+    #[test]
+    fn no_ubusd_means_immediate_errors() {
+        super::no_ubusd_means_immediate_errors_on(true)
+    }
+    #[test]
+    fn cached_id_of_a_restarted_object_is_looked_up_again() {
+        super::cached_id_of_a_restarted_object_is_looked_up_again_on(true)
+    }
 }

@@ -6,13 +6,15 @@
 //! - [`msg`]: the 8-byte header, typed `UBUS_ATTR_*` attributes, stream framing (pure);
 //! - [`client`]: the `ubus` thread that owns the socket, and the [`UbusHandle`] the main
 //!   loop calls through (synchronous calls with timeouts, events on a channel);
-//! - [`broker`]: a ubusd-compatible broker, test support only.
+//! - `broker` (unit tests only): a ubusd-compatible broker on a unix socket; the
+//!   integration tests meet OpenWrt's real ubusd instead.
 //!
 //! The wire rules follow `/work/shared/ubus/README.md` (checked against a real ubusd).
 
 pub mod blob;
 pub mod blobmsg;
-pub mod broker;
+#[cfg(test)]
+pub(crate) mod broker;
 pub mod client;
 mod conn;
 pub mod msg;

@@ -194,6 +194,42 @@ impl Cpe {
         c.wait().ok().and_then(|s| s.code())
     }
 
+    /// SIGSTOP, and waits until every thread is stopped (a daemon that can no longer
+    /// answer anything, as a hung one); [`Cpe::resume`] continues it.
+    pub fn pause(&self) {
+        let pid = self.pid().expect("running");
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGSTOP);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stopped = || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            tasks.flatten().all(|t| {
+                let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                // The state follows the command name, which is in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            })
+        };
+        while !stopped() {
+            assert!(Instant::now() < deadline, "icwmpd did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGCONT after [`Cpe::pause`].
+    pub fn resume(&self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: as in `pause`.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGCONT);
+            }
+        }
+    }
+
     /// Kills the daemon (if running) and starts it again with the same files.
     pub fn restart(&mut self) {
         self.kill9();

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod pki;
 pub mod raw_acs;
 pub mod soap;
+pub mod ubus;
 pub mod xml;
 pub mod xsd;
 

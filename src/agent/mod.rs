@@ -14,6 +14,7 @@ mod lwn;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
 pub mod outbox;
 mod policy;
+mod reboots;
 mod run;
 pub mod state;
 mod system;
@@ -183,6 +184,8 @@ pub struct Agent {
     ubus_rx: Receiver<crate::ubus::UbusEvent>,
     /// What `tr069 status` reports.
     status: Option<tr069::SharedStatus>,
+    /// DelayReboot / ScheduleReboot (agent/reboots.rs).
+    reboots: reboots::RebootPlan,
 }
 
 impl Agent {
@@ -244,6 +247,7 @@ impl Agent {
             ubus: None,
             ubus_rx: crossbeam_channel::never(),
             status: None,
+            reboots: reboots::RebootPlan::default(),
         };
         agent.check_bootstrap();
         if agent.opts.boot_event {
@@ -257,6 +261,7 @@ impl Agent {
         agent.plan_notify_poll();
         agent.apply_custom_notify();
         agent.load_changes();
+        agent.start_reboot_plan();
         agent
     }
 
@@ -350,6 +355,8 @@ impl Agent {
         self.timers.set_opt(Timer::Transfer, at(transfer));
         self.timers
             .set_opt(Timer::LwnTrigger, at(self.lwn.next_trigger));
+        self.timers
+            .set_opt(Timer::ScheduledReboot, at(self.reboots.at_unix));
     }
 
     /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
@@ -392,6 +399,7 @@ impl Agent {
                 Timer::Transfer => {}
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
                 Timer::LwnTrigger => self.lwn_trigger(now),
+                t @ (Timer::DelayedReboot | Timer::ScheduledReboot) => self.reboot_timer_fired(t),
             }
         }
         self.mirror_wall_timers(now);
@@ -552,6 +560,7 @@ impl Agent {
         self.check_bootstrap();
         self.state.save();
         self.plan_periodic();
+        self.plan_reboots(self.clock.now().unix(), false);
         if self.config.cpe.periodic_notify_enable != self.timers.is_armed(Timer::NotifyPoll) {
             self.plan_notify_poll();
         }

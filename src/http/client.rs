@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use flate2::write::ZlibEncoder;
-use ureq::config::Config;
+use ureq::config::{Config, IpFamily};
 use ureq::http::Response;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
@@ -17,6 +17,10 @@ use super::{gzip, Compression, HttpError, HttpOptions, HttpReply};
 
 /// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
 pub const MAX_REDIRECTS: u32 = 5;
+
+/// How long a body sent with `Expect: 100-continue` waits for `100 Continue` (libcurl's
+/// default too).
+const AWAIT_100: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// HTTP(S) client of one ACS. See the module docs.
 pub struct AcsClient {
@@ -59,6 +63,13 @@ impl AcsClient {
             .user_agent(opts.user_agent.as_str())
             // The connector chain has no proxy step: never pick one up from the environment.
             .proxy(None)
+            .ip_family(if opts.ipv4_only {
+                IpFamily::Ipv4Only
+            } else {
+                IpFamily::Any
+            })
+            // An ACS that ignores `Expect: 100-continue` gets the body after this wait.
+            .timeout_await_100(Some(AWAIT_100))
             .build();
         let agent = new_agent(&config, &tls);
         Ok(AcsClient {
@@ -206,7 +217,11 @@ impl AcsClient {
     ) -> Result<Response<Body>, HttpError> {
         let mut req = self.agent.post(url.to_string());
         if !payload.is_empty() {
-            // ureq never adds `Expect: 100-continue`, so there is nothing to suppress.
+            // A large body waits for the ACS's go-ahead: a 401 or a redirect then costs no
+            // upload (ureq sends the body after AWAIT_100 if no answer comes).
+            if self.opts.expect_continue && payload.len() >= super::EXPECT_CONTINUE_MIN {
+                req = req.header("Expect", "100-continue");
+            }
             req = req
                 .header("Content-Type", "text/xml; charset=\"utf-8\"")
                 .header("SOAPAction", "");

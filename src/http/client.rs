@@ -37,6 +37,9 @@ pub struct AcsClient {
     auth: Option<Auth>,
     /// Set after an HTTP 415: never compress again with this client.
     compression_refused: bool,
+    /// Set when the ACS broke the `Expect: 100-continue` exchange (a `100 Continue` with
+    /// header fields, which ureq refuses): never send `Expect` again with this client.
+    expect_refused: bool,
 }
 
 impl AcsClient {
@@ -83,6 +86,7 @@ impl AcsClient {
             cookies: CookieJar::default(),
             auth: None,
             compression_refused: false,
+            expect_refused: false,
         })
     }
 
@@ -93,6 +97,7 @@ impl AcsClient {
     /// As [`AcsClient::new`]; on error the old client is kept unchanged.
     pub fn reconfigure(&mut self, opts: HttpOptions) -> Result<(), HttpError> {
         let refused = self.compression_refused;
+        let expect_refused = self.expect_refused;
         // A session that changed, say, PeriodicInformInterval reloads the config: the TLS
         // context (CA store, client key) is kept unless its own settings changed.
         let tls = if opts.tls == self.opts.tls {
@@ -102,6 +107,7 @@ impl AcsClient {
         };
         *self = AcsClient::with_tls(opts, tls)?;
         self.compression_refused = refused;
+        self.expect_refused = expect_refused;
         Ok(())
     }
 
@@ -209,17 +215,20 @@ impl AcsClient {
     }
 
     fn send(
-        &self,
+        &mut self,
         url: &Url,
         payload: &[u8],
         enc: Compression,
         authz: Option<String>,
     ) -> Result<Response<Body>, HttpError> {
         let mut req = self.agent.post(url.to_string());
+        let expect = self.opts.expect_continue
+            && !self.expect_refused
+            && payload.len() >= super::EXPECT_CONTINUE_MIN;
         if !payload.is_empty() {
             // A large body waits for the ACS's go-ahead: a 401 or a redirect then costs no
             // upload (ureq sends the body after AWAIT_100 if no answer comes).
-            if self.opts.expect_continue && payload.len() >= super::EXPECT_CONTINUE_MIN {
+            if expect {
                 req = req.header("Expect", "100-continue");
             }
             req = req
@@ -237,7 +246,14 @@ impl AcsClient {
         if let Some(a) = authz {
             req = req.header("Authorization", a);
         }
-        req.send(payload).map_err(map_err)
+        req.send(payload).map_err(|e| {
+            if expect && matches!(e, ureq::Error::Protocol(_)) {
+                // This session fails; the next ones send without `Expect`.
+                log::warn!("ACS mishandles Expect: 100-continue ({e}): not sent again");
+                self.expect_refused = true;
+            }
+            map_err(e)
+        })
     }
 
     /// Reads and decodes the body, bounded by `max_body` before and after decompression.

@@ -1,0 +1,562 @@
+//! The C daemon's UCI options and what they do, black-box: the daemon started with a config,
+//! a scripted ACS, and assertions on what the ACS receives and when (see docs-opts.md).
+
+mod common;
+
+use common::acs::{Acs, AcsOpts};
+use common::daemon::{Cpe, CpeOpts};
+use common::raw_acs::{http_200, inform_response, RawAcs, Step};
+use common::{soap, Rig, WAIT};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A daemon whose "reboot" writes the time (Unix seconds with fractions) into `marker`.
+fn reboot_marker_opts(o: &mut CpeOpts, marker: &Path) {
+    o.extra_cpe.push_str(&format!(
+        "\toption reboot_command 'date +%s.%N > {}'\n",
+        marker.display()
+    ));
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// Waits up to `limit` for the reboot marker; returns the Unix time it holds.
+fn wait_reboot(marker: &Path, limit: Duration) -> Option<f64> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(t) = std::fs::read_to_string(marker)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+        {
+            return Some(t);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The Unix time `t` as an xsd:dateTime in UTC.
+fn datetime(t: i64) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("run date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn uci_option(cpe: &Cpe, name: &str) -> Option<String> {
+    cpe.config_text().lines().find_map(|l| {
+        let l = l.trim();
+        let rest = l.strip_prefix(&format!("option {name} "))?;
+        Some(rest.trim_matches('\'').to_string())
+    })
+}
+
+#[test]
+fn delay_reboot_reboots_that_many_seconds_after_the_session_and_is_reset() {
+    let dir = common::temp_dir("delay-reboot");
+    let marker = dir.join("rebooted");
+    let rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::spv(
+            &[("Device.ManagementServer.DelayReboot", "3", "xsd:int")],
+            "dr-1",
+        )],
+        |o| reboot_marker_opts(o, &marker),
+    );
+    let a = rig.wait_answer("SetParameterValues", 1);
+    assert!(a.fault().is_none(), "{}", a.summary());
+    let msgs = rig.wait_idle();
+    // The session ends with the ACS's 204 to the CPE's last POST.
+    let end = unix_now() - msgs.last().expect("messages").at.elapsed().as_secs_f64();
+    let Some(at) = wait_reboot(&marker, Duration::from_secs(10)) else {
+        rig.fail("no reboot within 10 s of DelayReboot=3", "")
+    };
+    let after = at - end;
+    assert!(
+        (2.8..5.0).contains(&after),
+        "rebooted {after:.2} s after the session ended, DelayReboot was 3\n{}",
+        rig.cpe.logs()
+    );
+    // Reset to -1 so that the reboot happens once (TR-181).
+    assert_eq!(
+        uci_option(&rig.cpe, "delay_reboot").as_deref(),
+        Some("-1"),
+        "{}",
+        rig.cpe.config_text()
+    );
+    // The reboot is not an RPC: no `M Reboot` is owed, and no session ran before it.
+    assert!(!rig.cpe.logs().contains("M Reboot"), "{}", rig.cpe.logs());
+    assert_eq!(rig.acs.msgs().len(), msgs.len(), "a session before the reboot");
+}
+
+#[test]
+fn delay_reboot_set_back_to_minus_one_cancels_the_reboot() {
+    let dir = common::temp_dir("delay-cancel");
+    let marker = dir.join("rebooted");
+    let rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::spv(
+            &[("Device.ManagementServer.DelayReboot", "3", "xsd:int")],
+            "dr-2",
+        )],
+        |o| reboot_marker_opts(o, &marker),
+    );
+    rig.wait_idle();
+    rig.session(&[soap::spv(
+        &[("Device.ManagementServer.DelayReboot", "-1", "xsd:int")],
+        "dr-3",
+    )]);
+    assert_eq!(
+        wait_reboot(&marker, Duration::from_secs(5)),
+        None,
+        "rebooted although DelayReboot went back to -1\n{}",
+        rig.cpe.logs()
+    );
+}
+
+#[test]
+fn schedule_reboot_reboots_at_its_time_and_a_past_time_does_nothing() {
+    let dir = common::temp_dir("sched-reboot");
+    let marker = dir.join("rebooted");
+    let now = unix_now() as i64;
+    let past = datetime(now - 3600);
+    let rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::spv(
+            &[("Device.ManagementServer.ScheduleReboot", &past, "xsd:dateTime")],
+            "sr-past",
+        )],
+        |o| reboot_marker_opts(o, &marker),
+    );
+    let a = rig.wait_answer("SetParameterValues", 1);
+    assert!(a.fault().is_none(), "{}", a.summary());
+    rig.wait_idle();
+    assert_eq!(
+        wait_reboot(&marker, Duration::from_secs(2)),
+        None,
+        "a ScheduleReboot in the past rebooted"
+    );
+    let due = unix_now() as i64 + 4;
+    let msgs = rig.session(&[soap::spv(
+        &[(
+            "Device.ManagementServer.ScheduleReboot",
+            &datetime(due),
+            "xsd:dateTime",
+        )],
+        "sr-1",
+    )]);
+    assert!(rig.answer(&msgs, "SetParameterValues").fault().is_none());
+    let Some(at) = wait_reboot(&marker, Duration::from_secs(10)) else {
+        rig.fail("no reboot at the ScheduleReboot time", "")
+    };
+    assert!(
+        (due as f64 - 0.2..due as f64 + 2.0).contains(&at),
+        "rebooted at {at:.2}, scheduled for {due}\n{}",
+        rig.cpe.logs()
+    );
+    assert_eq!(
+        uci_option(&rig.cpe, "schedule_reboot").as_deref(),
+        Some("0001-01-01T00:00:00Z"),
+        "{}",
+        rig.cpe.config_text()
+    );
+}
+
+#[test]
+fn the_wait_for_the_acs_is_the_announced_session_timeout() {
+    // The ACS takes the Inform, then never answers the CPE's next POST.
+    let acs = RawAcs::start(vec![
+        Step::Send(http_200(inform_response("1").as_bytes(), "")),
+        Step::Hang(Duration::from_secs(15)),
+    ]);
+    let mut o = CpeOpts::new(&acs.url());
+    o.extra_cpe.push_str("\toption session_timeout '3'\n");
+    let cpe = Cpe::start(o);
+    let informs = acs
+        .wait_informs(2, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", cpe.logs()));
+    assert!(
+        informs[0].body.contains(">3</cwmp:SessionTimeout>"),
+        "{}",
+        informs[0].body
+    );
+    let posts = acs.posts();
+    let hung = posts
+        .iter()
+        .find(|p| !p.is_inform())
+        .expect("the POST after the InformResponse");
+    // Given up after the 3 s announced (plus the 1 s retry wait), not the hang's 15 s.
+    let gap = informs[1].at.duration_since(hung.at);
+    assert!(
+        gap >= Duration::from_millis(2800) && gap < Duration::from_secs(8),
+        "retry Inform {gap:?} after the unanswered POST\n{}",
+        cpe.logs()
+    );
+}
+
+/// Requests that make the CPE's next answer (a GetParameterValuesResponse) over 1 MiB: a
+/// user whose Shell (a string without a size limit) holds 1 MiB and some.
+fn big_answer_script() -> Vec<String> {
+    let shell = "x".repeat((1 << 20) + 4096);
+    vec![
+        soap::add_object("Device.Users.User.", "big-1"),
+        soap::spv(
+            &[("Device.Users.User.1.Shell", &shell, "xsd:string")],
+            "big-2",
+        ),
+        soap::gpv(&["Device.Users.User.1.Shell"]),
+    ]
+}
+
+/// What the [`ContinueAcs`] does with `Expect: 100-continue`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum On100 {
+    /// Answers `100 Continue`.
+    Continue,
+    /// Says nothing: the client must send the body after its wait.
+    Silent,
+    /// A `100 Continue` with a header field (as tiny_http sends), which ureq refuses.
+    WithHeaders,
+}
+
+/// One POST the [`ContinueAcs`] read in full.
+#[derive(Clone, Debug)]
+struct ContinuePost {
+    expect: bool,
+    /// From the end of the request head to the end of the body.
+    body_wait: Duration,
+    body: String,
+}
+
+/// An ACS that speaks HTTP/1.1 by hand, to see `Expect` and answer it (or not) as told;
+/// answers Informs, then pops `script` (body elements) one per POST, then 204.
+struct ContinueAcs {
+    port: u16,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<ContinuePost>>>,
+}
+
+impl ContinueAcs {
+    fn start(on100: On100, script: Vec<String>) -> ContinueAcs {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(
+            script.into_iter().collect::<std::collections::VecDeque<_>>(),
+        ));
+        let p = posts.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                let (posts, script) = (p.clone(), script.clone());
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut w = conn.try_clone().expect("clone stream");
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let (mut len, mut expect) = (0usize, false);
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let l = line.trim().to_ascii_lowercase();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some(v) = l.strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                            expect |= l == "expect: 100-continue";
+                        }
+                        let head_end = Instant::now();
+                        if expect && on100 != On100::Silent {
+                            let extra = if on100 == On100::WithHeaders {
+                                "Server: x\r\n"
+                            } else {
+                                ""
+                            };
+                            let _ = write!(w, "HTTP/1.1 100 Continue\r\n{extra}\r\n");
+                        }
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let reply = if body.contains("<cwmp:Inform>") {
+                            Some(common::raw_acs::inform_response("1"))
+                        } else {
+                            let rpc = script.lock().unwrap().pop_front();
+                            rpc.map(|b| soap::envelope(soap::CWMP_1_2, "acs-1", &b))
+                        };
+                        posts.lock().unwrap().push(ContinuePost {
+                            expect,
+                            body_wait: head_end.elapsed(),
+                            body,
+                        });
+                        let out = match reply {
+                            Some(b) => http_200(b.as_bytes(), ""),
+                            None => b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                        };
+                        if w.write_all(&out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        ContinueAcs { port, posts }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/acs", self.port)
+    }
+
+    /// Waits for `n` POSTs over 1 MiB; returns every POST so far.
+    fn wait_big(&self, n: usize, cpe: &Cpe) -> Vec<ContinuePost> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let posts = self.posts.lock().unwrap().clone();
+            if posts.iter().filter(|p| p.body.len() > 1 << 20).count() >= n {
+                return posts;
+            }
+            assert!(Instant::now() < deadline, "no large POST\n{}", cpe.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn continue_cpe(acs: &ContinueAcs, extra_acs: &str) -> Cpe {
+    let mut o = CpeOpts::new(&acs.url());
+    o.extra_acs.push_str("\toption get_rpc_methods '0'\n");
+    o.extra_acs.push_str(extra_acs);
+    Cpe::start(o)
+}
+
+#[test]
+fn large_bodies_are_sent_with_expect_100_continue_unless_disabled() {
+    for disabled in [false, true] {
+        let acs = ContinueAcs::start(On100::Continue, big_answer_script());
+        let extra = if disabled {
+            "\toption http_disable_100continue '1'\n"
+        } else {
+            ""
+        };
+        let cpe = continue_cpe(&acs, extra);
+        let posts = acs.wait_big(1, &cpe);
+        for p in &posts {
+            let big = p.body.len() > 1 << 20;
+            assert_eq!(
+                p.expect,
+                big && !disabled,
+                "disabled={disabled}, {} bytes",
+                p.body.len()
+            );
+            if big {
+                assert!(p.body.contains("GetParameterValuesResponse"));
+                // Sent on the ACS's go-ahead, not after the client's own wait.
+                assert!(p.body_wait < Duration::from_millis(900), "{:?}", p.body_wait);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_acs_that_ignores_expect_100_continue_gets_the_body_after_a_second() {
+    let acs = ContinueAcs::start(On100::Silent, big_answer_script());
+    let cpe = continue_cpe(&acs, "");
+    let posts = acs.wait_big(1, &cpe);
+    let big = posts.iter().find(|p| p.body.len() > 1 << 20).expect("waited");
+    assert!(big.expect);
+    assert!(
+        big.body_wait >= Duration::from_millis(900) && big.body_wait < Duration::from_secs(5),
+        "body after {:?}",
+        big.body_wait
+    );
+}
+
+#[test]
+fn an_acs_that_breaks_100_continue_gets_large_bodies_without_it_from_then_on() {
+    // The first large answer dies with the malformed 100; the retried session gets the
+    // same request again and answers it without `Expect`.
+    let mut script = big_answer_script();
+    script.push(soap::gpv(&["Device.Users.User.1.Shell"]));
+    let acs = ContinueAcs::start(On100::WithHeaders, script);
+    let cpe = continue_cpe(&acs, "");
+    let posts = acs.wait_big(1, &cpe);
+    let big: Vec<_> = posts.iter().filter(|p| p.body.len() > 1 << 20).collect();
+    assert!(!big[0].expect);
+    assert!(cpe.logs().contains("mishandles Expect"), "{}", cpe.logs());
+}
+
+/// Runs `f` on a thread in a mount namespace of its own where `/etc/hosts` names `acs.test`
+/// as ::1 first, then 127.0.0.1; `None` when that cannot be set up (not root).
+fn with_dual_stack_name<T: Send + 'static>(
+    hosts: PathBuf,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        std::fs::write(&hosts, "::1 acs.test\n127.0.0.1 acs.test\n").ok()?;
+        let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+        let (root, etc_hosts, src) = (
+            c("/"),
+            c("/etc/hosts"),
+            c(&hosts.display().to_string()),
+        );
+        // SAFETY: unshare(2) and mount(2) with valid C strings, affecting this thread (and
+        // the processes it starts) only.
+        let ok = unsafe {
+            libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    src.as_ptr(),
+                    etc_hosts.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) == 0
+        };
+        if !ok {
+            eprintln!(
+                "skipped: no private /etc/hosts ({})",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(f())
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Connections a listener on [::1]:`port` accepted (each closed at once).
+fn ipv6_decoy(port: u16) -> Option<std::sync::Arc<std::sync::atomic::AtomicU32>> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let l = std::net::TcpListener::bind(("::1", port)).ok()?;
+    let n = std::sync::Arc::new(AtomicU32::new(0));
+    let count = n.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    Some(n)
+}
+
+#[test]
+fn force_ipv4_connects_to_the_acs_over_ipv4_only() {
+    use std::sync::atomic::Ordering;
+    for force in [true, false] {
+        let acs = Acs::start(AcsOpts::default());
+        let Some(decoy) = ipv6_decoy(acs.port()) else {
+            eprintln!("skipped: no IPv6 loopback");
+            return;
+        };
+        let url = format!("http://acs.test:{}/acs", acs.port());
+        let hosts = common::temp_dir("hosts").join("hosts");
+        let cpe = with_dual_stack_name(hosts, move || {
+            let mut o = CpeOpts::new(&url);
+            if force {
+                o.extra_cpe.push_str("\toption force_ipv4 '1'\n");
+            }
+            Cpe::start(o)
+        });
+        let Some(cpe) = cpe else { return };
+        if force {
+            let r = acs.wait_for(WAIT, |m| m.iter().any(|x| x.method() == "Inform"));
+            assert!(r.is_ok(), "no Inform over IPv4\n{}", cpe.logs());
+            assert_eq!(decoy.load(Ordering::SeqCst), 0, "an IPv6 connection");
+        } else {
+            // The control: without the option the name's IPv6 address is tried (first),
+            // so the test above can tell the difference.
+            let deadline = Instant::now() + WAIT;
+            while decoy.load(Ordering::SeqCst) == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "never tried IPv6\n{}",
+                    cpe.logs()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
+fn use_cwmp_version_sets_the_namespace_of_the_rest_of_the_session() {
+    for (version, ns) in [(Some("1.0"), "cwmp-1-0"), (None, "cwmp-1-2")] {
+        let header = version
+            .map(|v| {
+                format!("<cwmp:UseCWMPVersion soap-env:mustUnderstand=\"1\">{v}</cwmp:UseCWMPVersion>")
+            })
+            .unwrap_or_default();
+        let resp = format!(
+            r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-2"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">1</cwmp:ID>{header}</soap-env:Header><soap-env:Body><cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse></soap-env:Body></soap-env:Envelope>"#
+        );
+        let acs = RawAcs::start(vec![Step::Send(http_200(resp.as_bytes(), ""))]);
+        let mut o = CpeOpts::new(&acs.url());
+        o.extra_acs.push_str("\toption get_rpc_methods '1'\n");
+        let cpe = Cpe::start(o);
+        let deadline = Instant::now() + WAIT;
+        let grm = loop {
+            if let Some(p) = acs
+                .posts()
+                .into_iter()
+                .find(|p| p.body.contains("GetRPCMethods"))
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "no GetRPCMethods\n{}", cpe.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            grm.body.contains(&format!("urn:dslforum-org:{ns}\"")),
+            "UseCWMPVersion {version:?}: {}",
+            grm.body
+        );
+        // The Inform itself went out before the ACS chose.
+        assert!(acs.informs()[0].body.contains("urn:dslforum-org:cwmp-1-2\""));
+    }
+}
+
+#[test]
+fn cli_help_lists_every_command() {
+    let out = std::process::Command::new(common::daemon::bin())
+        .args(["--config", "/nonexistent/cwmp", "-c", "help"])
+        .output()
+        .expect("run icwmpd -c help");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in [
+        "help",
+        "get ",
+        "get_names",
+        "set ",
+        "add ",
+        "del ",
+        "get_notif",
+        "set_notif",
+        "request_download",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "{cmd} missing:\n{text}"
+        );
+    }
+}

@@ -560,3 +560,140 @@ fn cli_help_lists_every_command() {
         );
     }
 }
+
+/// OpenWrt's `uci` CLI built by `make test-deps` (target/openwrt-tools).
+fn real_uci() -> Option<PathBuf> {
+    let dir = std::env::var_os("ICWMP_OPENWRT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/openwrt-tools"));
+    let uci = dir.join("bin/uci");
+    uci.is_file().then_some(uci)
+}
+
+/// DHCP option 125 as udhcpc exports it (hex): one enterprise block of `enterprise` with
+/// the given sub-options.
+fn opt125(enterprise: u32, subs: &[(u8, &str)]) -> String {
+    let data: String = subs
+        .iter()
+        .map(|(c, v)| {
+            let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+            format!("{c:02x}{:02x}{hex}", v.len())
+        })
+        .collect();
+    format!("{enterprise:08x}{:02x}{data}", data.len() / 2)
+}
+
+/// Runs the package's udhcpc option-125 hook on `cpe`'s config file with the real `uci`;
+/// the init script's `reload` sends the daemon SIGHUP and is counted in `<dir>/reloads`.
+fn run_opt125_hook(cpe: &Cpe, uci: &Path, event: &str, opt: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = cpe.dir.join("hook-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::create_dir_all(cpe.dir.join("uci-delta")).expect("mkdir");
+    let scripts = [
+        (
+            "uci",
+            format!(
+                "#!/bin/sh\nexec {} -c {} -t {} \"$@\"\n",
+                uci.display(),
+                cpe.dir.display(),
+                cpe.dir.join("uci-delta").display()
+            ),
+        ),
+        (
+            "init",
+            format!(
+                "#!/bin/sh\necho \"$1\" >> {}\nkill -HUP {}\n",
+                cpe.dir.join("reloads").display(),
+                cpe.pid().expect("running")
+            ),
+        ),
+        ("logger", "#!/bin/sh\n".to_string()),
+    ];
+    for (name, body) in scripts {
+        let p = bin.join(name);
+        std::fs::write(&p, body).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let hook = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("openwrt/files/etc/udhcpc.user.d/icwmpd-opt125");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .arg(hook)
+        .arg(event)
+        .env("PATH", path)
+        .env("opt125", opt)
+        .env("INTERFACE", "wan")
+        .env("ICWMP_INIT_SCRIPT", bin.join("init"))
+        .output()
+        .expect("run the hook");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn reloads(cpe: &Cpe) -> usize {
+    std::fs::read_to_string(cpe.dir.join("reloads"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn gateway_option_125_fills_gateway_info_and_notifies_the_acs() {
+    let Some(uci) = real_uci() else {
+        eprintln!("skipped: no built uci (make test-deps)");
+        return;
+    };
+    let rig = Rig::start(&[]);
+    rig.wait_idle();
+    let before = rig.acs.msgs().len();
+    // Another vendor's block first: skipped; then the Broadband Forum's.
+    let opt = format!(
+        "{}{}",
+        opt125(4413, &[(4, "ZZZZZZ")]),
+        opt125(3561, &[(4, "00d09e"), (5, "GW-0001"), (6, "HGW")])
+    );
+    run_opt125_hook(&rig.cpe, &uci, "bound", &opt);
+    assert_eq!(reloads(&rig.cpe), 1);
+    let inform = rig.wait_inform("4 VALUE CHANGE", 1);
+    let values = inform.values();
+    let get = |n: &str| soap::value_of(&values, n).map(str::to_string);
+    assert_eq!(get("Device.GatewayInfo.ManufacturerOUI").as_deref(), Some("00D09E"));
+    assert_eq!(get("Device.GatewayInfo.SerialNumber").as_deref(), Some("GW-0001"));
+    assert_eq!(get("Device.GatewayInfo.ProductClass").as_deref(), Some("HGW"));
+    assert!(rig.acs.msgs().len() > before);
+    // A renewal with the same gateway writes nothing and reloads nothing.
+    rig.wait_idle();
+    run_opt125_hook(&rig.cpe, &uci, "renew", &opt);
+    assert_eq!(reloads(&rig.cpe), 1);
+    assert_eq!(rig.cpe.cli_get("Device.GatewayInfo.SerialNumber"), "GW-0001");
+}
+
+#[test]
+fn disable_gatewayinfo_ignores_option_125() {
+    let Some(uci) = real_uci() else {
+        eprintln!("skipped: no built uci (make test-deps)");
+        return;
+    };
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe.push_str("\toption disable_gatewayinfo '1'\n");
+    });
+    rig.wait_idle();
+    let opt = opt125(3561, &[(4, "00D09E"), (5, "GW-0002"), (6, "HGW")]);
+    run_opt125_hook(&rig.cpe, &uci, "bound", &opt);
+    assert_eq!(reloads(&rig.cpe), 0);
+    assert_eq!(rig.cpe.cli_get("Device.GatewayInfo.SerialNumber"), "");
+    // Nor are the GatewayInfo parameters made active.
+    let out = rig.cpe.cli(&["get_notif", "Device.GatewayInfo.SerialNumber"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("=> 0"),
+        "{out:?}"
+    );
+}

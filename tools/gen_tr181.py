@@ -45,6 +45,8 @@ SUBSET = [
      ["Enable", "Alias", "ParameterName", "EventList"], False),
     ("Device.ManagementServer.HeartbeatPolicy.",
      ["Enable", "ReportingInterval", "InitiationTime"], False),
+    # TR-111 part 1: our gateway's identity, from the DHCP option 125 the WAN lease carries.
+    ("Device.GatewayInfo.", ["ManufacturerOUI", "ProductClass", "SerialNumber"], False),
     ("Device.Time.", ["Enable", "Status", "CurrentLocalTime", "LocalTimeZone"], False),
     ("Device.IP.", ["InterfaceNumberOfEntries"], True),
     ("Device.IP.Interface.{i}.", [

@@ -9,6 +9,7 @@ mod bus;
 mod changes;
 mod custom_notify;
 mod du;
+mod gateway;
 pub mod inform;
 mod lwn;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
@@ -260,6 +261,7 @@ impl Agent {
         agent.plan_periodic();
         agent.plan_notify_poll();
         agent.apply_custom_notify();
+        agent.gateway_info_notify_default();
         agent.load_changes();
         agent.start_reboot_plan();
         agent

@@ -227,7 +227,12 @@ pub(crate) fn source(path: &str) -> Option<Src> {
         | "Device.Time."
         | "Device.IP."
         | "Device.NAT."
-        | "Device.Users." => Object,
+        | "Device.Users."
+        | "Device.GatewayInfo." => Object,
+        // Written by the udhcpc option-125 hook (openwrt/files/etc/udhcpc.user.d).
+        "Device.GatewayInfo.ManufacturerOUI" => Cfg("gatewayinfo", "manufacturer_oui", "", Plain),
+        "Device.GatewayInfo.ProductClass" => Cfg("gatewayinfo", "product_class", "", Plain),
+        "Device.GatewayInfo.SerialNumber" => Cfg("gatewayinfo", "serial_number", "", Plain),
         "Device.RootDataModelVersion" => Const("2.19"),
         "Device.DeviceInfo.Manufacturer" => Info("manufacturer", self::Info::Manufacturer),
         "Device.DeviceInfo.ManufacturerOUI" => Info("manufacturer_oui", self::Info::Oui),

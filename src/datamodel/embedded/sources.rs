@@ -73,6 +73,15 @@ pub(crate) enum Net {
     V6Origin,
 }
 
+/// A column of `Device.ManagementServer.ManageableDevice.{i}.` (TR-111 part 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Md {
+    Oui,
+    Serial,
+    ProductClass,
+    Host,
+}
+
 /// The value source of one schema entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Src {
@@ -98,6 +107,11 @@ pub(crate) enum Src {
     Count,
     /// A column of a stored table row.
     Stored,
+    /// The LAN devices that announced themselves with DHCP option 125, read from the file
+    /// `cpe.manageable_devices_file` names (see view.rs).
+    MdTable,
+    /// A column of [`Src::MdTable`].
+    Md(Md),
     /// `PortMapping.{i}.Status`, derived from its Enable.
     MappingStatus,
     /// Interface data.
@@ -144,8 +158,13 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "AliasBasedAddressing" => Const("false"),
             "InstanceMode" => Cfg("cpe", "instance_mode", "InstanceNumber", Plain),
             "AutoCreateInstances" => Cfg("cpe", "auto_create_instances", "0", Bool),
-            "ManageableDeviceNumberOfEntries"
-            | "EmbeddedDeviceNumberOfEntries"
+            "ManageableDeviceNumberOfEntries" => Count,
+            "ManageableDevice.{i}." => MdTable,
+            "ManageableDevice.{i}.ManufacturerOUI" => Md(self::Md::Oui),
+            "ManageableDevice.{i}.SerialNumber" => Md(self::Md::Serial),
+            "ManageableDevice.{i}.ProductClass" => Md(self::Md::ProductClass),
+            "ManageableDevice.{i}.Host" => Md(self::Md::Host),
+            "EmbeddedDeviceNumberOfEntries"
             | "VirtualDeviceNumberOfEntries" => Const("0"),
             "ManageableDeviceNotificationLimit" => Cfg("cpe", "md_notif_limit", "0", Plain),
             "SupportedConnReqMethods" => Host(self::Host::ConnReqMethods),

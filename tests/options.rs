@@ -697,3 +697,49 @@ fn disable_gatewayinfo_ignores_option_125() {
         "{out:?}"
     );
 }
+
+#[test]
+fn md_notif_limit_spaces_the_notifications_of_the_manageable_device_count() {
+    const COUNT: &str = "Device.ManagementServer.ManageableDeviceNumberOfEntries";
+    for limit in [0u64, 5] {
+        let dir = common::temp_dir("md");
+        let file = dir.join("manageable_devices");
+        let f = file.clone();
+        let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(COUNT, 2)])], move |o| {
+            o.extra_cpe.push_str(&format!(
+                "\toption manageable_devices_file '{}'\n\toption md_notif_limit '{limit}'\n\
+                 \toption periodic_notify_interval '1'\n",
+                f.display()
+            ));
+        });
+        rig.wait_idle();
+        // The session's end takes the count's baseline (the ACS just made it notified).
+        std::thread::sleep(Duration::from_millis(500));
+        let device = |n: u32| format!("00D09E\tSN-{n}\tSTB\n");
+        std::fs::write(&file, device(1)).expect("write devices");
+        let first = rig.wait_inform("4 VALUE CHANGE", 1);
+        assert_eq!(soap::value_of(&first.values(), COUNT), Some("1"));
+        rig.wait_idle();
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(&file, device(1) + &device(2)).expect("write devices");
+        let second = rig.wait_inform("4 VALUE CHANGE", 2);
+        assert_eq!(soap::value_of(&second.values(), COUNT), Some("2"));
+        let gap = second.at.duration_since(first.at);
+        if limit == 0 {
+            assert!(gap < Duration::from_secs(3), "no limit, yet {gap:?}");
+        } else {
+            // Whole seconds: at least limit - 1 after the first notification.
+            assert!(
+                gap >= Duration::from_secs(limit - 1) && gap < Duration::from_secs(limit + 3),
+                "md_notif_limit {limit}: {gap:?}\n{}",
+                rig.cpe.logs()
+            );
+        }
+        // The table itself.
+        assert_eq!(
+            rig.cpe
+                .cli_get("Device.ManagementServer.ManageableDevice.2.SerialNumber"),
+            "SN-2"
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod du;
 mod gateway;
 pub mod inform;
 mod lwn;
+mod md_limit;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
 pub mod outbox;
 mod policy;
@@ -159,6 +160,9 @@ pub struct Agent {
     lwn: lwn::LwnState,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
+    /// When a change of ManageableDeviceNumberOfEntries last raised `4 VALUE CHANGE`
+    /// (Unix time), for `cpe.md_notif_limit`.
+    last_md_notify: i64,
     conn_req: Option<ConnReqServer>,
     /// STUN and UDP connection requests (follows the config file itself; src/stun).
     _stun: Option<crate::stun::StunClient>,
@@ -235,6 +239,7 @@ impl Agent {
             watch: None,
             lwn: lwn::LwnState::default(),
             last_success_end: 0,
+            last_md_notify: 0,
             conn_req,
             _stun: stun,
             _xmpp: xmpp,
@@ -395,7 +400,7 @@ impl Agent {
                         .map(|t| schedule::next_periodic(fired, interval, Some(t), 0));
                 }
                 Timer::NotifyPoll => self.poll_notifications(now),
-                Timer::Throttle => self.raise(EventCode::ValueChange, ""),
+                Timer::Throttle => self.raise_value_change(now),
                 Timer::Scheduled => self.fire_scheduled(now.unix()),
                 // Transfers start from the loop whenever no session runs.
                 Timer::Transfer => {}

@@ -41,9 +41,7 @@ pub fn run(
     config: &Config,
 ) -> u8 {
     let Some((cmd, rest)) = args.split_first() else {
-        eprintln!(
-            "icwmpd -c: missing command (icwmpd -c help lists them)"
-        );
+        eprintln!("icwmpd -c: missing command (icwmpd -c help lists them)");
         return 2;
     };
     let arg = |i: usize| rest.get(i).cloned().unwrap_or_default();

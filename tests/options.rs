@@ -92,7 +92,11 @@ fn delay_reboot_reboots_that_many_seconds_after_the_session_and_is_reset() {
     );
     // The reboot is not an RPC: no `M Reboot` is owed, and no session ran before it.
     assert!(!rig.cpe.logs().contains("M Reboot"), "{}", rig.cpe.logs());
-    assert_eq!(rig.acs.msgs().len(), msgs.len(), "a session before the reboot");
+    assert_eq!(
+        rig.acs.msgs().len(),
+        msgs.len(),
+        "a session before the reboot"
+    );
 }
 
 #[test]
@@ -129,7 +133,11 @@ fn schedule_reboot_reboots_at_its_time_and_a_past_time_does_nothing() {
     let rig = Rig::with(
         AcsOpts::default(),
         &[soap::spv(
-            &[("Device.ManagementServer.ScheduleReboot", &past, "xsd:dateTime")],
+            &[(
+                "Device.ManagementServer.ScheduleReboot",
+                &past,
+                "xsd:dateTime",
+            )],
             "sr-past",
         )],
         |o| reboot_marker_opts(o, &marker),
@@ -248,7 +256,9 @@ impl ContinueAcs {
         let port = l.local_addr().expect("addr").port();
         let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let script = std::sync::Arc::new(std::sync::Mutex::new(
-            script.into_iter().collect::<std::collections::VecDeque<_>>(),
+            script
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
         ));
         let p = posts.clone();
         std::thread::spawn(move || {
@@ -305,7 +315,9 @@ impl ContinueAcs {
                         });
                         let out = match reply {
                             Some(b) => http_200(b.as_bytes(), ""),
-                            None => b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                            None => {
+                                b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec()
+                            }
                         };
                         if w.write_all(&out).is_err() {
                             return;
@@ -364,7 +376,11 @@ fn large_bodies_are_sent_with_expect_100_continue_unless_disabled() {
             if big {
                 assert!(p.body.contains("GetParameterValuesResponse"));
                 // Sent on the ACS's go-ahead, not after the client's own wait.
-                assert!(p.body_wait < Duration::from_millis(900), "{:?}", p.body_wait);
+                assert!(
+                    p.body_wait < Duration::from_millis(900),
+                    "{:?}",
+                    p.body_wait
+                );
             }
         }
     }
@@ -375,7 +391,10 @@ fn an_acs_that_ignores_expect_100_continue_gets_the_body_after_a_second() {
     let acs = ContinueAcs::start(On100::Silent, big_answer_script());
     let cpe = continue_cpe(&acs, "");
     let posts = acs.wait_big(1, &cpe);
-    let big = posts.iter().find(|p| p.body.len() > 1 << 20).expect("waited");
+    let big = posts
+        .iter()
+        .find(|p| p.body.len() > 1 << 20)
+        .expect("waited");
     assert!(big.expect);
     assert!(
         big.body_wait >= Duration::from_millis(900) && big.body_wait < Duration::from_secs(5),
@@ -407,11 +426,7 @@ fn with_dual_stack_name<T: Send + 'static>(
     std::thread::spawn(move || {
         std::fs::write(&hosts, "::1 acs.test\n127.0.0.1 acs.test\n").ok()?;
         let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
-        let (root, etc_hosts, src) = (
-            c("/"),
-            c("/etc/hosts"),
-            c(&hosts.display().to_string()),
-        );
+        let (root, etc_hosts, src) = (c("/"), c("/etc/hosts"), c(&hosts.display().to_string()));
         // SAFETY: unshare(2) and mount(2) with valid C strings, affecting this thread (and
         // the processes it starts) only.
         let ok = unsafe {
@@ -503,7 +518,9 @@ fn use_cwmp_version_sets_the_namespace_of_the_rest_of_the_session() {
     for (version, ns) in [(Some("1.0"), "cwmp-1-0"), (None, "cwmp-1-2")] {
         let header = version
             .map(|v| {
-                format!("<cwmp:UseCWMPVersion soap-env:mustUnderstand=\"1\">{v}</cwmp:UseCWMPVersion>")
+                format!(
+                    "<cwmp:UseCWMPVersion soap-env:mustUnderstand=\"1\">{v}</cwmp:UseCWMPVersion>"
+                )
             })
             .unwrap_or_default();
         let resp = format!(
@@ -522,7 +539,11 @@ fn use_cwmp_version_sets_the_namespace_of_the_rest_of_the_session() {
             {
                 break p;
             }
-            assert!(Instant::now() < deadline, "no GetRPCMethods\n{}", cpe.logs());
+            assert!(
+                Instant::now() < deadline,
+                "no GetRPCMethods\n{}",
+                cpe.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(
@@ -531,7 +552,9 @@ fn use_cwmp_version_sets_the_namespace_of_the_rest_of_the_session() {
             grm.body
         );
         // The Inform itself went out before the ACS chose.
-        assert!(acs.informs()[0].body.contains("urn:dslforum-org:cwmp-1-2\""));
+        assert!(acs.informs()[0]
+            .body
+            .contains("urn:dslforum-org:cwmp-1-2\""));
     }
 }
 
@@ -665,15 +688,27 @@ fn gateway_option_125_fills_gateway_info_and_notifies_the_acs() {
     let inform = rig.wait_inform("4 VALUE CHANGE", 1);
     let values = inform.values();
     let get = |n: &str| soap::value_of(&values, n).map(str::to_string);
-    assert_eq!(get("Device.GatewayInfo.ManufacturerOUI").as_deref(), Some("00D09E"));
-    assert_eq!(get("Device.GatewayInfo.SerialNumber").as_deref(), Some("GW-0001"));
-    assert_eq!(get("Device.GatewayInfo.ProductClass").as_deref(), Some("HGW"));
+    assert_eq!(
+        get("Device.GatewayInfo.ManufacturerOUI").as_deref(),
+        Some("00D09E")
+    );
+    assert_eq!(
+        get("Device.GatewayInfo.SerialNumber").as_deref(),
+        Some("GW-0001")
+    );
+    assert_eq!(
+        get("Device.GatewayInfo.ProductClass").as_deref(),
+        Some("HGW")
+    );
     assert!(rig.acs.msgs().len() > before);
     // A renewal with the same gateway writes nothing and reloads nothing.
     rig.wait_idle();
     run_opt125_hook(&rig.cpe, &uci, "renew", &opt);
     assert_eq!(reloads(&rig.cpe), 1);
-    assert_eq!(rig.cpe.cli_get("Device.GatewayInfo.SerialNumber"), "GW-0001");
+    assert_eq!(
+        rig.cpe.cli_get("Device.GatewayInfo.SerialNumber"),
+        "GW-0001"
+    );
 }
 
 #[test]
@@ -691,7 +726,9 @@ fn disable_gatewayinfo_ignores_option_125() {
     assert_eq!(reloads(&rig.cpe), 0);
     assert_eq!(rig.cpe.cli_get("Device.GatewayInfo.SerialNumber"), "");
     // Nor are the GatewayInfo parameters made active.
-    let out = rig.cpe.cli(&["get_notif", "Device.GatewayInfo.SerialNumber"]);
+    let out = rig
+        .cpe
+        .cli(&["get_notif", "Device.GatewayInfo.SerialNumber"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("=> 0"),
         "{out:?}"

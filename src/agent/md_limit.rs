@@ -44,7 +44,8 @@ impl Agent {
             // Never earlier than a throttle already armed; later if this change needs it.
             let at = now.at_unix(not_before);
             let armed = self.timers.get(Timer::Throttle);
-            self.timers.set(Timer::Throttle, armed.map_or(at, |a| a.max(at)));
+            self.timers
+                .set(Timer::Throttle, armed.map_or(at, |a| a.max(at)));
         }
     }
 

@@ -71,7 +71,11 @@ impl Agent {
         let scheduled = timer == Timer::ScheduledReboot;
         log::info!(
             "{} reboot due",
-            if scheduled { "ScheduleReboot" } else { "DelayReboot" }
+            if scheduled {
+                "ScheduleReboot"
+            } else {
+                "DelayReboot"
+            }
         );
         self.reboots = RebootPlan::default();
         self.timers.stop(Timer::DelayedReboot);

@@ -164,8 +164,7 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "ManageableDevice.{i}.SerialNumber" => Md(self::Md::Serial),
             "ManageableDevice.{i}.ProductClass" => Md(self::Md::ProductClass),
             "ManageableDevice.{i}.Host" => Md(self::Md::Host),
-            "EmbeddedDeviceNumberOfEntries"
-            | "VirtualDeviceNumberOfEntries" => Const("0"),
+            "EmbeddedDeviceNumberOfEntries" | "VirtualDeviceNumberOfEntries" => Const("0"),
             "ManageableDeviceNotificationLimit" => Cfg("cpe", "md_notif_limit", "0", Plain),
             "SupportedConnReqMethods" => Host(self::Host::ConnReqMethods),
             "ConnReqXMPPConnection" => Cfg("cpe", "xmpp_connection", "", Plain),

@@ -112,7 +112,10 @@ impl<'a> View<'a> {
 
     fn md_value(&mut self, md: sources::Md, inst: &[u32]) -> String {
         let i = inst.last().map_or(0, |n| *n as usize);
-        let Some(d) = i.checked_sub(1).and_then(|i| self.manageable_devices().get(i)) else {
+        let Some(d) = i
+            .checked_sub(1)
+            .and_then(|i| self.manageable_devices().get(i))
+        else {
             return String::new();
         };
         match md {
@@ -228,9 +231,7 @@ impl<'a> View<'a> {
             | Src::IfaceTable
             | Src::V4Table
             | Src::V6Table
-            | Src::MdTable => {
-                String::new()
-            }
+            | Src::MdTable => String::new(),
         }
     }
 

@@ -677,6 +677,10 @@ fn gateway_option_125_fills_gateway_info_and_notifies_the_acs() {
     let rig = Rig::start(&[]);
     rig.wait_idle();
     let before = rig.acs.msgs().len();
+    // A block longer than the option, and text that is not hex: ignored.
+    run_opt125_hook(&rig.cpe, &uci, "bound", "00000de9ff0406303044");
+    run_opt125_hook(&rig.cpe, &uci, "bound", "00000de9zz");
+    assert_eq!(reloads(&rig.cpe), 0);
     // Another vendor's block first: skipped; then the Broadband Forum's.
     let opt = format!(
         "{}{}",

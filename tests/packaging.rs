@@ -932,7 +932,8 @@ fn init_script_takes_the_c_config_vocabulary() {
     f.run_init("boot");
     assert!(f.calls().contains(&"start".to_string()), "{:?}", f.calls());
     let db = f.db();
-    assert_eq!(db["network.wan.reqopts"], "43");
+    // 43 for ACS discovery, 125 for GatewayInfo (TR-111; off with cpe.disable_gatewayinfo).
+    assert_eq!(db["network.wan.reqopts"], "43 125");
     assert_eq!(db["network.wan.vendorid"], "acme,dslforum.org");
     // Our own vocabulary works the same; the vendor class is not appended twice.
     f.run_init("boot");
@@ -941,6 +942,7 @@ fn init_script_takes_the_c_config_vocabulary() {
         "init-off",
         &[
             ("cwmp.acs.dhcp_discovery", "disable"),
+            ("cwmp.cpe.disable_gatewayinfo", "1"),
             ("network.wan.proto", "dhcp"),
         ],
     );

@@ -42,7 +42,11 @@ impl Agent {
     /// again now even when the value is the same.
     pub(super) fn plan_reboots(&mut self, since: i64, rearm: bool) {
         let cpe = &self.config.cpe;
-        let at = cpe.schedule_reboot.filter(|t| *t > since);
+        // A time already planned stays planned: a reload at the very moment it falls due
+        // must not drop it.
+        let at = cpe
+            .schedule_reboot
+            .filter(|t| *t > since || Some(*t) == self.reboots.at_unix);
         if at != self.reboots.at_unix {
             if let Some(t) = at {
                 log::info!("reboot scheduled at {}", crate::time::format_datetime(t));

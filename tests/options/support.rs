@@ -121,10 +121,25 @@ impl ContinueAcs {
 
     /// Waits for `n` POSTs over 1 MiB; returns every POST so far.
     pub fn wait_big(&self, n: usize, cpe: &Cpe) -> Vec<ContinuePost> {
+        self.wait_big_where(n, cpe, |_| true)
+    }
+
+    /// Waits for `n` POSTs over 1 MiB that satisfy `pred`; returns every POST so far.
+    pub fn wait_big_where(
+        &self,
+        n: usize,
+        cpe: &Cpe,
+        pred: impl Fn(&ContinuePost) -> bool,
+    ) -> Vec<ContinuePost> {
         let deadline = Instant::now() + WAIT;
         loop {
             let posts = self.posts.lock().unwrap().clone();
-            if posts.iter().filter(|p| p.body.len() > 1 << 20).count() >= n {
+            if posts
+                .iter()
+                .filter(|p| p.body.len() > 1 << 20 && pred(p))
+                .count()
+                >= n
+            {
                 return posts;
             }
             assert!(Instant::now() < deadline, "no large POST\n{}", cpe.logs());

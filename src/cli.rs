@@ -9,6 +9,29 @@ use crate::rpc::{self, Action, RpcContext};
 use crate::soap::{AcsRequest, CpeResponse, SetAttribute};
 use std::path::Path;
 
+/// What `icwmpd -c help` prints: every CLI command with its arguments.
+pub const HELP: &str = "\
+Usage: icwmpd -c <command> [args]
+
+Commands:
+    help                              print this list
+    get <path>                        GetParameterValues: prints `path => value` lines
+    get_names <path> [next-level]     GetParameterNames: `name => writable` (next-level 1/true)
+    set <path> <value> [key]          SetParameterValues, key stored as the ParameterKey
+    add <object> [key]                AddObject: prints `object.N. => added`
+    del <object> [key]                DeleteObject
+    get_notif <path>                  GetParameterAttributes: prints `path => notification`
+    set_notif <path> <0-6>            SetParameterAttributes (notification only)
+    request_download <FileType> [name=value]...
+                                      ask the running daemon to send RequestDownload
+";
+
+/// `icwmpd -c help`: prints [`HELP`]; needs neither the data model nor the daemon.
+pub fn help() -> u8 {
+    print!("{HELP}");
+    0
+}
+
 /// Runs one CLI command; returns the process exit code (0 ok, 1 fault, 2 usage).
 pub fn run(
     args: &[String],
@@ -18,9 +41,7 @@ pub fn run(
     config: &Config,
 ) -> u8 {
     let Some((cmd, rest)) = args.split_first() else {
-        eprintln!(
-            "icwmpd -c: missing command (get, get_names, set, add, del, get_notif, set_notif, request_download)"
-        );
+        eprintln!("icwmpd -c: missing command (icwmpd -c help lists them)");
         return 2;
     };
     let arg = |i: usize| rest.get(i).cloned().unwrap_or_default();

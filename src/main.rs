@@ -182,6 +182,9 @@ fn main() -> ExitCode {
         println!("icwmpd {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if m.opt_present("c") && m.free.first().map(String::as_str) == Some("help") {
+        return ExitCode::from(icwmp::cli::help());
+    }
     let config_path = PathBuf::from(m.opt_str("config").unwrap_or_else(|| DEFAULT_CONFIG.into()));
     let state_dir = PathBuf::from(
         m.opt_str("state-dir")

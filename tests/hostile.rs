@@ -37,6 +37,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn cpe_for(acs: &RawAcs) -> Cpe {
     let mut o = CpeOpts::new(&acs.url());
     o.extra_acs = "\toption retry_min_wait_interval '1'\n\toption retry_interval_multiplier '2000'\n\toption get_rpc_methods '0'\n".into();
+    // The wait for an answer is the session timeout the Inform announces (60 s by default).
+    o.extra_cpe = "\toption session_timeout '30'\n".into();
     Cpe::start(o)
 }
 

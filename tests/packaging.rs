@@ -28,6 +28,7 @@ fn shell_files() -> Vec<PathBuf> {
     let mut v = vec![
         f.join("etc/init.d/icwmpd"),
         f.join("etc/udhcpc.user.d/icwmpd-opt43"),
+        f.join("etc/udhcpc.user.d/icwmpd-opt125"),
     ];
     let mut defaults: Vec<PathBuf> = std::fs::read_dir(f.join("etc/uci-defaults"))
         .unwrap()
@@ -112,6 +113,7 @@ fn makefile_installs_files_that_exist_and_all_of_them() {
         "./files/etc/config/cwmp",
         "./files/etc/init.d/icwmpd",
         "./files/etc/udhcpc.user.d/icwmpd-opt43",
+        "./files/etc/udhcpc.user.d/icwmpd-opt125",
         "./files/lib/upgrade/keep.d/icwmpd",
     ] {
         assert!(srcs.iter().any(|s| s == need), "{need} not installed");

@@ -43,8 +43,13 @@ SUBSET = [
     ], False),
     ("Device.ManagementServer.InformParameter.{i}.",
      ["Enable", "Alias", "ParameterName", "EventList"], False),
+    # TR-111 part 1: LAN devices that announced themselves with DHCP option 125.
+    ("Device.ManagementServer.ManageableDevice.{i}.",
+     ["ManufacturerOUI", "SerialNumber", "ProductClass", "Host"], True),
     ("Device.ManagementServer.HeartbeatPolicy.",
      ["Enable", "ReportingInterval", "InitiationTime"], False),
+    # TR-111 part 1: our gateway's identity, from the DHCP option 125 the WAN lease carries.
+    ("Device.GatewayInfo.", ["ManufacturerOUI", "ProductClass", "SerialNumber"], False),
     ("Device.Time.", ["Enable", "Status", "CurrentLocalTime", "LocalTimeZone"], False),
     ("Device.IP.", ["InterfaceNumberOfEntries"], True),
     ("Device.IP.Interface.{i}.", [

@@ -111,12 +111,8 @@ impl Agent {
             start.elapsed().as_micros()
         );
         if active {
-            let not_before = self.last_success_end + self.config.cpe.active_notif_throttle as i64;
-            if now.unix() >= not_before {
-                self.raise(EventCode::ValueChange, "");
-            } else if !self.timers.is_armed(Timer::Throttle) {
-                self.timers.set(Timer::Throttle, now.at_unix(not_before));
-            }
+            // Throttles: agent/md_limit.rs.
+            self.active_change(now);
         }
         start.elapsed()
     }

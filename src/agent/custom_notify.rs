@@ -96,7 +96,11 @@ impl Agent {
 
     /// One SetParameterAttributes of our own, with the ACS's validation; whether the stored
     /// attributes changed.
-    fn set_notification_locally(&mut self, name: &str, level: u8) -> Result<bool, String> {
+    pub(super) fn set_notification_locally(
+        &mut self,
+        name: &str,
+        level: u8,
+    ) -> Result<bool, String> {
         let req = AcsRequest::SetParameterAttributes {
             attributes: vec![SetAttribute {
                 name: name.to_string(),

@@ -9,11 +9,14 @@ mod bus;
 mod changes;
 mod custom_notify;
 mod du;
+mod gateway;
 pub mod inform;
 mod lwn;
+mod md_limit;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
 pub mod outbox;
 mod policy;
+mod reboots;
 mod run;
 pub mod state;
 mod system;
@@ -157,6 +160,9 @@ pub struct Agent {
     lwn: lwn::LwnState,
     /// End of the last successful session (Unix time), for the throttle.
     last_success_end: i64,
+    /// When a change of ManageableDeviceNumberOfEntries last raised `4 VALUE CHANGE`
+    /// (Unix time), for `cpe.md_notif_limit`.
+    last_md_notify: i64,
     conn_req: Option<ConnReqServer>,
     /// STUN and UDP connection requests (follows the config file itself; src/stun).
     stun: Option<crate::stun::StunClient>,
@@ -183,6 +189,8 @@ pub struct Agent {
     ubus_rx: Receiver<crate::ubus::UbusEvent>,
     /// What `tr069 status` reports.
     status: Option<tr069::SharedStatus>,
+    /// DelayReboot / ScheduleReboot (agent/reboots.rs).
+    reboots: reboots::RebootPlan,
 }
 
 impl Agent {
@@ -232,6 +240,7 @@ impl Agent {
             watch: None,
             lwn: lwn::LwnState::default(),
             last_success_end: 0,
+            last_md_notify: 0,
             conn_req,
             stun,
             xmpp,
@@ -245,6 +254,7 @@ impl Agent {
             ubus: None,
             ubus_rx: crossbeam_channel::never(),
             status: None,
+            reboots: reboots::RebootPlan::default(),
         };
         agent.check_bootstrap();
         if agent.opts.boot_event {
@@ -257,7 +267,9 @@ impl Agent {
         agent.plan_periodic();
         agent.plan_notify_poll();
         agent.apply_custom_notify();
+        agent.gateway_info_notify_default();
         agent.load_changes();
+        agent.start_reboot_plan();
         agent
     }
 
@@ -351,6 +363,8 @@ impl Agent {
         self.timers.set_opt(Timer::Transfer, at(transfer));
         self.timers
             .set_opt(Timer::LwnTrigger, at(self.lwn.next_trigger));
+        self.timers
+            .set_opt(Timer::ScheduledReboot, at(self.reboots.at_unix));
     }
 
     /// Raises an event that needs a session now: any retry wait is cut short (digest 6.3).
@@ -387,12 +401,13 @@ impl Agent {
                         .map(|t| schedule::next_periodic(fired, interval, Some(t), 0));
                 }
                 Timer::NotifyPoll => self.poll_notifications(now),
-                Timer::Throttle => self.raise(EventCode::ValueChange, ""),
+                Timer::Throttle => self.raise_value_change(now),
                 Timer::Scheduled => self.fire_scheduled(now.unix()),
                 // Transfers start from the loop whenever no session runs.
                 Timer::Transfer => {}
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
                 Timer::LwnTrigger => self.lwn_trigger(now),
+                t @ (Timer::DelayedReboot | Timer::ScheduledReboot) => self.reboot_timer_fired(t),
             }
         }
         self.mirror_wall_timers(now);
@@ -563,6 +578,7 @@ impl Agent {
         self.check_bootstrap();
         self.state.save();
         self.plan_periodic();
+        self.plan_reboots(self.clock.now().unix(), false);
         if self.config.cpe.periodic_notify_enable != self.timers.is_armed(Timer::NotifyPoll) {
             self.plan_notify_poll();
         }

@@ -151,6 +151,10 @@ impl Agent {
             },
             // The decoder's budget: a larger body would be refused after costing its memory.
             max_body: self.config.cpe.limits().max_message,
+            // The wait for the ACS's answer is the session timeout the Inform announces.
+            timeout: Duration::from_secs(self.config.cpe.session_timeout.into()),
+            ipv4_only: self.config.cpe.force_ipv4,
+            expect_continue: !acs.http_disable_100continue,
             ..HttpOptions::new(self.acs_url())
         }
     }
@@ -470,6 +474,14 @@ impl Agent {
         if end.reload_config {
             self.reload();
         }
+        // DelayReboot counts from the end of the session that set it; a ScheduleReboot that
+        // fell due during it is still due (TR-181).
+        let delay_written = end
+            .acs_written
+            .iter()
+            .any(|n| n.ends_with(".ManagementServer.DelayReboot"));
+        let since = self.stats.last_start.unwrap_or(0);
+        self.plan_reboots(since, delay_written);
         if end.factory_reset {
             self.factory_reset();
         } else if end.reboot.is_some() {
@@ -481,6 +493,8 @@ impl Agent {
     pub(super) fn reboot(&mut self) {
         let cmd = self.config.cpe.reboot_command.clone();
         log::info!("rebooting");
+        // TR-181: DelayReboot is reset to -1 whenever the CPE reboots.
+        self.clear_reboot_options(true, false);
         // Back here only when the reboot goes on asynchronously (rpc-sys, a command): no
         // session until it has happened, or it would deliver `M Reboot` before the reboot.
         // Should the system not reboot at all, sessions resume after a grace period.

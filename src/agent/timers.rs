@@ -34,11 +34,15 @@ pub enum Timer {
     RebootGrace,
     /// Next LightweightNotificationTrigger: pending passive lightweight notifications go out.
     LwnTrigger,
+    /// `ManagementServer.DelayReboot` seconds after the session that set it ended.
+    DelayedReboot,
+    /// `ManagementServer.ScheduleReboot` (wall-clock time).
+    ScheduledReboot,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 9] = [
+    pub const ALL: [Timer; 11] = [
         Timer::Retry,
         Timer::Periodic,
         Timer::Heartbeat,
@@ -48,6 +52,8 @@ impl Timer {
         Timer::Transfer,
         Timer::RebootGrace,
         Timer::LwnTrigger,
+        Timer::DelayedReboot,
+        Timer::ScheduledReboot,
     ];
 
     fn index(self) -> usize {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use flate2::write::ZlibEncoder;
-use ureq::config::Config;
+use ureq::config::{Config, IpFamily};
 use ureq::http::Response;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
@@ -17,6 +17,10 @@ use super::{gzip, Compression, HttpError, HttpOptions, HttpReply};
 
 /// Redirects followed per CWMP session (catawampus and RDK-B use 5 too).
 pub const MAX_REDIRECTS: u32 = 5;
+
+/// How long a body sent with `Expect: 100-continue` waits for `100 Continue` (libcurl's
+/// default too).
+const AWAIT_100: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// HTTP(S) client of one ACS. See the module docs.
 pub struct AcsClient {
@@ -33,6 +37,9 @@ pub struct AcsClient {
     auth: Option<Auth>,
     /// Set after an HTTP 415: never compress again with this client.
     compression_refused: bool,
+    /// Set when the ACS broke the `Expect: 100-continue` exchange (a `100 Continue` with
+    /// header fields, which ureq refuses): never send `Expect` again with this client.
+    expect_refused: bool,
 }
 
 impl AcsClient {
@@ -59,6 +66,13 @@ impl AcsClient {
             .user_agent(opts.user_agent.as_str())
             // The connector chain has no proxy step: never pick one up from the environment.
             .proxy(None)
+            .ip_family(if opts.ipv4_only {
+                IpFamily::Ipv4Only
+            } else {
+                IpFamily::Any
+            })
+            // An ACS that ignores `Expect: 100-continue` gets the body after this wait.
+            .timeout_await_100(Some(AWAIT_100))
             .build();
         let agent = new_agent(&config, &tls);
         Ok(AcsClient {
@@ -72,6 +86,7 @@ impl AcsClient {
             cookies: CookieJar::default(),
             auth: None,
             compression_refused: false,
+            expect_refused: false,
         })
     }
 
@@ -82,6 +97,7 @@ impl AcsClient {
     /// As [`AcsClient::new`]; on error the old client is kept unchanged.
     pub fn reconfigure(&mut self, opts: HttpOptions) -> Result<(), HttpError> {
         let refused = self.compression_refused;
+        let expect_refused = self.expect_refused;
         // A session that changed, say, PeriodicInformInterval reloads the config: the TLS
         // context (CA store, client key) is kept unless its own settings changed.
         let tls = if opts.tls == self.opts.tls {
@@ -91,6 +107,7 @@ impl AcsClient {
         };
         *self = AcsClient::with_tls(opts, tls)?;
         self.compression_refused = refused;
+        self.expect_refused = expect_refused;
         Ok(())
     }
 
@@ -198,15 +215,22 @@ impl AcsClient {
     }
 
     fn send(
-        &self,
+        &mut self,
         url: &Url,
         payload: &[u8],
         enc: Compression,
         authz: Option<String>,
     ) -> Result<Response<Body>, HttpError> {
         let mut req = self.agent.post(url.to_string());
+        let expect = self.opts.expect_continue
+            && !self.expect_refused
+            && payload.len() >= super::EXPECT_CONTINUE_MIN;
         if !payload.is_empty() {
-            // ureq never adds `Expect: 100-continue`, so there is nothing to suppress.
+            // A large body waits for the ACS's go-ahead: a 401 or a redirect then costs no
+            // upload (ureq sends the body after AWAIT_100 if no answer comes).
+            if expect {
+                req = req.header("Expect", "100-continue");
+            }
             req = req
                 .header("Content-Type", "text/xml; charset=\"utf-8\"")
                 .header("SOAPAction", "");
@@ -222,7 +246,14 @@ impl AcsClient {
         if let Some(a) = authz {
             req = req.header("Authorization", a);
         }
-        req.send(payload).map_err(map_err)
+        req.send(payload).map_err(|e| {
+            if expect && matches!(e, ureq::Error::Protocol(_)) {
+                // This session fails; the next ones send without `Expect`.
+                log::warn!("ACS mishandles Expect: 100-continue ({e}): not sent again");
+                self.expect_refused = true;
+            }
+            map_err(e)
+        })
     }
 
     /// Reads and decodes the body, bounded by `max_body` before and after decompression.

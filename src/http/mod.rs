@@ -64,7 +64,17 @@ pub struct HttpOptions {
     pub user_agent: String,
     /// Largest response body accepted, in bytes (after decompression).
     pub max_body: usize,
+    /// Resolve and connect over IPv4 only (`cpe.force_ipv4`).
+    pub ipv4_only: bool,
+    /// Send `Expect: 100-continue` with bodies over [`EXPECT_CONTINUE_MIN`] bytes (off with
+    /// `acs.http_disable_100continue`).
+    pub expect_continue: bool,
 }
+
+/// Smallest request body sent with `Expect: 100-continue`: libcurl's threshold (1 MiB),
+/// which the C daemon inherits. Below it the wait for `100 Continue` costs more than
+/// sending the body to an ACS that turns it down.
+pub const EXPECT_CONTINUE_MIN: usize = 1 << 20;
 
 impl HttpOptions {
     /// Options for `url` with defaults: no credentials, CA from [`DEFAULT_CA_PATH`], no
@@ -79,6 +89,8 @@ impl HttpOptions {
             timeout: Duration::from_secs(30),
             user_agent: concat!("icwmp/", env!("CARGO_PKG_VERSION")).to_string(),
             max_body: DEFAULT_MAX_BODY,
+            ipv4_only: false,
+            expect_continue: true,
         }
     }
 }
@@ -95,6 +107,8 @@ impl fmt::Debug for HttpOptions {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("max_body", &self.max_body)
+            .field("ipv4_only", &self.ipv4_only)
+            .field("expect_continue", &self.expect_continue)
             .finish()
     }
 }

@@ -297,7 +297,14 @@ impl Session {
     fn on_message(&mut self, ns: CwmpNs, header: soap::Header, msg: AcsMessage) {
         match (self.state, msg) {
             (State::InformSent, AcsMessage::Response(AcsResponse::InformResponse { .. })) => {
-                self.ns = ns.for_output();
+                // The ACS's UseCWMPVersion picks the version of the rest of the session;
+                // without it (or with one we cannot read) its namespace does (digest 2.4).
+                let chosen = header
+                    .use_cwmp_version
+                    .as_deref()
+                    .and_then(CwmpNs::from_version)
+                    .unwrap_or(ns);
+                self.ns = chosen.for_output();
                 self.outputs.push_back(Output::Delivered(Delivered::Inform {
                     use_version: header.use_cwmp_version,
                     ns,

@@ -256,3 +256,28 @@ fn test_over_budget_request_gets_9004_and_the_session_goes_on() {
         assert_eq!(drain(&mut s), [Output::Done(Ok(()))]);
     }
 }
+
+#[test]
+fn test_use_cwmp_version_sets_the_namespace_of_what_follows() {
+    let with = |v: &str| {
+        format!(
+            r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-2"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">1</cwmp:ID><cwmp:UseCWMPVersion soap-env:mustUnderstand="1">{v}</cwmp:UseCWMPVersion></soap-env:Header><soap-env:Body><cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse></soap-env:Body></soap-env:Envelope>"#
+        )
+        .into_bytes()
+    };
+    for (v, ns) in [
+        ("1.0", CwmpNs::V1_0),
+        ("1.1", CwmpNs::V1_1),
+        ("1.4", CwmpNs::V1_2),
+        // Unreadable: the InformResponse's own namespace.
+        ("2.7", CwmpNs::V1_2),
+        ("", CwmpNs::V1_2),
+    ] {
+        let mut s = session(vec![CpeRequest::GetRpcMethods]);
+        let _ = drain(&mut s);
+        s.handle_reply(200, &with(v));
+        assert_eq!(s.ns(), ns, "UseCWMPVersion {v:?}");
+        let out = drain(&mut s);
+        assert!(post_body(&out).contains(ns.uri()), "{v:?}");
+    }
+}

@@ -47,6 +47,19 @@ impl CwmpNs {
         })
     }
 
+    /// The namespace of a CWMP version as `UseCWMPVersion` names it (`1.0`...`1.4`);
+    /// `None` for anything else.
+    pub fn from_version(v: &str) -> Option<CwmpNs> {
+        Some(match v.trim() {
+            "1.0" => CwmpNs::V1_0,
+            "1.1" => CwmpNs::V1_1,
+            "1.2" => CwmpNs::V1_2,
+            "1.3" => CwmpNs::V1_3,
+            "1.4" => CwmpNs::V1_4,
+            _ => return None,
+        })
+    }
+
     /// The namespace to emit: never 1-3 or 1-4 (digest section 2.1).
     pub fn for_output(self) -> CwmpNs {
         self.min(CwmpNs::V1_2)

@@ -34,10 +34,11 @@ fn init_script_takes_the_c_config_vocabulary() {
     f.run_init("boot");
     assert!(f.calls().contains(&"start".to_string()), "{:?}", f.calls());
     let db = f.db();
-    assert_eq!(db["network.wan.reqopts"], "43");
+    // 43 for ACS discovery, 125 for GatewayInfo (TR-111; off with cpe.disable_gatewayinfo).
+    assert_eq!(db["network.wan.reqopts"], "43 125");
     assert_eq!(db["network.wan.vendorid"], "acme,dslforum.org");
     let saved = std::fs::read_to_string(f.dir.join("config/network")).unwrap();
-    assert!(saved.contains("option reqopts '43'"), "committed: {saved}");
+    assert!(saved.contains("option reqopts '43 125'"), "committed: {saved}");
     assert_eq!(
         *netifd.lock().unwrap(),
         vec![("reload".to_string(), serde_json::json!({}))]
@@ -51,6 +52,7 @@ fn init_script_takes_the_c_config_vocabulary() {
         "init-off",
         &[
             ("cwmp.acs.dhcp_discovery", "disable"),
+            ("cwmp.cpe.disable_gatewayinfo", "1"),
             ("network.wan.proto", "dhcp"),
         ],
     );

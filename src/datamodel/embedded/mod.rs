@@ -491,6 +491,13 @@ impl DataModel for EmbeddedDataModel {
         // is the agent's to add: it is the same for every backend.
         let mut files = vec![self.state_file.clone()];
         files.extend(host::WATCHED_FILES.iter().map(PathBuf::from));
+        // The LAN's manageable devices (ManageableDeviceNumberOfEntries is often notified).
+        let md = self
+            .config
+            .get("cpe", "manageable_devices_file")
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or_else(|| view::MANAGEABLE_DEVICES_FILE.into());
+        files.push(PathBuf::from(md.trim()));
         crate::notify::watch::Sources {
             files,
             netlink: true,

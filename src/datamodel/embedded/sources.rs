@@ -73,6 +73,15 @@ pub(crate) enum Net {
     V6Origin,
 }
 
+/// A column of `Device.ManagementServer.ManageableDevice.{i}.` (TR-111 part 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Md {
+    Oui,
+    Serial,
+    ProductClass,
+    Host,
+}
+
 /// The value source of one schema entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Src {
@@ -98,6 +107,11 @@ pub(crate) enum Src {
     Count,
     /// A column of a stored table row.
     Stored,
+    /// The LAN devices that announced themselves with DHCP option 125, read from the file
+    /// `cpe.manageable_devices_file` names (see view.rs).
+    MdTable,
+    /// A column of [`Src::MdTable`].
+    Md(Md),
     /// `PortMapping.{i}.Status`, derived from its Enable.
     MappingStatus,
     /// Interface data.
@@ -144,9 +158,13 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "AliasBasedAddressing" => Const("false"),
             "InstanceMode" => Cfg("cpe", "instance_mode", "InstanceNumber", Plain),
             "AutoCreateInstances" => Cfg("cpe", "auto_create_instances", "0", Bool),
-            "ManageableDeviceNumberOfEntries"
-            | "EmbeddedDeviceNumberOfEntries"
-            | "VirtualDeviceNumberOfEntries" => Const("0"),
+            "ManageableDeviceNumberOfEntries" => Count,
+            "ManageableDevice.{i}." => MdTable,
+            "ManageableDevice.{i}.ManufacturerOUI" => Md(self::Md::Oui),
+            "ManageableDevice.{i}.SerialNumber" => Md(self::Md::Serial),
+            "ManageableDevice.{i}.ProductClass" => Md(self::Md::ProductClass),
+            "ManageableDevice.{i}.Host" => Md(self::Md::Host),
+            "EmbeddedDeviceNumberOfEntries" | "VirtualDeviceNumberOfEntries" => Const("0"),
             "ManageableDeviceNotificationLimit" => Cfg("cpe", "md_notif_limit", "0", Plain),
             "SupportedConnReqMethods" => Host(self::Host::ConnReqMethods),
             "ConnReqXMPPConnection" => Cfg("cpe", "xmpp_connection", "", Plain),
@@ -227,7 +245,12 @@ pub(crate) fn source(path: &str) -> Option<Src> {
         | "Device.Time."
         | "Device.IP."
         | "Device.NAT."
-        | "Device.Users." => Object,
+        | "Device.Users."
+        | "Device.GatewayInfo." => Object,
+        // Written by the udhcpc option-125 hook (openwrt/files/etc/udhcpc.user.d).
+        "Device.GatewayInfo.ManufacturerOUI" => Cfg("gatewayinfo", "manufacturer_oui", "", Plain),
+        "Device.GatewayInfo.ProductClass" => Cfg("gatewayinfo", "product_class", "", Plain),
+        "Device.GatewayInfo.SerialNumber" => Cfg("gatewayinfo", "serial_number", "", Plain),
         "Device.RootDataModelVersion" => Const("2.19"),
         "Device.DeviceInfo.Manufacturer" => Info("manufacturer", self::Info::Manufacturer),
         "Device.DeviceInfo.ManufacturerOUI" => Info("manufacturer_oui", self::Info::Oui),

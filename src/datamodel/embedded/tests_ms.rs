@@ -178,3 +178,35 @@ fn xmpp_methods_and_jabber_id_follow_xmpp_enable() {
         "acs@xmpp.example"
     );
 }
+
+#[test]
+fn manageable_devices_file_lines_are_checked_deduplicated_and_bounded() {
+    use super::view::parse_manageable_devices;
+    let text = "00d09e\tSN1\tSTB\n\
+                00D09E\tSN1\tagain\n\
+                0011ZZ\tSN2\tbad OUI\n\
+                001122\t\tno serial\n\
+                001122\tSN3\n\
+                garbage\n\
+                \n\
+                001122\tSN4\tPhone\tDevice.Hosts.Host.3\textra\n";
+    let d = parse_manageable_devices(text);
+    let got: Vec<(&str, &str, &str, &str)> = d
+        .iter()
+        .map(|d| (&*d.oui, &*d.serial, &*d.class, &*d.host))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("00D09E", "SN1", "STB", ""),
+            ("001122", "SN3", "", ""),
+            ("001122", "SN4", "Phone", "Device.Hosts.Host.3"),
+        ]
+    );
+    // A flood of lines stays a bounded table.
+    let many: String = (0..5000).map(|i| format!("001122\tS{i}\tX\n")).collect();
+    assert_eq!(parse_manageable_devices(&many).len(), 1024);
+    // A serial over TR-181's 64 characters is refused.
+    let long = format!("001122\t{}\tX\n", "s".repeat(65));
+    assert!(parse_manageable_devices(&long).is_empty());
+}

@@ -18,6 +18,53 @@ pub(crate) struct View<'a> {
     /// Where the STUN client publishes its status.
     pub state_dir: &'a std::path::Path,
     ifaces: Option<Vec<Iface>>,
+    /// The manageable devices file, read once per call.
+    mds: Option<Vec<ManageableDevice>>,
+}
+
+/// Where the LAN's DHCP hook lists manageable devices unless `cpe.manageable_devices_file`
+/// says otherwise (volatile: the list is rebuilt from the leases after a reboot).
+pub(crate) const MANAGEABLE_DEVICES_FILE: &str = "/var/run/icwmpd/manageable_devices";
+
+/// Most devices read from the file: the table stays bounded whatever the LAN announces.
+const MAX_MANAGEABLE_DEVICES: usize = 1024;
+
+/// One line of the manageable devices file: `OUI<TAB>serial<TAB>product class[<TAB>host]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ManageableDevice {
+    pub oui: String,
+    pub serial: String,
+    pub class: String,
+    pub host: String,
+}
+
+/// The devices listed in `text`, in file order; lines without an OUI and a serial number,
+/// and repeats of an (OUI, serial) pair, are skipped.
+pub(crate) fn parse_manageable_devices(text: &str) -> Vec<ManageableDevice> {
+    let mut out: Vec<ManageableDevice> = Vec::new();
+    for line in text.lines() {
+        let mut f = line.split('\t').map(str::trim);
+        let d = ManageableDevice {
+            oui: f.next().unwrap_or("").to_ascii_uppercase(),
+            serial: f.next().unwrap_or("").to_string(),
+            class: f.next().unwrap_or("").to_string(),
+            host: f.next().unwrap_or("").to_string(),
+        };
+        let fits = |s: &str, max: usize| s.len() <= max && !s.chars().any(char::is_control);
+        let ok = d.oui.len() == 6
+            && d.oui.bytes().all(|b| b.is_ascii_hexdigit())
+            && !d.serial.is_empty()
+            && fits(&d.serial, 64)
+            && fits(&d.class, 64)
+            && fits(&d.host, 1024);
+        if ok && !out.iter().any(|o| o.oui == d.oui && o.serial == d.serial) {
+            out.push(d);
+            if out.len() == MAX_MANAGEABLE_DEVICES {
+                break;
+            }
+        }
+    }
+    out
 }
 
 impl<'a> View<'a> {
@@ -38,11 +85,45 @@ impl<'a> View<'a> {
             cpu_prev,
             state_dir,
             ifaces: None,
+            mds: None,
         }
     }
 
     fn ifaces(&mut self) -> &[Iface] {
         self.ifaces.get_or_insert_with(host::interfaces)
+    }
+
+    fn manageable_devices(&mut self) -> &[ManageableDevice] {
+        let config = self.config;
+        self.mds.get_or_insert_with(|| {
+            let path = config
+                .get("cpe", "manageable_devices_file")
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| MANAGEABLE_DEVICES_FILE.into());
+            // Bounded read: the file is written by a hook from what LAN devices send.
+            let mut text = String::new();
+            if let Ok(f) = std::fs::File::open(path.trim()) {
+                use std::io::Read;
+                let _ = f.take(256 * 1024).read_to_string(&mut text);
+            }
+            parse_manageable_devices(&text)
+        })
+    }
+
+    fn md_value(&mut self, md: sources::Md, inst: &[u32]) -> String {
+        let i = inst.last().map_or(0, |n| *n as usize);
+        let Some(d) = i
+            .checked_sub(1)
+            .and_then(|i| self.manageable_devices().get(i))
+        else {
+            return String::new();
+        };
+        match md {
+            sources::Md::Oui => d.oui.clone(),
+            sources::Md::Serial => d.serial.clone(),
+            sources::Md::ProductClass => d.class.clone(),
+            sources::Md::Host => d.host.clone(),
+        }
     }
 
     fn iface(&mut self, inst: &[u32]) -> Option<&Iface> {
@@ -144,9 +225,13 @@ impl<'a> View<'a> {
                 if on { "Enabled" } else { "Disabled" }.into()
             }
             Src::Net(n) => self.net_value(n, inst),
-            Src::Object | Src::StoredTable | Src::IfaceTable | Src::V4Table | Src::V6Table => {
-                String::new()
-            }
+            Src::Md(md) => self.md_value(md, inst),
+            Src::Object
+            | Src::StoredTable
+            | Src::IfaceTable
+            | Src::V4Table
+            | Src::V6Table
+            | Src::MdTable => String::new(),
         }
     }
 
@@ -458,6 +543,7 @@ impl Instances for View<'_> {
                 .map(|t| t.rows.keys().copied().collect())
                 .unwrap_or_default(),
             Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
+            Src::MdTable => (1..=self.manageable_devices().len() as u32).collect(),
             Src::V4Table => {
                 let n = self.iface(inst).map_or(0, |i| i.v4.len());
                 (1..=n as u32).collect()

@@ -40,18 +40,31 @@ impl InformParameter {
 
 /// Reads the DeviceId from the data model (empty strings where it has no value).
 pub fn device_id(dm: &mut dyn DataModel) -> DeviceId {
-    let mut get = |name: &str| {
-        dm.get_values(name)
-            .ok()
+    device_id_of(dm.get_values_many(&DEVICE_ID))
+}
+
+/// The parameters of the DeviceId, in [`DeviceId`]'s order.
+const DEVICE_ID: [&str; 4] = [
+    "Device.DeviceInfo.Manufacturer",
+    "Device.DeviceInfo.ManufacturerOUI",
+    "Device.DeviceInfo.ProductClass",
+    "Device.DeviceInfo.SerialNumber",
+];
+
+/// The DeviceId from the values of [`DEVICE_ID`].
+fn device_id_of(found: Vec<Result<Vec<ParamValue>, crate::fault::Fault>>) -> DeviceId {
+    let mut values = found.into_iter().map(|r| {
+        r.ok()
             .and_then(|v| v.into_iter().next())
             .map(|p| p.value)
             .unwrap_or_default()
-    };
+    });
+    let mut next = || values.next().unwrap_or_default();
     DeviceId {
-        manufacturer: get("Device.DeviceInfo.Manufacturer"),
-        oui: get("Device.DeviceInfo.ManufacturerOUI"),
-        product_class: get("Device.DeviceInfo.ProductClass"),
-        serial_number: get("Device.DeviceInfo.SerialNumber"),
+        manufacturer: next(),
+        oui: next(),
+        product_class: next(),
+        serial_number: next(),
     }
 }
 
@@ -111,18 +124,23 @@ pub fn build(
             params.push(v);
         }
     };
-    let names = FORCED_INFORM
+    let names: Vec<&str> = FORCED_INFORM
         .iter()
-        .map(|s| s.to_string())
-        .chain(extra_forced.iter().cloned())
+        .copied()
+        .chain(extra_forced.iter().map(String::as_str))
         .chain(
             inform_params
                 .iter()
                 .filter(|p| p.applies(events))
-                .map(|p| p.name.clone()),
-        );
-    for name in names {
-        match dm.get_values(&name) {
+                .map(|p| p.name.as_str()),
+        )
+        .collect();
+    // The parameters and the DeviceId in one data-model request (one bbfdm call).
+    let asked: Vec<&str> = names.iter().copied().chain(DEVICE_ID).collect();
+    let mut found = dm.get_values_many(&asked);
+    let id = found.split_off(names.len().min(found.len()));
+    for (name, r) in names.iter().zip(found) {
+        match r {
             Ok(values) => values.into_iter().for_each(|v| push(&mut params, v)),
             Err(f) => log::debug!("inform parameter {name} skipped: {f}"),
         }
@@ -131,7 +149,7 @@ pub fn build(
         push(&mut params, v.clone());
     }
     Inform {
-        device_id: device_id(dm),
+        device_id: device_id_of(id),
         events: events.iter().map(PendingEvent::to_struct).collect(),
         current_time: now,
         retry_count,

@@ -206,3 +206,56 @@ fn the_fake_refuses_an_obj_path_with_an_unknown_name_whole() {
         "600"
     );
 }
+
+#[test]
+fn a_notification_check_is_one_get_by_subtree() {
+    let mut r = rig(Api::BbfConfig);
+    let mut attrs = crate::notify::NotifyAttributes::new();
+    attrs.set_notification("Device.DeviceInfo.", 1);
+    attrs.set_notification("Device.DeviceInfo.UpTime", 2);
+    attrs.set_notification("Device.ManagementServer.PeriodicInformInterval", 2);
+    attrs.set_notification("Device.Gone.", 1);
+    let before = r.fake.calls_to("bbfdm.get").len();
+    let got = attrs.notified(&mut r.dm);
+    let gets = r.fake.calls_to("bbfdm.get");
+    assert_eq!(gets.len() - before, 1);
+    // UpTime and the forced-active SoftwareVersion/ProvisioningCode are in DeviceInfo.
+    assert_eq!(
+        gets.last().unwrap()["paths"],
+        json!([
+            "Device.DeviceInfo.",
+            "Device.Gone.",
+            "Device.ManagementServer.PeriodicInformInterval"
+        ])
+    );
+    let level = |n: &str| got.iter().find(|(v, _)| v.name == n).map(|(_, l)| *l);
+    assert_eq!(level("Device.DeviceInfo.UpTime"), Some(2));
+    assert_eq!(level("Device.DeviceInfo.SoftwareVersion"), Some(2));
+    assert_eq!(level("Device.DeviceInfo.Manufacturer"), Some(1));
+    assert_eq!(
+        level("Device.ManagementServer.PeriodicInformInterval"),
+        Some(2)
+    );
+    assert_eq!(got.len(), 7, "{got:?}");
+}
+
+#[test]
+fn the_inform_reads_its_parameters_and_the_device_id_in_one_get() {
+    let mut r = rig(Api::Transaction);
+    let before = r.fake.calls_to("bbfdm.get").len();
+    let extra = ["Device.DeviceInfo.UpTime".to_string()];
+    let inform = crate::agent::inform::build(&mut r.dm, &[], &extra, &[], &[], 0, 0);
+    assert_eq!(r.fake.calls_to("bbfdm.get").len() - before, 1);
+    assert_eq!(inform.device_id.serial_number, "SN-BBF-1");
+    assert_eq!(inform.device_id.oui, "002207");
+    let names: Vec<&str> = inform.parameters.iter().map(|p| p.name.as_str()).collect();
+    // The forced parameters the fake has (the others fault alone and are skipped).
+    assert_eq!(
+        names,
+        [
+            "Device.RootDataModelVersion",
+            "Device.DeviceInfo.SoftwareVersion",
+            "Device.DeviceInfo.UpTime"
+        ]
+    );
+}

@@ -153,6 +153,10 @@ struct Run {
     log: Vec<String>,
 }
 
+fn verbose() -> bool {
+    std::env::var_os("BENCH_VERBOSE").is_some()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -182,8 +186,9 @@ fn one_run(exe: &str, dir: &Path, api: Option<Api>) -> Run {
         &config,
         format!(
             "config acs 'acs'\n\toption url 'http://127.0.0.1:{acs_port}/acs'\n\toption periodic_inform_enable '0'\n\toption get_rpc_methods '0'\n\n\
-             config cpe 'cpe'\n\toption port '{}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity 'WARNING'\n",
-            port::daemon_port()
+             config cpe 'cpe'\n\toption port '{}'\n\toption userid 'cr'\n\toption passwd 'crpass'\n\toption cr_host '127.0.0.1'\n\toption log_severity '{}'\n\toption log_to_console '1'\n",
+            port::daemon_port(),
+            if verbose() { "DEBUG" } else { "WARNING" }
         ),
     )
     .expect("config");
@@ -202,7 +207,11 @@ fn one_run(exe: &str, dir: &Path, api: Option<Api>) -> Run {
             "--datamodel",
             if api.is_some() { "bbfdm" } else { "embedded" },
         ])
-        .stderr(Stdio::null())
+        // BENCH_VERBOSE=1: the daemon's debug log, for where the calls come from.
+        .stderr(match verbose() {
+            true => Stdio::from(std::fs::File::create(dir.with_extension("log")).expect("log")),
+            false => Stdio::null(),
+        })
         .spawn()
         .expect("start icwmpd");
     let daemon = Daemon(child);
@@ -287,7 +296,7 @@ fn report(label: &str, runs: &[Run]) -> f64 {
             median(runs.iter().map(|r| ms(r.fake_cpu)).collect())
         );
     }
-    if std::env::var_os("BENCH_VERBOSE").is_some() {
+    if verbose() {
         for l in &r0.log {
             println!("    {l}");
         }

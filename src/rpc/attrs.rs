@@ -144,13 +144,21 @@ pub(super) fn get_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
         check_name_len(name)?;
         paths.push(ParamPath::parse(name)?);
     }
-    // One data-model request for every path; the first fault in request order wins.
-    let names: Vec<&str> = paths.iter().map(ParamPath::as_str).collect();
-    let found = ctx.dm.get_values_many(&names);
+    // One data-model request for every path where that saves round trips (see GPV); the
+    // first fault in request order wins.
+    let names: Vec<&str> = match ctx.dm.batches_reads() {
+        true => paths.iter().map(ParamPath::as_str).collect(),
+        false => Vec::new(),
+    };
+    let mut fetched = ctx.dm.get_values_many(&names).into_iter();
     let mut seen = HashSet::new();
     let mut attributes = Vec::new();
-    for values in found {
-        for v in values? {
+    for path in &paths {
+        let found = match fetched.next() {
+            Some(found) => found?,
+            None => ctx.dm.get_values(path.as_str())?,
+        };
+        for v in found {
             if !seen.insert(v.name.clone()) {
                 continue;
             }

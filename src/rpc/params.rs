@@ -58,15 +58,18 @@ pub(super) fn get_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
     // A trailing `*.` stands for every instance of a table: only with wildcard support.
     let wildcards = paths.iter().any(|p| p.as_str().ends_with("*.")) && wildcards_supported(ctx.dm);
     let refused = |p: &ParamPath| p.as_str().ends_with("*.") && !wildcards;
-    // Every path in one data-model request (one bbfdm call); faults come out in request order
-    // as if asked one by one.
+    // Every path in one data-model request (one bbfdm call) where that saves round trips;
+    // faults come out in request order as if asked one by one.
     let mut asked = HashSet::new();
-    let fetch: Vec<&str> = paths
-        .iter()
-        .filter(|p| !refused(p) && asked.insert(p.as_str()))
-        .map(ParamPath::as_str)
-        .collect();
-    let mut fetched = fetch.iter().zip(ctx.dm.get_values_many(&fetch));
+    let fetch: Vec<&str> = match ctx.dm.batches_reads() {
+        true => paths
+            .iter()
+            .filter(|p| !refused(p) && asked.insert(p.as_str()))
+            .map(ParamPath::as_str)
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut fetched = ctx.dm.get_values_many(&fetch).into_iter();
     let mut asked = HashSet::new();
     let mut seen = HashSet::new();
     let mut values = Vec::new();
@@ -78,7 +81,7 @@ pub(super) fn get_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
             return Err(Fault::invalid_name(path.as_str()));
         }
         let found = match fetched.next() {
-            Some((_, found)) => found?,
+            Some(found) => found?,
             None => ctx.dm.get_values(path.as_str())?,
         };
         if paths.len() == 1 {

@@ -294,6 +294,10 @@ impl DataModel for BbfdmDataModel {
         true
     }
 
+    fn batches_reads(&self) -> bool {
+        true
+    }
+
     fn get_values(&mut self, path: &str) -> Result<Vec<ParamValue>, Fault> {
         let path = self.resolve(root(path))?;
         let rows = self.call("get", path_arg(&path))?;

@@ -23,8 +23,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Sessions per backend (each a fresh daemon, bus and fake).
-const RUNS: usize = 7;
+/// Sessions per backend (each a fresh daemon, bus and fake); BENCH_RUNS overrides.
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7)
+}
 
 /// The RPCs of the boot session after the Inform, named for the report.
 fn script() -> Vec<(&'static str, String)> {
@@ -316,8 +321,42 @@ fn main() {
         ("bbfdm 7.x API (transaction)", Some(Api::Transaction)),
     ];
     for (label, api) in backends {
-        let runs: Vec<Run> = (0..RUNS).map(|_| one_run(exe, &dir, api)).collect();
+        let runs: Vec<Run> = (0..runs()).map(|_| one_run(exe, &dir, api)).collect();
         report(label, &runs);
     }
+    round_trip(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What one bbfdm call costs on the bus, whatever it asks: a client's `get` of one parameter
+/// to the fake through ubusd, repeated.
+fn round_trip(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("temp dir");
+    let bus = ubusd::Ubusd::start(&dir.join("ubus.sock"));
+    let fake = FakeBbfdm::new(Api::BbfConfig);
+    let mut cfg = UbusConfig::new(Some(bus.socket().to_path_buf()));
+    cfg.objects = fake.objects();
+    let _server = UbusThread::spawn_with(cfg).expect("fake bbfdm client");
+    let (client, _rx) =
+        UbusThread::spawn_with(UbusConfig::new(Some(bus.socket().to_path_buf()))).expect("client");
+    let args = serde_json::json!({"path": "Device.DeviceInfo.UpTime",
+        "optional": {"proto": "cwmp", "format": "raw"}});
+    let call = || client.call("bbfdm", "get", &args, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while call().is_err() {
+        assert!(Instant::now() < deadline, "fake bbfdm never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let times: Vec<f64> = (0..500)
+        .map(|_| {
+            let t = Instant::now();
+            call().expect("get");
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    println!(
+        "== one bbfdm call through ubusd (client thread -> ubusd -> fake -> back): median {:.0} us (500 calls)",
+        median(times)
+    );
 }

@@ -40,26 +40,47 @@ impl InformParameter {
 
 /// Reads the DeviceId from the data model (empty strings where it has no value).
 pub fn device_id(dm: &mut dyn DataModel) -> DeviceId {
-    let mut get = |name: &str| {
-        dm.get_values(name)
-            .ok()
+    device_id_of(dm.get_values_many(&DEVICE_ID))
+}
+
+/// The parameters of the DeviceId, in [`DeviceId`]'s order.
+const DEVICE_ID: [&str; 4] = [
+    "Device.DeviceInfo.Manufacturer",
+    "Device.DeviceInfo.ManufacturerOUI",
+    "Device.DeviceInfo.ProductClass",
+    "Device.DeviceInfo.SerialNumber",
+];
+
+/// The DeviceId from the values of [`DEVICE_ID`].
+fn device_id_of(found: Vec<Result<Vec<ParamValue>, crate::fault::Fault>>) -> DeviceId {
+    let mut values = found.into_iter().map(|r| {
+        r.ok()
             .and_then(|v| v.into_iter().next())
             .map(|p| p.value)
             .unwrap_or_default()
-    };
+    });
+    let mut next = || values.next().unwrap_or_default();
     DeviceId {
-        manufacturer: get("Device.DeviceInfo.Manufacturer"),
-        oui: get("Device.DeviceInfo.ManufacturerOUI"),
-        product_class: get("Device.DeviceInfo.ProductClass"),
-        serial_number: get("Device.DeviceInfo.SerialNumber"),
+        manufacturer: next(),
+        oui: next(),
+        product_class: next(),
+        serial_number: next(),
     }
 }
 
 /// Reads the enabled rows of `Device.ManagementServer.InformParameter.{i}.` from the data model.
 pub fn inform_parameter_table(dm: &mut dyn DataModel) -> Vec<InformParameter> {
-    let Ok(values) = dm.get_values("Device.ManagementServer.InformParameter.") else {
-        return Vec::new();
-    };
+    match dm.get_values(INFORM_PARAMETER_TABLE) {
+        Ok(values) => table_rows(values),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The InformParameter table of the data model.
+const INFORM_PARAMETER_TABLE: &str = "Device.ManagementServer.InformParameter.";
+
+/// The enabled rows of the InformParameter table from its values.
+fn table_rows(values: Vec<ParamValue>) -> Vec<InformParameter> {
     let mut rows: std::collections::BTreeMap<String, (bool, String, String)> = Default::default();
     for v in values {
         let Some(rest) = v
@@ -105,24 +126,81 @@ pub fn build(
     now: i64,
     retry_count: u32,
 ) -> Inform {
+    let ctx = (events, extra_forced, changed, now, retry_count);
+    build_from(dm, ctx, inform_params, false)
+}
+
+/// [`build`] with the data model's InformParameter table ([`inform_parameter_table`]) added
+/// to `inform_params`, read in the same data-model request as the values (a second one only
+/// for table entries that apply).
+pub fn build_with_table(
+    dm: &mut dyn DataModel,
+    events: &[PendingEvent],
+    extra_forced: &[String],
+    inform_params: &[InformParameter],
+    changed: &[ParamValue],
+    now: i64,
+    retry_count: u32,
+) -> Inform {
+    let ctx = (events, extra_forced, changed, now, retry_count);
+    build_from(dm, ctx, inform_params, true)
+}
+
+/// What an Inform is built from besides the data model and the InformParameter entries:
+/// events, extra forced names, changed values, time, retry count.
+type InformCtx<'a> = (&'a [PendingEvent], &'a [String], &'a [ParamValue], i64, u32);
+
+fn build_from(
+    dm: &mut dyn DataModel,
+    (events, extra_forced, changed, now, retry_count): InformCtx<'_>,
+    inform_params: &[InformParameter],
+    read_table: bool,
+) -> Inform {
     let mut params: Vec<ParamValue> = Vec::new();
     let push = |params: &mut Vec<ParamValue>, v: ParamValue| {
         if !params.iter().any(|p| p.name == v.name) {
             params.push(v);
         }
     };
-    let names = FORCED_INFORM
+    let names: Vec<&str> = FORCED_INFORM
         .iter()
-        .map(|s| s.to_string())
-        .chain(extra_forced.iter().cloned())
+        .copied()
+        .chain(extra_forced.iter().map(String::as_str))
         .chain(
             inform_params
                 .iter()
                 .filter(|p| p.applies(events))
-                .map(|p| p.name.clone()),
-        );
-    for name in names {
-        match dm.get_values(&name) {
+                .map(|p| p.name.as_str()),
+        )
+        .collect();
+    // The parameters, the DeviceId (and the table) in one data-model request (one bbfdm call).
+    let table = read_table.then_some(INFORM_PARAMETER_TABLE);
+    let asked: Vec<&str> = names
+        .iter()
+        .copied()
+        .chain(DEVICE_ID)
+        .chain(table)
+        .collect();
+    let mut found = dm.get_values_many(&asked);
+    let table = match read_table {
+        true => found.pop().and_then(Result::ok).map(table_rows),
+        false => None,
+    };
+    let id = found.split_off(names.len().min(found.len()));
+    let mut names: Vec<String> = names.into_iter().map(String::from).collect();
+    let from_table: Vec<String> = table
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.applies(events) && !names.contains(&p.name))
+        .map(|p| p.name)
+        .collect();
+    if !from_table.is_empty() {
+        let more: Vec<&str> = from_table.iter().map(String::as_str).collect();
+        found.extend(dm.get_values_many(&more));
+        names.extend(from_table);
+    }
+    for (name, r) in names.iter().zip(found) {
+        match r {
             Ok(values) => values.into_iter().for_each(|v| push(&mut params, v)),
             Err(f) => log::debug!("inform parameter {name} skipped: {f}"),
         }
@@ -131,7 +209,7 @@ pub fn build(
         push(&mut params, v.clone());
     }
     Inform {
-        device_id: device_id(dm),
+        device_id: device_id_of(id),
         events: events.iter().map(PendingEvent::to_struct).collect(),
         current_time: now,
         retry_count,
@@ -183,6 +261,51 @@ mod tests {
             code,
             command_key: String::new(),
         }
+    }
+
+    #[test]
+    fn the_inform_parameter_table_is_read_with_the_values() {
+        use crate::datamodel::embedded::EmbeddedDataModel;
+        use crate::datamodel::{MemConfigStore, SetValue};
+        let dir = std::env::temp_dir().join(format!("icwmp-inform-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut dm = EmbeddedDataModel::new(&dir, Box::new(MemConfigStore::default()));
+        dm.add_object("Device.ManagementServer.InformParameter.")
+            .unwrap();
+        let set = |n: &str, v: &str| SetValue {
+            name: format!("Device.ManagementServer.InformParameter.1.{n}"),
+            value: v.into(),
+            type_hint: None,
+        };
+        dm.set_values(&[
+            set("Enable", "1"),
+            set("ParameterName", "Device.DeviceInfo.UpTime"),
+            set("EventList", "1 BOOT"),
+        ])
+        .unwrap();
+        let has_uptime = |i: &Inform| {
+            i.parameters
+                .iter()
+                .any(|p| p.name == "Device.DeviceInfo.UpTime")
+        };
+        let boot = [ev(EventCode::Boot)];
+        let with = build_with_table(&mut dm, &boot, &[], &[], &[], 0, 0);
+        assert!(has_uptime(&with), "{:?}", with.parameters);
+        assert_eq!(
+            with.parameters.last().map(|p| p.name.as_str()),
+            Some("Device.DeviceInfo.UpTime"),
+            "table entries come after the forced ones"
+        );
+        assert!(!has_uptime(&build(&mut dm, &boot, &[], &[], &[], 0, 0)));
+        let periodic = [ev(EventCode::Periodic)];
+        let other = build_with_table(&mut dm, &periodic, &[], &[], &[], 0, 0);
+        assert!(!has_uptime(&other), "the entry's events only");
+        assert_eq!(
+            with.parameters.len(),
+            other.parameters.len() + 1,
+            "the same forced parameters"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Agent {
             .cloned()
             .collect();
         let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
-        let mut params: Vec<inform::InformParameter> = self
+        let params: Vec<inform::InformParameter> = self
             .config
             .inform_parameters
             .iter()
@@ -111,8 +111,8 @@ impl Agent {
                 events: p.events_list.clone(),
             })
             .collect();
-        params.extend(inform::inform_parameter_table(self.dm.as_mut()));
-        let msg = inform::build(
+        // The InformParameter table is read with the Inform's values (one data-model request).
+        let msg = inform::build_with_table(
             self.dm.as_mut(),
             &sent,
             &forced,

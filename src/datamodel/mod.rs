@@ -175,6 +175,19 @@ pub trait DataModel {
     /// Unknown names give 9005.
     fn get_values(&mut self, path: &str) -> Result<Vec<ParamValue>, Fault>;
 
+    /// [`get_values`](Self::get_values) of several paths: one result per path, in order. A
+    /// backend behind IPC (bbfdm) answers them all in one round trip.
+    fn get_values_many(&mut self, paths: &[&str]) -> Vec<Result<Vec<ParamValue>, Fault>> {
+        paths.iter().map(|p| self.get_values(p)).collect()
+    }
+
+    /// Whether [`get_values_many`](Self::get_values_many) saves round trips. Without it, a
+    /// GPV of many paths reads them one at a time, so that only one path's values (not every
+    /// path's, overlaps included) are held beside the answer.
+    fn batches_reads(&self) -> bool {
+        false
+    }
+
     /// Names below `path` (GetParameterNames semantics, digest section 7.1):
     /// `next_level == false` lists the item itself and everything beneath it;
     /// `true` lists only the direct children (9003 if `path` is a parameter).

@@ -226,6 +226,9 @@ impl NotifyAttributes {
     /// Every parameter with an effective Notification other than 0, with its current value:
     /// the stored paths expanded through the data model, plus the forced-active parameters.
     /// Paths the data model no longer knows are skipped (logged at debug level).
+    ///
+    /// One data-model request (one bbfdm call) for all of them, by subtree: a path below a
+    /// partial path that is also asked is not asked again.
     pub fn notified(&self, dm: &mut dyn DataModel) -> Vec<(ParamValue, u8)> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -234,8 +237,15 @@ impl NotifyAttributes {
             .iter()
             .filter(|(_, e)| e.notification.is_some_and(|n| n != 0))
             .map(|(k, _)| k.as_str());
-        for key in keys.chain(FORCED_ACTIVE) {
-            let values = match dm.get_values(key) {
+        let all: Vec<&str> = keys.chain(FORCED_ACTIVE).collect();
+        let subtrees: Vec<&str> = all.iter().copied().filter(|k| is_partial(k)).collect();
+        let asked: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|k| !subtrees.iter().any(|t| k != t && k.starts_with(t)))
+            .collect();
+        for (key, found) in asked.iter().zip(dm.get_values_many(&asked)) {
+            let values = match found {
                 Ok(v) => v,
                 Err(f) => {
                     log::debug!("notification path {key}: {f}");

@@ -38,6 +38,26 @@ pub(super) fn set_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
     let AcsRequest::SetParameterAttributes { attributes } = req else {
         return Err(wrong_request(req));
     };
+    // The parameters named are looked up in one data-model request (one bbfdm call) before
+    // the checks, which then go in request order as before.
+    let full: Vec<String> = attributes
+        .iter()
+        .filter(|a| check_name_len(&a.name).is_ok())
+        .filter_map(|a| ParamPath::parse(&a.name).ok())
+        .filter(|p| !p.is_partial())
+        .map(|p| p.as_str().to_string())
+        .collect();
+    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+    let exists: std::collections::HashMap<String, Result<(), Fault>> = full
+        .iter()
+        .cloned()
+        .zip(
+            ctx.dm
+                .get_values_many(&refs)
+                .into_iter()
+                .map(|r| r.map(drop)),
+        )
+        .collect();
     // Everything is checked before anything is stored: all or nothing.
     let mut changes = Vec::with_capacity(attributes.len());
     for a in attributes {
@@ -59,7 +79,10 @@ pub(super) fn set_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
         if path.is_partial() {
             ctx.dm.get_names(path.as_str(), true)?;
         } else {
-            ctx.dm.get_values(path.as_str())?;
+            match exists.get(path.as_str()) {
+                Some(r) => r.clone()?,
+                None => drop(ctx.dm.get_values(path.as_str())?),
+            }
         }
         // A parameter's own rule (a partial path is never refused: the parameters beneath it
         // keep their rules, see NotifyAttributes::notification). canDeny refuses an active
@@ -121,10 +144,21 @@ pub(super) fn get_attributes(req: &AcsRequest, ctx: &mut RpcContext) -> Result<R
         check_name_len(name)?;
         paths.push(ParamPath::parse(name)?);
     }
+    // One data-model request for every path where that saves round trips (see GPV); the
+    // first fault in request order wins.
+    let names: Vec<&str> = match ctx.dm.batches_reads() {
+        true => paths.iter().map(ParamPath::as_str).collect(),
+        false => Vec::new(),
+    };
+    let mut fetched = ctx.dm.get_values_many(&names).into_iter();
     let mut seen = HashSet::new();
     let mut attributes = Vec::new();
     for path in &paths {
-        for v in ctx.dm.get_values(path.as_str())? {
+        let found = match fetched.next() {
+            Some(found) => found?,
+            None => ctx.dm.get_values(path.as_str())?,
+        };
+        for v in found {
             if !seen.insert(v.name.clone()) {
                 continue;
             }

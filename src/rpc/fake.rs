@@ -21,6 +21,8 @@ pub(crate) struct FakeDm {
     pub status: ApplyStatus,
     /// Number of successful set_values calls.
     pub sets: usize,
+    /// Say that reads are batched (as bbfdm does): the RPCs then ask every path at once.
+    pub batch: bool,
 }
 
 fn segs(p: &str) -> Vec<&str> {
@@ -48,6 +50,7 @@ impl FakeDm {
             policies: BTreeMap::new(),
             status: ApplyStatus::Applied,
             sets: 0,
+            batch: false,
         };
         for (name, value, ty, w) in [
             ("Device.DeviceInfo.Manufacturer", "Acme", String, false),
@@ -148,6 +151,10 @@ impl FakeDm {
 }
 
 impl DataModel for FakeDm {
+    fn batches_reads(&self) -> bool {
+        self.batch
+    }
+
     fn get_values(&mut self, path: &str) -> Result<Vec<ParamValue>, Fault> {
         let partial = path.is_empty() || path.ends_with('.');
         let found: Vec<ParamValue> = self

@@ -55,7 +55,21 @@ pub(super) fn get_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
         check_name_len(name)?;
         paths.push(ParamPath::parse(name)?);
     }
-    let mut wildcards = None;
+    // A trailing `*.` stands for every instance of a table: only with wildcard support.
+    let wildcards = paths.iter().any(|p| p.as_str().ends_with("*.")) && wildcards_supported(ctx.dm);
+    let refused = |p: &ParamPath| p.as_str().ends_with("*.") && !wildcards;
+    // Every path in one data-model request (one bbfdm call) where that saves round trips;
+    // faults come out in request order as if asked one by one.
+    let mut asked = HashSet::new();
+    let fetch: Vec<&str> = match ctx.dm.batches_reads() {
+        true => paths
+            .iter()
+            .filter(|p| !refused(p) && asked.insert(p.as_str()))
+            .map(ParamPath::as_str)
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut fetched = ctx.dm.get_values_many(&fetch).into_iter();
     let mut asked = HashSet::new();
     let mut seen = HashSet::new();
     let mut values = Vec::new();
@@ -63,13 +77,13 @@ pub(super) fn get_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
         if !asked.insert(path.as_str()) {
             continue;
         }
-        // A trailing `*.` stands for every instance of a table: only with wildcard support.
-        if path.as_str().ends_with("*.")
-            && !*wildcards.get_or_insert_with(|| wildcards_supported(ctx.dm))
-        {
+        if refused(path) {
             return Err(Fault::invalid_name(path.as_str()));
         }
-        let found = ctx.dm.get_values(path.as_str())?;
+        let found = match fetched.next() {
+            Some(found) => found?,
+            None => ctx.dm.get_values(path.as_str())?,
+        };
         if paths.len() == 1 {
             // One path cannot overlap itself: no need for a second copy of every name.
             values = found;
@@ -175,16 +189,18 @@ pub(super) fn set_values(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
 /// The current values of the ManagementServer parameters among `values`, in order (`None`
 /// for one that cannot be read).
 fn management_server_values(ctx: &mut RpcContext, values: &[SetValue]) -> Vec<Option<String>> {
-    values
+    let names: Vec<&str> = values
         .iter()
         .filter(|v| is_management_server(&v.name))
-        .map(|v| {
-            ctx.dm
-                .get_values(&v.name)
-                .ok()
-                .and_then(|mut l| l.pop())
-                .map(|p| p.value)
-        })
+        .map(|v| v.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    ctx.dm
+        .get_values_many(&names)
+        .into_iter()
+        .map(|r| r.ok().and_then(|mut l| l.pop()).map(|p| p.value))
         .collect()
 }
 

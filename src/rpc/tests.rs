@@ -177,6 +177,41 @@ fn rejects_trailing_wildcard_unless_supported() {
     }
 }
 
+#[test]
+fn batched_reads_give_the_same_answers_and_faults_in_request_order() {
+    let requests = [
+        vec![
+            "Device.DeviceInfo.",
+            "Device.DeviceInfo.UpTime",
+            "Device.DeviceInfo.",
+        ],
+        vec![
+            "Device.DeviceInfo.UpTime",
+            "Device.Nope",
+            "Device.Hosts.Host.*.",
+        ],
+        vec!["Device.Hosts.Host.*.", "Device.Nope"],
+        vec!["Device.", "Device.ManagementServer.URL"],
+        vec!["Device.DeviceInfo.", "Device.DeviceInfo.UpTime"],
+    ];
+    for names in requests {
+        let answer = |batch: bool| {
+            let mut env = Env::new();
+            env.dm.batch = batch;
+            let gpv = format!("{:?}", env.gpv(&names));
+            let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            let gpa = env.call(AcsRequest::GetParameterAttributes {
+                names: names.clone(),
+            });
+            let set = spa(names.iter().map(|n| notify(n, 1)).collect());
+            let spa = env.call(set);
+            let after = env.gpa(&["Device.DeviceInfo.UpTime"]);
+            (gpv, format!("{:?} {:?} {after:?}", gpa.0, spa))
+        };
+        assert_eq!(answer(true), answer(false), "{names:?}");
+    }
+}
+
 // --- GetParameterNames ------------------------------------------------------------------
 
 fn gpn(env: &mut Env, path: &str, next_level: bool) -> Result<Vec<(String, bool)>, Fault> {

@@ -1,6 +1,6 @@
 //! A fake `bbfdm` (and `bbf.config`, `uci`) for tests: the reply shapes of the README's
 //! section 3 over a small in-memory data model with staged changes, for either API
-//! generation. Register [`FakeBbfdm::objects`] on a test broker with a `UbusThread`.
+//! generation. Like bbfdm, `get` takes a list of `paths` and `set` an `obj_path` table. Register [`FakeBbfdm::objects`] on a test broker with a `UbusThread`.
 //!
 //! Not used by the daemon; dead code in the binary is dropped by the linker.
 
@@ -118,6 +118,89 @@ impl FakeState {
             n.parse::<u32>().is_ok() && self.tables.contains_key(&format!("{t}."))
         })
     }
+}
+
+impl FakeState {
+    /// The rows of one `get` path, or its fault row.
+    fn get(&self, path: &str) -> Vec<Json> {
+        let rows: Vec<Json> = self
+            .matching(path)
+            .into_iter()
+            .map(|(k, (v, t, _))| json!({"path": k, "data": v, "type": t}))
+            .collect();
+        if rows.is_empty() && !self.objects().contains(path) {
+            return vec![fault(path, 9005, "Invalid parameter name")];
+        }
+        rows
+    }
+
+    /// `set {path, value}` and/or `set {path: "Obj.", obj_path: {"Name": value...}}` as
+    /// bbfdm's set.c: every name is resolved first (one that does not resolve fails the whole
+    /// request under `path`, nothing set), then each is set with a row of its own.
+    fn set(
+        &mut self,
+        path: &str,
+        value: Option<&Json>,
+        obj_path: Option<&Json>,
+    ) -> (u32, Option<Json>) {
+        let mut pairs = Vec::new();
+        match (value, obj_path) {
+            (Some(Json::String(v)), _) if !path.ends_with('.') => {
+                pairs.push((path.to_string(), v.clone()))
+            }
+            (Some(Json::String(_)), _) => {
+                return results(vec![fault(path, 9005, "Invalid parameter name")])
+            }
+            (Some(_), _) | (None, None) => return (status::INVALID_ARGUMENT, None),
+            _ => {}
+        }
+        if let Some(table) = obj_path {
+            let Some(table) = table.as_object() else {
+                return (status::INVALID_ARGUMENT, None);
+            };
+            for (name, v) in table {
+                let Some(v) = v.as_str() else {
+                    return results(vec![fault(path, 9003, "Invalid arguments")]);
+                };
+                pairs.push((format!("{path}{name}"), v.to_string()));
+            }
+        }
+        if pairs.iter().any(|(p, _)| !self.params.contains_key(p)) {
+            return results(vec![fault(path, 9005, "Invalid parameter name")]);
+        }
+        let rows = pairs
+            .into_iter()
+            .map(|(p, value)| match self.params.get_mut(&p) {
+                None => fault(&p, 9005, "Invalid parameter name"),
+                Some((_, _, false)) => fault(&p, 9008, "Attempt to set a non-writable parameter"),
+                Some((_, t, _)) if !check_value(t, &value) => {
+                    fault(&p, 9007, &format!("'{value}' is not a valid {t}"))
+                }
+                Some((v, _, _)) => {
+                    *v = value;
+                    json!({"path": p, "data": "1"})
+                }
+            })
+            .collect();
+        results(rows)
+    }
+}
+
+/// The paths of a request: `path`, then each of `paths` (`None` when there is none, or one
+/// is not a string: bbfdm then answers INVALID_ARGUMENT).
+fn path_list(args: &Json) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    match args.get("path") {
+        Some(Json::String(p)) => out.push(p.clone()),
+        Some(_) => return None,
+        None => {}
+    }
+    if let Some(paths) = args.get("paths") {
+        for p in paths.as_array()? {
+            out.push(p.as_str()?.to_string());
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn fault(path: &str, code: u32, msg: &str) -> Json {
@@ -261,6 +344,7 @@ impl FakeBbfdm {
                 &[
                     ("path", T::String),
                     ("value", T::String),
+                    ("obj_path", T::Table),
                     ("optional", T::Table),
                 ],
             ),
@@ -369,23 +453,19 @@ impl FakeBbfdm {
                 return results(vec![fault("", 9002, "transaction not started")]);
             }
         }
+        if method == "get" {
+            // `path` and/or `paths`: the rows of each in turn, a fault row for one that fails.
+            let Some(paths) = path_list(&args) else {
+                return (status::INVALID_ARGUMENT, None);
+            };
+            return results(paths.iter().flat_map(|p| st.get(p)).collect());
+        }
         let path = match (method, args.get("path")) {
             ("operate", _) => String::new(),
             (_, Some(Json::String(p))) => p.clone(),
             _ => return (status::INVALID_ARGUMENT, None),
         };
         match method {
-            "get" => {
-                let rows: Vec<Json> = st
-                    .matching(&path)
-                    .into_iter()
-                    .map(|(k, (v, t, _))| json!({"path": k, "data": v, "type": t}))
-                    .collect();
-                if rows.is_empty() && !st.objects().contains(&path) {
-                    return results(vec![fault(&path, 9005, "Invalid parameter name")]);
-                }
-                results(rows)
-            }
             "schema" => {
                 let first = args
                     .get("first_level")
@@ -426,25 +506,7 @@ impl FakeBbfdm {
                     .collect();
                 results(rows)
             }
-            "set" => {
-                let Some(Json::String(value)) = args.get("value") else {
-                    return (status::INVALID_ARGUMENT, None);
-                };
-                let row = match st.params.get_mut(&path) {
-                    None => fault(&path, 9005, "Invalid parameter name"),
-                    Some((_, _, false)) => {
-                        fault(&path, 9008, "Attempt to set a non-writable parameter")
-                    }
-                    Some((_, t, _)) if !check_value(t, value) => {
-                        fault(&path, 9007, &format!("'{value}' is not a valid {t}"))
-                    }
-                    Some((v, _, _)) => {
-                        *v = value.clone();
-                        json!({"path": path, "data": "1"})
-                    }
-                };
-                results(vec![row])
-            }
+            "set" => st.set(&path, args.get("value"), args.get("obj_path")),
             "add" => {
                 let Some(cols) = st.tables.get(&path).cloned() else {
                     return results(vec![fault(&path, 9005, "Invalid parameter name")]);

@@ -5,8 +5,9 @@
 //! faults become CWMP faults ([`reply::map_fault`]). Changes are atomic: the API generation
 //! found at start ([`Api`]) decides how they are committed or dropped ([`commit`]). A call
 //! that gets no answer within the timeout fails with 9002, so a stuck bbfdm never hangs a
-//! session.
+//! session. Several paths or values of one RPC go in one call ([`batch`]).
 
+mod batch;
 mod commit;
 pub mod fake;
 pub mod reply;
@@ -15,7 +16,7 @@ pub mod reply;
 mod tests;
 
 use crate::datamodel::{ApplyStatus, DataModel, ParamInfo, ParamType, ParamValue, SetValue};
-use crate::fault::{Fault, ParamFault};
+use crate::fault::Fault;
 use crate::ubus::{status, UbusError, UbusHandle};
 use reply::Row;
 use serde_json::{json, Map, Value as Json};
@@ -216,10 +217,32 @@ impl BbfdmDataModel {
             .collect()
     }
 
+    /// A `get` reply of one (resolved) path as GPV values: its fault, 9005 for a parameter
+    /// with no row, the rows otherwise (named by alias in InstanceAlias mode).
+    fn values_of(&self, path: &str, rows: Vec<Row>) -> Result<Vec<ParamValue>, Fault> {
+        if let Some(f) = reply::first_fault(&rows) {
+            return Err(f);
+        }
+        if rows.is_empty() && !path.ends_with('.') {
+            return Err(Fault::invalid_name(path));
+        }
+        let mut values: Vec<ParamValue> = rows
+            .into_iter()
+            .filter(|r| !r.path.is_empty() && !r.path.ends_with('.'))
+            .map(|r| ParamValue {
+                ty: ParamType::from_xsd(&r.ty).unwrap_or(ParamType::String),
+                name: r.path,
+                value: r.data,
+            })
+            .collect();
+        if self.alias_mode {
+            self.to_alias_form(values.iter_mut().map(|v| &mut v.name));
+        }
+        Ok(values)
+    }
+
     fn one(&self, method: &str, path: &str) -> Result<Vec<Row>, Fault> {
-        let mut args = Map::new();
-        args.insert("path".into(), json!(path));
-        let rows = self.call(method, args)?;
+        let rows = self.call(method, path_arg(path))?;
         match reply::first_fault(&rows) {
             Some(f) => Err(f),
             None => Ok(rows),
@@ -250,6 +273,13 @@ impl BbfdmDataModel {
     }
 }
 
+/// `{"path": path}`.
+fn path_arg(path: &str) -> Map<String, Json> {
+    let mut args = Map::new();
+    args.insert("path".into(), json!(path));
+    args
+}
+
 /// The root as bbfdm wants it.
 fn root(path: &str) -> &str {
     if path.is_empty() {
@@ -264,25 +294,36 @@ impl DataModel for BbfdmDataModel {
         true
     }
 
+    fn batches_reads(&self) -> bool {
+        true
+    }
+
     fn get_values(&mut self, path: &str) -> Result<Vec<ParamValue>, Fault> {
         let path = self.resolve(root(path))?;
-        let rows = self.one("get", &path)?;
-        if rows.is_empty() && !path.ends_with('.') {
-            return Err(Fault::invalid_name(&path));
+        let rows = self.call("get", path_arg(&path))?;
+        self.values_of(&path, rows)
+    }
+
+    fn get_values_many(&mut self, paths: &[&str]) -> Vec<Result<Vec<ParamValue>, Fault>> {
+        let resolved: Vec<Result<String, Fault>> =
+            paths.iter().map(|p| self.resolve(root(p))).collect();
+        let asked: Vec<String> = resolved.iter().filter_map(|r| r.clone().ok()).collect();
+        let mut rows = match asked.is_empty() {
+            true => Ok(Vec::new()),
+            false => self.get_rows_many(&asked),
         }
-        let mut values: Vec<ParamValue> = rows
+        .map(Vec::into_iter);
+        resolved
             .into_iter()
-            .filter(|r| !r.path.is_empty() && !r.path.ends_with('.'))
-            .map(|r| ParamValue {
-                ty: ParamType::from_xsd(&r.ty).unwrap_or(ParamType::String),
-                name: r.path,
-                value: r.data,
+            .map(|r| {
+                let path = r?;
+                let mine = match &mut rows {
+                    Ok(it) => it.next().unwrap_or_default(),
+                    Err(f) => return Err(f.clone()),
+                };
+                self.values_of(&path, mine)
             })
-            .collect();
-        if self.alias_mode {
-            self.to_alias_form(values.iter_mut().map(|v| &mut v.name));
-        }
-        Ok(values)
+            .collect()
     }
 
     fn get_names(&mut self, path: &str, next_level: bool) -> Result<Vec<ParamInfo>, Fault> {
@@ -330,28 +371,7 @@ impl DataModel for BbfdmDataModel {
     }
 
     fn set_values(&mut self, values: &[SetValue]) -> Result<ApplyStatus, Fault> {
-        let ((), status) = self.atomic(|dm| {
-            let mut faults = Vec::new();
-            for v in values {
-                let r = dm.resolve(&v.name).and_then(|p| dm.set_one(&p, &v.value));
-                match r {
-                    Ok(()) => {}
-                    // A parameter's own fault goes into the list; anything else (9002 from
-                    // a dead bbfdm...) fails the whole RPC as it is.
-                    Err(f) if (9005..=9008).contains(&f.code.0) => faults.push(ParamFault {
-                        name: v.name.clone(),
-                        code: f.code,
-                        message: f.message,
-                    }),
-                    Err(f) => return Err(f),
-                }
-            }
-            if faults.is_empty() {
-                Ok(())
-            } else {
-                Err(Fault::set_values(faults))
-            }
-        })?;
+        let ((), status) = self.atomic(|dm| dm.set_values_batched(values))?;
         Ok(status)
     }
 

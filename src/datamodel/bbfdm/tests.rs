@@ -11,6 +11,9 @@ use crossbeam_channel::Receiver;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[path = "batch_tests.rs"]
+mod batch;
+
 struct Rig {
     fake: FakeBbfdm,
     dm: BbfdmDataModel,

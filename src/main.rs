@@ -207,6 +207,7 @@ fn main() -> ExitCode {
         let mut log_cfg = icwmp::logging::LogConfig::from_cpe(&config.cpe, level);
         // A level given on the command line means someone watches stderr.
         log_cfg.console |= level.is_some();
+        log_cfg.millis = config.ops.log_timestamp_ms;
         icwmp::logging::init_with(log_cfg);
     }
     for w in warnings {

@@ -5,10 +5,12 @@
 //! Sessions with the ACS run on this thread with blocking HTTP; a connection request or signal
 //! arriving meanwhile waits in its channel and is served right after.
 
+mod acs_choice;
 mod bus;
 mod changes;
 mod custom_notify;
 mod du;
+pub mod fallback;
 pub mod inform;
 mod lwn;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
@@ -183,6 +185,8 @@ pub struct Agent {
     ubus_rx: Receiver<crate::ubus::UbusEvent>,
     /// What `tr069 status` reports.
     status: Option<tr069::SharedStatus>,
+    /// Last-good-ACS fallback (agent/fallback.rs).
+    fallback: fallback::Fallback,
 }
 
 impl Agent {
@@ -244,7 +248,9 @@ impl Agent {
             ubus: None,
             ubus_rx: crossbeam_channel::never(),
             status: None,
+            fallback: fallback::Fallback::default(),
         };
+        agent.init_fallback();
         agent.check_bootstrap();
         if agent.opts.boot_event {
             agent.state.events.add(EventCode::Boot, "");
@@ -269,15 +275,20 @@ impl Agent {
         self.publish_status(None);
     }
 
-    /// The URL sessions go to (`dhcp_url` when DHCP discovery is on and gave one).
+    /// The URL sessions go to: the configured one (`dhcp_url` when DHCP discovery is on and
+    /// gave one), or the last good one while fallen back to it.
     fn acs_url(&self) -> &str {
-        self.config.acs.effective_url()
+        self.fallback.target(self.config.acs.effective_url())
     }
 
     /// First contact, or a new ACS URL: raise `0 BOOTSTRAP` (which drops every other pending
     /// event, ScheduleInform included) and remember the URL it is for.
     fn check_bootstrap(&mut self) {
-        let url = self.acs_url().to_string();
+        let url = self.config.acs.effective_url().to_string();
+        self.fallback.configured(&url);
+        if !self.fallback.active() {
+            self.timers.stop(Timer::AcsProbe);
+        }
         if !url.is_empty() && url != self.state.bootstrapped_url {
             log::info!("new ACS URL {url}: raising 0 BOOTSTRAP");
             self.state.events.add(EventCode::Bootstrap, "");
@@ -392,6 +403,7 @@ impl Agent {
                 Timer::Transfer => {}
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
                 Timer::LwnTrigger => self.lwn_trigger(now),
+                Timer::AcsProbe => self.probe_new_acs(),
             }
         }
         self.mirror_wall_timers(now);
@@ -440,8 +452,8 @@ impl Agent {
     /// The session pending work asks for, whatever the timers and config allow.
     fn wanted(&self) -> policy::Wanted {
         policy::wanted(
-            !self.state.events.is_empty(),
-            self.retry_owed,
+            !self.deliverable_events().is_empty(),
+            self.retry_owed || self.fallback.probe_due(),
             self.stalled,
             self.heartbeat_pending,
         )

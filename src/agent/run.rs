@@ -92,14 +92,8 @@ impl Agent {
         if !changed.is_empty() {
             self.state.events.add(EventCode::ValueChange, "");
         }
-        let sent: Vec<_> = self
-            .state
-            .events
-            .events()
-            .iter()
-            .take(crate::events::MAX_EVENTS)
-            .cloned()
-            .collect();
+        let mut sent = self.deliverable_events();
+        sent.truncate(crate::events::MAX_EVENTS);
         let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
         let mut params: Vec<inform::InformParameter> = self
             .config
@@ -214,7 +208,10 @@ impl Agent {
             self.retry_count
         );
 
+        let url = self.acs_url().to_string();
         let result = match self.client.take() {
+            // The fallback moved sessions to another URL than the client's.
+            Some(mut c) if c.url() != url => c.reconfigure(self.http_options()).map(|()| c),
             Some(c) => Ok(c),
             None => AcsClient::new(self.http_options()),
         };
@@ -235,6 +232,7 @@ impl Agent {
         match result {
             Ok(()) => {
                 log::info!("session ended successfully");
+                self.fallback_session_ok(&url);
                 self.stats.success += 1;
                 self.last_success_end = end.unix();
                 self.retry_count = 0;
@@ -243,8 +241,7 @@ impl Agent {
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
-                    self.stalled =
-                        !sent.is_empty() && self.state.events.events() == sent.as_slice();
+                    self.stalled = !sent.is_empty() && self.deliverable_events() == sent;
                 }
                 if self.stalled {
                     log::warn!("events still undelivered after a successful session; waiting");
@@ -272,6 +269,7 @@ impl Agent {
                 self.retry_owed = !heartbeat;
                 self.timers
                     .set(Timer::Retry, end.after(Duration::from_secs(wait)));
+                self.fallback_session_failed(&url, now);
             }
         }
         self.transfer_session_end();

@@ -34,11 +34,13 @@ pub enum Timer {
     RebootGrace,
     /// Next LightweightNotificationTrigger: pending passive lightweight notifications go out.
     LwnTrigger,
+    /// While fallen back to the last good ACS: the next try of the new ACS URL.
+    AcsProbe,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 9] = [
+    pub const ALL: [Timer; 10] = [
         Timer::Retry,
         Timer::Periodic,
         Timer::Heartbeat,
@@ -48,6 +50,7 @@ impl Timer {
         Timer::Transfer,
         Timer::RebootGrace,
         Timer::LwnTrigger,
+        Timer::AcsProbe,
     ];
 
     fn index(self) -> usize {

@@ -94,6 +94,11 @@ impl AcsClient {
         Ok(())
     }
 
+    /// The configured ACS URL (redirects aside).
+    pub fn url(&self) -> &str {
+        &self.opts.url
+    }
+
     /// The URL the next POST goes to (the redirect target during a redirected session).
     pub fn current_url(&self) -> String {
         self.redirect.as_ref().unwrap_or(&self.base).to_string()

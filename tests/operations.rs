@@ -7,6 +7,10 @@ use common::acs::{Acs, AcsOpts};
 use common::{soap, Rig, WAIT};
 use std::time::{Duration, Instant};
 
+#[path = "operations/proxy.rs"]
+mod proxy;
+use proxy::TestProxy;
+
 fn poll(mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
@@ -191,5 +195,151 @@ fn log_file_lines_carry_milliseconds_when_asked() {
             assert!(fractions.len() >= 2, "{text}");
         }
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn proxied(proxy_url: &str) -> String {
+    format!("\toption http_proxy '{proxy_url}'\n")
+}
+
+/// Plain HTTP through `acs.http_proxy`: every request in absolute form with the proxy's Basic
+/// credentials, which never reach the ACS.
+#[test]
+fn a_plain_http_acs_is_reached_through_the_proxy_in_absolute_form() {
+    let creds = Some(("pu", "p:w"));
+    let px = TestProxy::start(creds);
+    let rig = Rig::with(
+        AcsOpts::default(),
+        &[soap::gpv(&["Device.DeviceInfo.SerialNumber"])],
+        |o| {
+            o.extra_acs = proxied(&px.url(creds));
+        },
+    );
+    rig.wait_inform("1 BOOT", 1);
+    rig.wait_answer("GetParameterValues", 1);
+    let msgs = rig.wait_idle();
+    let seen = px.seen();
+    let target = format!("POST {} HTTP/1.1", rig.acs.url());
+    assert!(seen.len() >= 3, "{seen:?}");
+    for s in &seen {
+        assert_eq!(s.line, target);
+        assert_eq!(s.auth.as_deref(), Some("Basic cHU6cDp3"), "{s:?}");
+        assert!(!s.refused);
+    }
+    // As many requests through the proxy as the ACS got; no proxy header went on.
+    assert_eq!(seen.len(), msgs.len());
+    for m in &msgs {
+        assert!(m.header("proxy-authorization").is_none(), "{m:?}");
+    }
+}
+
+/// An https ACS through a CONNECT tunnel: TLS to the ACS inside it (the ACS's certificate is
+/// checked as without a proxy).
+#[test]
+fn an_https_acs_is_reached_through_a_connect_tunnel() {
+    let Some(pki) = common::pki::make_pki(&common::temp_dir("pki")) else {
+        return;
+    };
+    let creds = Some(("u", "p"));
+    let px = TestProxy::start(creds);
+    let opts = AcsOpts {
+        tls: Some(pki),
+        ..AcsOpts::default()
+    };
+    let rig = Rig::with(opts, &[], |o| o.extra_acs = proxied(&px.url(creds)));
+    assert!(rig.acs.url().starts_with("https://"));
+    rig.wait_inform("1 BOOT", 1);
+    rig.wait_idle();
+    let seen = px.seen();
+    let port = rig.acs.port();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(s.line, format!("CONNECT 127.0.0.1:{port} HTTP/1.1"));
+        assert_eq!(s.auth.as_deref(), Some("Basic dTpw"));
+    }
+}
+
+/// A 407 (wrong or missing proxy credentials) fails the session with a clear error, and the
+/// session is retried; fixed credentials (config edit + reload) get through.
+#[test]
+fn a_407_from_the_proxy_is_logged_and_retried_for_http_and_https() {
+    for https in [false, true] {
+        let pki = if https {
+            match common::pki::make_pki(&common::temp_dir("pki")) {
+                Some(p) => Some(p),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let px = TestProxy::start(Some(("u", "right")));
+        let opts = AcsOpts {
+            tls: pki,
+            ..AcsOpts::default()
+        };
+        let wrong = px.url(Some(("u", "wrong")));
+        let rig = Rig::with(opts, &[], |o| o.extra_acs = proxied(&wrong));
+        assert!(
+            poll(|| px.seen().iter().filter(|s| s.refused).count() >= 2),
+            "{}",
+            rig.cpe.logs()
+        );
+        let logs = rig.cpe.logs();
+        let line = format!(
+            "proxy http://127.0.0.1:{} refused our credentials (407 Proxy Authentication Required)",
+            px.port
+        );
+        assert!(logs.contains(&line), "https {https}: {logs}");
+        assert!(
+            logs.contains("session failed: transport error: HTTP proxy: "),
+            "{logs}"
+        );
+        assert!(rig.acs.msgs().is_empty());
+        let text = rig
+            .cpe
+            .config_text()
+            .replace(&wrong, &px.url(Some(("u", "right"))));
+        std::fs::write(&rig.cpe.config, text).unwrap();
+        // SAFETY: kill(2) on the daemon's pid: SIGHUP reloads the config.
+        unsafe {
+            libc::kill(rig.cpe.pid().unwrap() as libc::pid_t, libc::SIGHUP);
+        }
+        let inform = rig.wait_inform("1 BOOT", 1);
+        let retries: u32 = inform
+            .rpc()
+            .unwrap()
+            .child_text("RetryCount")
+            .parse()
+            .unwrap();
+        assert!(retries >= 2, "{}", inform.body);
+    }
+}
+
+/// The environment's proxy is used only with `acs.http_proxy_env 1`, and `no_proxy` wins.
+#[test]
+fn the_environment_proxy_is_followed_only_when_asked() {
+    for (env_on, no_proxy, via_proxy) in [
+        (false, "", false),
+        (true, "", true),
+        (true, "127.0.0.1", false),
+    ] {
+        let px = TestProxy::start(None);
+        let rig = Rig::with(AcsOpts::default(), &[], |o| {
+            if env_on {
+                o.extra_acs = "\toption http_proxy_env '1'\n".into();
+            }
+            o.env = vec![
+                ("http_proxy".into(), px.url(None)),
+                ("no_proxy".into(), no_proxy.into()),
+            ];
+        });
+        rig.wait_inform("1 BOOT", 1);
+        rig.wait_idle();
+        assert_eq!(
+            !px.seen().is_empty(),
+            via_proxy,
+            "env {env_on}, no_proxy {no_proxy:?}: {:?}",
+            px.seen()
+        );
     }
 }

@@ -145,6 +145,10 @@ impl Agent {
             },
             // The decoder's budget: a larger body would be refused after costing its memory.
             max_body: self.config.cpe.limits().max_message,
+            proxy: crate::http::proxy::ProxyOptions {
+                url: self.config.ops.http_proxy.clone(),
+                env: self.config.ops.http_proxy_env,
+            },
             ..HttpOptions::new(self.acs_url())
         }
     }

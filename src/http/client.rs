@@ -11,6 +11,7 @@ use ureq::{Agent, Body};
 
 use super::auth::{drain, take_location, Auth};
 use super::cookies::CookieJar;
+use super::proxy::{self, Proxies};
 use super::tls::{self, Tls};
 use super::url::Url;
 use super::{gzip, Compression, HttpError, HttpOptions, HttpReply};
@@ -33,6 +34,8 @@ pub struct AcsClient {
     auth: Option<Auth>,
     /// Set after an HTTP 415: never compress again with this client.
     compression_refused: bool,
+    /// The HTTP proxies (src/http/proxy.rs); empty: direct connections.
+    proxies: std::sync::Arc<Proxies>,
 }
 
 impl AcsClient {
@@ -60,7 +63,8 @@ impl AcsClient {
             // The connector chain has no proxy step: never pick one up from the environment.
             .proxy(None)
             .build();
-        let agent = new_agent(&config, &tls);
+        let proxies = std::sync::Arc::new(Proxies::new(&opts.proxy).map_err(HttpError::Proxy)?);
+        let agent = proxy::agent(&config, &tls, &proxies);
         Ok(AcsClient {
             opts,
             base,
@@ -72,6 +76,7 @@ impl AcsClient {
             cookies: CookieJar::default(),
             auth: None,
             compression_refused: false,
+            proxies,
         })
     }
 
@@ -116,7 +121,7 @@ impl AcsClient {
         self.redirect = None;
         self.redirects = 0;
         self.auth = None;
-        self.agent = new_agent(&self.config, &self.tls);
+        self.agent = proxy::agent(&self.config, &self.tls, &self.proxies);
     }
 
     /// POSTs `body` (SOAP envelope, or empty for the empty POST) and returns the ACS's 200/204.
@@ -181,6 +186,10 @@ impl AcsClient {
                     log::info!("ACS redirects ({status}) to {next} for this session");
                     self.redirect = Some(next);
                     auth_retried = false;
+                }
+                407 => {
+                    drain(resp);
+                    return Err(proxy::refused_407(&self.proxies, &url.to_string()));
                 }
                 415 if enc != Compression::None => {
                     drain(resp);
@@ -286,6 +295,9 @@ fn map_err(e: ureq::Error) -> HttpError {
     use ureq::Error as E;
     if let Some(m) = tls::failure_of(&e) {
         return HttpError::Tls(m);
+    }
+    if let Some(m) = proxy::failure_of(&e) {
+        return HttpError::Proxy(m);
     }
     match e {
         E::Timeout(_) => HttpError::Timeout,

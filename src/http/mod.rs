@@ -13,6 +13,7 @@ mod client;
 pub mod cookies;
 pub mod digest;
 pub mod gzip;
+pub mod proxy;
 pub mod tls;
 pub mod url;
 
@@ -64,6 +65,8 @@ pub struct HttpOptions {
     pub user_agent: String,
     /// Largest response body accepted, in bytes (after decompression).
     pub max_body: usize,
+    /// HTTP proxy to the ACS.
+    pub proxy: proxy::ProxyOptions,
 }
 
 impl HttpOptions {
@@ -79,6 +82,7 @@ impl HttpOptions {
             timeout: Duration::from_secs(30),
             user_agent: concat!("icwmp/", env!("CARGO_PKG_VERSION")).to_string(),
             max_body: DEFAULT_MAX_BODY,
+            proxy: proxy::ProxyOptions::default(),
         }
     }
 }
@@ -95,6 +99,8 @@ impl fmt::Debug for HttpOptions {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("max_body", &self.max_body)
+            .field("proxy", &self.proxy.url.split('@').next_back())
+            .field("proxy_env", &self.proxy.env)
             .finish()
     }
 }
@@ -129,6 +135,8 @@ pub enum HttpError {
     BodyTooLarge,
     /// The ACS URL or a redirect `Location` is not a usable http(s) URL.
     BadUrl(String),
+    /// The HTTP proxy could not be used (bad setting, unreachable, 407, CONNECT refused).
+    Proxy(String),
 }
 
 impl fmt::Display for HttpError {
@@ -143,6 +151,7 @@ impl fmt::Display for HttpError {
             HttpError::Io(e) => write!(f, "HTTP I/O error: {e}"),
             HttpError::BodyTooLarge => f.write_str("ACS response body too large"),
             HttpError::BadUrl(e) => write!(f, "bad URL: {e}"),
+            HttpError::Proxy(e) => write!(f, "HTTP proxy: {e}"),
         }
     }
 }

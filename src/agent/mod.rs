@@ -13,6 +13,7 @@ mod du;
 pub mod fallback;
 pub mod inform;
 mod lwn;
+mod metrics_out;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
 pub mod outbox;
 mod policy;
@@ -187,6 +188,9 @@ pub struct Agent {
     status: Option<tr069::SharedStatus>,
     /// Last-good-ACS fallback (agent/fallback.rs).
     fallback: fallback::Fallback,
+    /// Operations counters (src/metrics.rs), and where they were last published.
+    metrics: crate::metrics::Metrics,
+    metrics_out: metrics_out::MetricsOut,
 }
 
 impl Agent {
@@ -249,7 +253,10 @@ impl Agent {
             ubus_rx: crossbeam_channel::never(),
             status: None,
             fallback: fallback::Fallback::default(),
+            metrics: crate::metrics::Metrics::default(),
+            metrics_out: Default::default(),
         };
+        agent.metrics.start_time = agent.started_unix;
         agent.init_fallback();
         agent.check_bootstrap();
         if agent.opts.boot_event {
@@ -483,9 +490,10 @@ impl Agent {
         self.start_transfers();
         self.start_du();
         self.publish_status(None);
+        let cap = self.publish_metrics().unwrap_or(Duration::from_secs(3600));
         let now = self.clock.now();
         self.mirror_wall_timers(now);
-        self.timers.sleep(now.mono, Duration::from_secs(3600))
+        self.timers.sleep(now.mono, cap)
     }
 
     /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).

@@ -176,6 +176,7 @@ impl Agent {
     pub(super) fn run_session(&mut self) {
         let now = self.clock.now().unix();
         self.stats.last_start = Some(now);
+        self.metrics.session_start();
         self.publish_status(Some(now));
         let heartbeat = self.wanted() == super::policy::Wanted::Heartbeat;
         let (sent, changed, msg) = if heartbeat {
@@ -228,7 +229,13 @@ impl Agent {
                 self.client = Some(client);
                 r
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                self.metrics.transport_error(&e);
+                let m = e.to_string();
+                self.metrics
+                    .session_failed(None, &m, self.clock.now().unix());
+                Err(m)
+            }
         };
         let end = self.clock.now();
         self.stats.last_end = Some(end.unix());
@@ -236,6 +243,7 @@ impl Agent {
         match result {
             Ok(()) => {
                 log::info!("session ended successfully");
+                self.metrics.session_ok();
                 self.fallback_session_ok(&url);
                 self.stats.success += 1;
                 self.last_success_end = end.unix();
@@ -293,22 +301,34 @@ impl Agent {
     ) -> Result<(), String> {
         loop {
             let Some(out) = session.poll() else {
-                return Err("session stalled".into());
+                let m = "session stalled";
+                self.metrics
+                    .session_failed(None, m, self.clock.now().unix());
+                return Err(m.into());
             };
             match out {
                 Output::Post(body) => {
                     crate::logging::dump_soap("MESSAGE OUT >>>>", &body);
+                    self.metrics.sent(body.len());
                     match client.post(&body) {
                         Ok(reply) => {
                             crate::logging::dump_soap("MESSAGE IN <<<<", &reply.body);
+                            self.metrics.received(reply.body.len());
                             session.handle_reply(reply.status, &reply.body)
                         }
-                        Err(e) => session.handle_transport_error(e.to_string()),
+                        Err(e) => {
+                            self.metrics.transport_error(&e);
+                            session.handle_transport_error(e.to_string())
+                        }
                     }
                 }
                 Output::Request(req) => {
                     log::info!("ACS request {}", req.method_name());
+                    self.metrics.rpc(req.method_name());
                     let resp = self.handle_rpc(&req);
+                    if let crate::soap::CpeResponse::Fault(f) = &resp {
+                        self.metrics.fault(f.code.0);
+                    }
                     session.answer(resp);
                 }
                 Output::Delivered(Delivered::Inform { use_version, ns }) => {
@@ -340,6 +360,10 @@ impl Agent {
                         if *code == crate::fault::FaultCode::ACS_VERSION_INCOMPATIBLE {
                             self.ns_fallback = true;
                         }
+                    }
+                    if let Err(e) = &r {
+                        let now = self.clock.now().unix();
+                        self.metrics.session_failed(Some(e), &e.to_string(), now);
                     }
                     return r.map_err(|e| e.to_string());
                 }

@@ -75,6 +75,8 @@ pub struct StatusSnapshot {
     pub success: u64,
     /// Sessions that failed.
     pub failure: u64,
+    /// What `metrics` answers (src/metrics.rs), as the main loop last published it.
+    pub metrics: Json,
 }
 
 impl StatusSnapshot {
@@ -123,6 +125,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
     let methods = vec![
         UbusMethod::new("command", &[("command", BlobmsgType::String)]),
         UbusMethod::new("status", &[]),
+        UbusMethod::new("metrics", &[]),
         UbusMethod::new(
             "request_download",
             &[
@@ -154,6 +157,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
 pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     match method {
         "status" => snap.to_json(),
+        "metrics" => snap.metrics.clone(),
         "inform" => inform(args, snap, tx),
         "command" => command(args, snap, tx),
         "request_download" => request_download(args, tx),

@@ -563,18 +563,21 @@ pub(super) fn from_document(doc: &Document) -> Result<(Config, Vec<String>), Con
     };
     let mut cfg = Config::default();
     let mut log_ms = false;
+    let mut metrics_file = String::new();
     // cpe first: amd_version gates acs options (the C daemon's "preinit" order).
     if let Some(s) = r.last(doc, "cpe") {
         cfg.cpe = r.cpe(s)?;
         cfg.stun = r.stun(s)?;
         cfg.xmpp = r.xmpp(s)?;
         log_ms = r.bool(s, "log_timestamp_ms", false)?;
+        metrics_file = r.string(s, "metrics_file", "")?.trim().to_string();
     }
     if let Some(s) = r.last(doc, "acs") {
         cfg.acs = r.acs(s, cfg.cpe.amd_version)?;
         cfg.ops = r.ops_acs(s)?;
     }
     cfg.ops.log_timestamp_ms = log_ms;
+    cfg.ops.metrics_file = metrics_file;
     if let Some(s) = r.last(doc, "lwn") {
         cfg.lwn = r.lwn(s)?;
     }

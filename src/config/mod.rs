@@ -604,6 +604,10 @@ pub struct OpsConfig {
     pub http_proxy_env: bool,
     /// `cpe.log_timestamp_ms` (default off): log times with milliseconds.
     pub log_timestamp_ms: bool,
+    /// `cpe.metrics_file` (default none): a file (best in RAM, e.g. under /var/run) where the
+    /// daemon keeps its metrics for `icwmpd -c metrics`; without one that command asks the
+    /// daemon over ubus.
+    pub metrics_file: String,
 }
 
 impl Default for OpsConfig {
@@ -616,6 +620,7 @@ impl Default for OpsConfig {
             http_proxy: String::new(),
             http_proxy_env: false,
             log_timestamp_ms: false,
+            metrics_file: String::new(),
         }
     }
 }

@@ -363,6 +363,7 @@ impl Worker {
                     self.publish(&jid);
                 }
                 Action::ConnReq(from) => {
+                    crate::metrics::cr_accepted(crate::metrics::Via::Xmpp);
                     // Debug-quoted: the JID is the peer's text (no log line injection).
                     log::info!("XMPP: connection request from {from:?} accepted");
                     let peer = self
@@ -372,6 +373,7 @@ impl Worker {
                     self.events.send(ConnReqEvent::Accepted { peer });
                 }
                 Action::Refused { from, reason } => {
+                    crate::metrics::cr_refused(crate::metrics::Via::Xmpp, reason);
                     log::warn!("XMPP: connection request from {from:?} refused: {reason}");
                 }
             }

@@ -120,6 +120,52 @@ fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive()
     assert_eq!(informs(&rig.acs).len(), old_informs);
 }
 
+/// A config edit + reload to a dead URL, with the limit by time: the old ACS hears again once
+/// `fallback_time` has passed since the first failure, not before.
+#[test]
+fn a_config_edit_to_a_dead_url_falls_back_after_the_fallback_time() {
+    let new = Acs::start(AcsOpts::default());
+    new.close();
+    let new_url = new.url();
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_acs = "\toption fallback_attempts '0'\n\toption fallback_time '3'\n".into();
+    });
+    rig.wait_inform("1 BOOT", 1);
+    rig.wait_idle();
+    let old_url = rig.acs.url();
+    assert!(poll(
+        || state_json(&rig)["last_good_acs_url"] == old_url.as_str()
+    ));
+    let text = rig.cpe.config_text().replace(&old_url, &new_url);
+    std::fs::write(&rig.cpe.config, text).unwrap();
+    let edited = Instant::now();
+    // SAFETY: kill(2) on the daemon's pid: SIGHUP reloads the config.
+    unsafe {
+        libc::kill(rig.cpe.pid().unwrap() as libc::pid_t, libc::SIGHUP);
+    }
+    let back = rig.wait("an Inform back at the old ACS", |m| {
+        m.iter().filter(|x| x.method() == "Inform").count() >= 2
+    });
+    let at = back
+        .iter()
+        .filter(|x| x.method() == "Inform")
+        .nth(1)
+        .unwrap()
+        .at;
+    let after = at.duration_since(edited);
+    assert!(
+        after >= Duration::from_secs(3) && after <= Duration::from_secs(12),
+        "fell back after {after:?}\n{}",
+        rig.cpe.logs()
+    );
+    let logs = rig.cpe.logs();
+    assert!(
+        logs.contains(&format!("ACS {new_url} has not completed a session after")),
+        "{logs}"
+    );
+    assert!(logs.matches("session failed").count() >= 2, "{logs}");
+}
+
 /// `fallback_enable 0`: a dead new URL is retried for ever, the old ACS never hears again.
 #[test]
 fn without_the_fallback_a_dead_url_is_retried_and_the_old_acs_left_alone() {

@@ -567,3 +567,64 @@ fn metrics_and_status_through_the_real_ubus_cli() {
     drop(bus);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn hmac_hex(key: &str, text: &str) -> String {
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let key = PKey::hmac(key.as_bytes()).expect("hmac key");
+    let mut s = Signer::new(MessageDigest::sha1(), &key).expect("signer");
+    s.update(text.as_bytes()).expect("update");
+    s.sign_to_vec()
+        .expect("sign")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A UDP connection request (TR-069 Annex G) signed with `pass`.
+fn udp_cr(port: u16, id: u32, user: &str, pass: &str) -> String {
+    let ts = icwmp::time::now_unix();
+    let cn = format!("cn{id}x");
+    let sig = hmac_hex(pass, &format!("{ts}{id}{user}{cn}"));
+    format!(
+        "GET http://127.0.0.1:{port}?ts={ts}&id={id}&un={user}&cn={cn}&sig={sig} HTTP/1.1\r\n\
+         Host: 127.0.0.1:{port}\r\n\r\n"
+    )
+}
+
+/// UDP connection requests are counted per reason too (the STUN server need not answer: the
+/// UDP socket serves them anyway).
+#[test]
+fn metrics_count_udp_connection_requests_by_reason() {
+    let dir = common::temp_dir("udp-metrics");
+    let stun_port = common::free_port();
+    let rig = Rig::with(AcsOpts::default(), &[], |o| {
+        o.extra_cpe = format!(
+            "{}\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
+             \toption stun_server_port '{stun_port}'\n",
+            metrics_file_opt(&dir)
+        );
+    });
+    rig.wait_inform("1 BOOT", 1);
+    rig.wait_idle();
+    let port = rig.cpe.cr_port;
+    let acs = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let send = |msg: String| {
+        acs.send_to(msg.as_bytes(), ("127.0.0.1", port)).unwrap();
+    };
+    send(udp_cr(port, 1, "cruser", "crpass"));
+    rig.wait_inform("6 CONNECTION REQUEST", 1);
+    send(udp_cr(port, 1, "cruser", "crpass"));
+    send(udp_cr(port, 2, "cruser", "wrong"));
+    let m = metrics_until(&rig, "UDP counters", |m| {
+        m["connection_requests"]["udp"]["refused"] == 2
+    });
+    let udp = &m["connection_requests"]["udp"];
+    assert_eq!(udp["accepted"], 1, "{m:#}");
+    assert_eq!(
+        udp["refused_by_reason"],
+        serde_json::json!({"replayed": 1, "wrong_credentials": 1}),
+        "{m:#}"
+    );
+    assert_eq!(m["connection_requests"]["http"]["accepted"], 0, "{m:#}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -547,6 +547,38 @@ fn metrics_and_status_through_the_real_ubus_cli() {
     assert_eq!(cli["sessions"], m["sessions"], "{out:?}");
 
     let s = call("status", &|s| s["statistics"]["success_sessions"] == 1);
+    // Byte for byte as the C daemon's: its members in its order, as the CLI prints them.
+    let raw = std::process::Command::new(&ubus)
+        .args(["-s", &sock, "call", "tr069", "status"])
+        .output()
+        .expect("run ubus");
+    let raw = String::from_utf8_lossy(&raw.stdout).into_owned();
+    let names: Vec<&str> = raw
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cwmp",
+            "status",
+            "start_time",
+            "acs_url",
+            "last_session",
+            "status",
+            "start_time",
+            "end_time",
+            "next_session",
+            "status",
+            "start_time",
+            "end_time",
+            "statistics",
+            "success_sessions",
+            "failure_sessions",
+            "total_sessions"
+        ],
+        "{raw}"
+    );
     let keys = |v: &serde_json::Value| -> Vec<String> {
         v.as_object()
             .map(|o| o.keys().cloned().collect())

@@ -15,6 +15,22 @@ use std::sync::{Arc, Mutex};
 /// The object's path on the bus.
 pub const OBJECT: &str = "tr069";
 
+/// The C daemon's member order in its replies (`status` as `ubus_utils.c` builds it; then
+/// `status` before `info`).
+pub const C_KEY_ORDER: &[&str] = &[
+    "cwmp",
+    "last_session",
+    "next_session",
+    "statistics",
+    "status",
+    "start_time",
+    "end_time",
+    "acs_url",
+    "success_sessions",
+    "failure_sessions",
+    "total_sessions",
+];
+
 /// What the `tr069` object asks of the main loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tr069Request {
@@ -150,6 +166,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
         };
         (0, Some(handle(method, &args, &snap, &tx)))
     })
+    .with_key_order(C_KEY_ORDER)
 }
 
 /// Serves one call (pure but for the channel send); the reply is always a table, as the C

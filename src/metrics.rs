@@ -110,6 +110,17 @@ pub fn udp_refusal(r: &crate::stun::udp_cr::Refusal) -> &'static str {
     }
 }
 
+/// The reason name of a refused XMPP connection request (from the handler's log reason).
+pub fn xmpp_refusal(reason: &str) -> &'static str {
+    if reason.contains("credentials") {
+        "wrong_credentials"
+    } else if reason.contains("AllowedJabberIDs") {
+        "sender_not_allowed"
+    } else {
+        "other"
+    }
+}
+
 /// The cause name of an HTTP failure.
 pub fn http_cause(e: &HttpError) -> &'static str {
     match e {
@@ -124,6 +135,34 @@ pub fn http_cause(e: &HttpError) -> &'static str {
         HttpError::BadUrl(_) => "bad_url",
         HttpError::Proxy(_) => "proxy",
     }
+}
+
+/// The `connection_requests` member of the metrics.
+fn cr_json(counts: &[CrCounts; 3]) -> Json {
+    let mut cr = Map::new();
+    for via in Via::ALL {
+        let c = &counts[via as usize];
+        let by_reason = c.refused.iter().map(|(k, v)| (k.to_string(), json!(v)));
+        cr.insert(
+            via.name().into(),
+            json!({
+                "accepted": c.accepted,
+                "refused": c.refused.values().sum::<u64>(),
+                "refused_by_reason": Json::Object(by_reason.collect()),
+            }),
+        );
+    }
+    Json::Object(cr)
+}
+
+/// `metrics` (a [`Metrics::to_json`] snapshot) with the connection-request counters as they
+/// are now: the other threads count those without waking the main loop.
+pub fn with_live_connection_requests(metrics: &Json) -> Json {
+    let mut m = metrics.clone();
+    if let Some(o) = m.as_object_mut() {
+        o.insert("connection_requests".into(), cr_json(&cr_lock()));
+    }
+    m
 }
 
 /// The counters (see the module docs).
@@ -240,18 +279,6 @@ impl Metrics {
             Json::Object(m.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
         };
         let failed: u64 = self.sessions_failed.values().sum();
-        let mut cr = Map::new();
-        for via in Via::ALL {
-            let c = &self.cr[via as usize];
-            cr.insert(
-                via.name().into(),
-                json!({
-                    "accepted": c.accepted,
-                    "refused": c.refused.values().sum::<u64>(),
-                    "refused_by_reason": by_name(&c.refused),
-                }),
-            );
-        }
         json!({
             "start_time": t(self.start_time),
             "time": t(now),
@@ -267,7 +294,7 @@ impl Metrics {
                 self.faults.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
             ),
             "bytes": {"in": self.bytes_in, "out": self.bytes_out},
-            "connection_requests": Json::Object(cr),
+            "connection_requests": cr_json(&self.cr),
             "transfers": {"ok": self.transfers_ok, "failed": self.transfers_failed},
             "last_error": match &self.last_error {
                 Some((m, at)) => json!({"message": m, "time": t(*at)}),
@@ -387,6 +414,14 @@ mod tests {
             n(&before, &["xmpp", "refused_by_reason", "bad_sender"]) + 2
         );
         assert_eq!(http_refusal(401), "wrong_credentials");
+        assert_eq!(
+            xmpp_refusal("wrong connection request credentials"),
+            "wrong_credentials"
+        );
+        assert_eq!(
+            xmpp_refusal("sender not in ConnReqAllowedJabberIDs"),
+            "sender_not_allowed"
+        );
         assert_eq!(http_refusal(999), "other");
     }
 

@@ -1,6 +1,7 @@
 //! Where the agent's [`crate::metrics::Metrics`] go: the `tr069 metrics` snapshot and the
 //! metrics file `icwmpd -c metrics` prints (`cpe.metrics_file`, written atomically, at most
-//! once a second, only when a counter changed).
+//! once a second, only when a counter changed; the connection-request counters, kept by
+//! other threads, are looked at every 2 s when there is a file).
 
 use super::Agent;
 use std::path::Path;
@@ -8,6 +9,9 @@ use std::time::Duration;
 
 /// Shortest time between two writes of the metrics file.
 const MIN_WRITE_GAP_MS: u64 = 1000;
+/// With a metrics file, how often the loop looks at the connection-request counters the other
+/// threads keep (they do not wake it).
+const CR_CHECK: Duration = Duration::from_secs(2);
 
 /// What was last written, and when (monotonic ms).
 #[derive(Debug, Default)]
@@ -17,8 +21,8 @@ pub(super) struct MetricsOut {
 }
 
 impl Agent {
-    /// Publishes the metrics; returns how soon the loop must come back to write a change
-    /// the write gap held back.
+    /// Publishes the metrics; returns how soon the loop must come back (a change the write gap
+    /// held back, or the next look at the connection-request counters).
     pub(super) fn publish_metrics(&mut self) -> Option<Duration> {
         self.metrics.sync_connection_requests();
         let now = self.clock.now();
@@ -34,7 +38,7 @@ impl Agent {
         // Compared without the snapshot time, which changes every second.
         let counters = self.metrics.to_json(self.retry_count, 0);
         if self.metrics_out.written.as_ref() == Some(&counters) {
-            return None;
+            return Some(CR_CHECK);
         }
         if let Some(at) = self.metrics_out.at {
             let due = at.saturating_add(MIN_WRITE_GAP_MS);
@@ -50,6 +54,6 @@ impl Agent {
         let _ = crate::store::write_atomic(path, json.to_string().as_bytes());
         self.metrics_out.written = Some(counters);
         self.metrics_out.at = Some(now.mono);
-        None
+        Some(CR_CHECK)
     }
 }

@@ -174,7 +174,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
 pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     match method {
         "status" => snap.to_json(),
-        "metrics" => snap.metrics.clone(),
+        "metrics" => crate::metrics::with_live_connection_requests(&snap.metrics),
         "inform" => inform(args, snap, tx),
         "command" => command(args, snap, tx),
         "request_download" => request_download(args, tx),

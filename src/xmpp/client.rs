@@ -373,7 +373,8 @@ impl Worker {
                     self.events.send(ConnReqEvent::Accepted { peer });
                 }
                 Action::Refused { from, reason } => {
-                    crate::metrics::cr_refused(crate::metrics::Via::Xmpp, reason);
+                    let why = crate::metrics::xmpp_refusal(reason);
+                    crate::metrics::cr_refused(crate::metrics::Via::Xmpp, why);
                     log::warn!("XMPP: connection request from {from:?} refused: {reason}");
                 }
             }

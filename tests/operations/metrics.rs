@@ -89,6 +89,17 @@ fn metrics_count_what_went_on_the_wire() {
             .is_some_and(|t| t.len() == 25),
         "{m:#}"
     );
+    // Back up: the retry completes, the daemon idles. A refusal alone (the main loop is not
+    // woken by it) still reaches the file.
+    rig.acs.set_unavailable(false);
+    metrics_until(&rig, "the retry", |m| m["sessions"]["ok"] == 3);
+    rig.wait_idle();
+    let bad = rig.cpe.connection_request_as("intruder", "x").unwrap();
+    assert_eq!(bad.second, 401);
+    let m = metrics_until(&rig, "a second refusal", |m| {
+        m["connection_requests"]["http"]["refused"] == 2
+    });
+    assert_eq!(m["connection_requests"]["http"]["accepted"], 2, "{m:#}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -135,7 +146,14 @@ fn metrics_and_status_through_the_real_ubus_cli() {
         assert!(ok, "ubus call tr069 {method}: {last}");
         v
     };
+    // A refused connection request shows at once: ubus reads those counters live.
+    let bad = rig.cpe.connection_request_as("cruser", "wrong").unwrap();
+    assert_eq!(bad.second, 401);
     let m = call("metrics", &|m| m["sessions"]["ok"] == 1);
+    assert_eq!(
+        m["connection_requests"]["http"]["refused_by_reason"]["wrong_credentials"], 1,
+        "{m:#}"
+    );
     assert!(m["bytes"]["out"].as_u64().unwrap_or(0) > 0, "{m:#}");
     assert_eq!(m["sessions"]["failed"], 0, "{m:#}");
     for key in [

@@ -291,3 +291,41 @@ fn metrics_count_udp_connection_requests_by_reason() {
     assert_eq!(m["connection_requests"]["http"]["accepted"], 0, "{m:#}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Completed transfers are counted by result: an Upload that works, a Download from a dead
+/// server.
+#[test]
+fn metrics_count_transfers_by_result() {
+    let dir = common::temp_dir("xfer-metrics");
+    let files = common::files::serve(|_, _, w| common::files::ok(w, b""));
+    let dead = format!("http://127.0.0.1:{}/cfg", common::free_port());
+    let upload = format!(
+        "<cwmp:Upload><CommandKey>up1</CommandKey><FileType>1 Vendor Configuration File\
+         </FileType><URL>{files}/up</URL><Username></Username><Password></Password>\
+         <DelaySeconds>0</DelaySeconds></cwmp:Upload>"
+    );
+    let download = format!(
+        "<cwmp:Download><CommandKey>dl1</CommandKey><FileType>3 Vendor Configuration File\
+         </FileType><URL>{dead}</URL><Username></Username><Password></Password>\
+         <FileSize>0</FileSize><TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds>\
+         <SuccessURL></SuccessURL><FailureURL></FailureURL></cwmp:Download>"
+    );
+    let rig = Rig::with(AcsOpts::default(), &[upload, download], |o| {
+        o.extra_cpe = metrics_file_opt(&dir)
+    });
+    rig.wait("two TransferCompletes", |m| {
+        m.iter()
+            .filter(|x| x.method() == "TransferComplete")
+            .count()
+            >= 2
+    });
+    let m = metrics_until(&rig, "two transfers", |m| {
+        m["transfers"]["ok"] == 1 && m["transfers"]["failed"] == 1
+    });
+    assert_eq!(
+        m["rpcs"],
+        serde_json::json!({"Download": 1, "Upload": 1}),
+        "{m:#}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

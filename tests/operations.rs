@@ -75,6 +75,9 @@ fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive()
         "the new URL's BOOTSTRAP went to the old ACS: {}",
         inform.body
     );
+    // Only the new URL's BOOTSTRAP was pending: the Inform carries no event, and is valid.
+    assert!(inform.events().is_empty(), "{}", inform.body);
+    rig.assert_xsd_valid();
     let logs = rig.cpe.logs();
     let failed = logs.matches("session failed").count();
     assert_eq!(failed, 3, "{logs}");

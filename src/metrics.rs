@@ -14,7 +14,6 @@
 use crate::http::HttpError;
 use crate::session::SessionError;
 use serde_json::{json, Map, Value as Json};
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Where a connection request arrived.
@@ -45,22 +44,22 @@ impl Via {
 pub struct CrCounts {
     /// Accepted (a session follows).
     pub accepted: u64,
-    /// Refused, by reason.
-    pub refused: BTreeMap<&'static str, u64>,
+    /// Refused, by reason (sorted by reason).
+    pub refused: Counts<&'static str>,
 }
 
 static CR: Mutex<[CrCounts; 3]> = Mutex::new([
     CrCounts {
         accepted: 0,
-        refused: BTreeMap::new(),
+        refused: Vec::new(),
     },
     CrCounts {
         accepted: 0,
-        refused: BTreeMap::new(),
+        refused: Vec::new(),
     },
     CrCounts {
         accepted: 0,
-        refused: BTreeMap::new(),
+        refused: Vec::new(),
     },
 ]);
 
@@ -79,8 +78,7 @@ pub fn cr_accepted(via: Via) {
 /// Counts a refused connection request (any thread); `reason` is one of a fixed set.
 pub fn cr_refused(via: Via, reason: &'static str) {
     let mut g = cr_lock();
-    let n = g[via as usize].refused.entry(reason).or_default();
-    *n = n.saturating_add(1);
+    bump(&mut g[via as usize].refused, reason);
 }
 
 /// The reason name of an HTTP connection-request answer status that refuses it.
@@ -142,13 +140,12 @@ fn cr_json(counts: &[CrCounts; 3]) -> Json {
     let mut cr = Map::new();
     for via in Via::ALL {
         let c = &counts[via as usize];
-        let by_reason = c.refused.iter().map(|(k, v)| (k.to_string(), json!(v)));
         cr.insert(
             via.name().into(),
             json!({
                 "accepted": c.accepted,
-                "refused": c.refused.values().sum::<u64>(),
-                "refused_by_reason": Json::Object(by_reason.collect()),
+                "refused": total(&c.refused),
+                "refused_by_reason": counts_json(&c.refused),
             }),
         );
     }
@@ -171,11 +168,11 @@ pub struct Metrics {
     /// Daemon start (Unix time).
     pub start_time: i64,
     sessions_ok: u64,
-    sessions_failed: BTreeMap<&'static str, u64>,
+    sessions_failed: Counts<&'static str>,
     /// Failed sessions followed by a retry.
     retries: u64,
-    rpcs: BTreeMap<&'static str, u64>,
-    faults: BTreeMap<u32, u64>,
+    rpcs: Counts<&'static str>,
+    faults: Counts<u32>,
     bytes_in: u64,
     bytes_out: u64,
     transfers_ok: u64,
@@ -186,9 +183,29 @@ pub struct Metrics {
     cr: [CrCounts; 3],
 }
 
-fn bump<K: Ord>(m: &mut BTreeMap<K, u64>, k: K) {
-    let n = m.entry(k).or_default();
-    *n = n.saturating_add(1);
+/// Counters by key, sorted by key: a few entries each, so a vector (a map would add kilobytes
+/// of generic code to the router binary).
+pub type Counts<K> = Vec<(K, u64)>;
+
+fn bump<K: Ord>(m: &mut Counts<K>, k: K) {
+    match m.binary_search_by(|(x, _)| x.cmp(&k)) {
+        Ok(i) => m[i].1 = m[i].1.saturating_add(1),
+        Err(i) => m.insert(i, (k, 1)),
+    }
+}
+
+/// A JSON object of counters. Built by insertion: collecting into a map would add a stable
+/// sort per call site to the router binary.
+fn counts_json<K: ToString>(m: &Counts<K>) -> Json {
+    let mut o = Map::new();
+    for (k, n) in m {
+        o.insert(k.to_string(), json!(n));
+    }
+    Json::Object(o)
+}
+
+fn total<K>(m: &Counts<K>) -> u64 {
+    m.iter().map(|(_, n)| n).sum()
 }
 
 impl Metrics {
@@ -275,10 +292,8 @@ impl Metrics {
     /// snapshot.
     pub fn to_json(&self, retry_count: u32, now: i64) -> Json {
         let t = crate::time::format_datetime_offset;
-        let by_name = |m: &BTreeMap<&'static str, u64>| -> Json {
-            Json::Object(m.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
-        };
-        let failed: u64 = self.sessions_failed.values().sum();
+        let by_name = counts_json::<&'static str>;
+        let failed = total(&self.sessions_failed);
         json!({
             "start_time": t(self.start_time),
             "time": t(now),
@@ -290,9 +305,7 @@ impl Metrics {
             "retries": self.retries,
             "retry_count": retry_count,
             "rpcs": by_name(&self.rpcs),
-            "faults": Json::Object(
-                self.faults.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
-            ),
+            "faults": counts_json(&self.faults),
             "bytes": {"in": self.bytes_in, "out": self.bytes_out},
             "connection_requests": cr_json(&self.cr),
             "transfers": {"ok": self.transfers_ok, "failed": self.transfers_failed},

@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use flate2::write::ZlibEncoder;
 use ureq::config::Config;
 use ureq::http::Response;
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
 
 use super::auth::{drain, take_location, Auth};
@@ -268,13 +267,11 @@ impl AcsClient {
     }
 }
 
-/// A ureq agent over our TCP and TLS connector, sharing the client's TLS context.
+/// A ureq agent over our TCP and TLS connector, sharing the client's TLS context; no proxy
+/// (the chain is the proxied one with none configured: one copy of ureq's generic connector
+/// code in the binary).
 pub(crate) fn new_agent(config: &Config, tls: &Tls) -> Agent {
-    Agent::with_parts(
-        config.clone(),
-        tls.ureq_connector(),
-        DefaultResolver::default(),
-    )
+    proxy::agent(config, tls, &std::sync::Arc::default())
 }
 
 /// Compresses `body` for `enc` (borrowed as is for `None`).

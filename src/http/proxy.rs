@@ -285,11 +285,10 @@ pub(crate) fn refused_407(proxies: &Proxies, uri: &str) -> HttpError {
     }
 }
 
-/// A ureq agent over the proxies, then TCP, then TLS (the client's chain with a proxy step).
+/// A ureq agent over the proxies, then TCP, then TLS (with no proxy the first step passes and
+/// the resolver resolves everything: the same chain type serves every agent, so ureq's generic
+/// connector code is in the binary once).
 pub(crate) fn agent(config: &Config, tls: &Tls, proxies: &Arc<Proxies>) -> Agent {
-    if proxies.is_empty() {
-        return super::new_agent(config, tls);
-    }
     let chain =
         ().chain(ProxyConnector(proxies.clone()))
             .chain(TcpConnector::default())

@@ -20,6 +20,7 @@ pub mod fault;
 pub mod http;
 pub mod inbox;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod rpc;
 pub mod schedule;

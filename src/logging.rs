@@ -24,6 +24,8 @@ pub struct LogConfig {
     pub file: Option<PathBuf>,
     /// Rotation size of `file` in bytes; 0 never rotates.
     pub max_size: u64,
+    /// Times with milliseconds (`HH:MM:SS.mmm`, `cpe.log_timestamp_ms`); off: the C format.
+    pub millis: bool,
 }
 
 impl LogConfig {
@@ -35,6 +37,7 @@ impl LogConfig {
             syslog: false,
             file: None,
             max_size: 0,
+            millis: false,
         }
     }
 
@@ -49,6 +52,7 @@ impl LogConfig {
             syslog: cpe.log_to_syslog,
             file,
             max_size: cpe.log_max_size,
+            millis: false,
         }
     }
 }
@@ -72,19 +76,21 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        // A poisoned lock only means another thread panicked mid-line: keep logging.
+        let guard = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cfg) = guard.as_ref() else { return };
+        let (secs, ms) = local_now();
+        let time = if cfg.millis {
+            format_log_time_ms(secs, ms)
+        } else {
+            format_log_time(secs)
+        };
         // One copy of the text, however long (a SOAP dump may be megabytes).
-        let mut line = format!(
-            "{} [{}]   ",
-            format_log_time(local_now()),
-            level_name(record.level())
-        );
+        let mut line = format!("{time} [{}]   ", level_name(record.level()));
         let start = line.len();
         let _ = std::fmt::Write::write_fmt(&mut line, *record.args());
         let end = line.len();
         line.push('\n');
-        // A poisoned lock only means another thread panicked mid-line: keep logging.
-        let guard = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cfg) = guard.as_ref() else { return };
         if cfg.console {
             // A closed stderr must not kill the daemon: the line is lost, nothing else.
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -148,19 +154,28 @@ pub fn format_log_time(unix: i64) -> String {
     format!("{}-{}-{}, {}", &t[8..10], &t[5..7], &t[0..4], &t[11..19])
 }
 
-/// Now, shifted by the local UTC offset (TZ / /etc/localtime), as the C one's `localtime`.
-fn local_now() -> i64 {
-    // SAFETY: time(NULL) only returns the time. (Its type is not named: libc deprecates the
-    // time_t alias on musl.)
-    let t = unsafe { libc::time(std::ptr::null_mut()) };
-    let now = t as i64;
+/// `DD-MM-YYYY, HH:MM:SS.mmm` of a (local) Unix time and its milliseconds.
+pub fn format_log_time_ms(unix: i64, millis: u32) -> String {
+    format!("{}.{:03}", format_log_time(unix), millis.min(999))
+}
+
+/// Now (seconds, milliseconds), the seconds shifted by the local UTC offset (TZ /
+/// /etc/localtime), as the C one's `localtime`.
+fn local_now() -> (i64, u32) {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let now = wall.as_secs() as i64;
+    let ms = wall.subsec_millis();
+    // `time_t` by inference: libc deprecates naming it on musl.
+    let t = now as _;
     // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes into it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return now;
+        return (now, ms);
     }
-    now + tm.tm_gmtoff as i64
+    (now + tm.tm_gmtoff as i64, ms)
 }
 
 /// Appends `line` to `path`, first renaming a file that reached `max_size` bytes to
@@ -408,6 +423,17 @@ mod tests {
             format_line(0, Level::Debug, "x"),
             "01-01-1970, 00:00:00 [DEBUG]   x\n"
         );
+    }
+
+    #[test]
+    fn milliseconds_are_zero_padded_after_the_c_time() {
+        assert_eq!(
+            format_log_time_ms(1_700_000_000, 7),
+            "14-11-2023, 22:13:20.007"
+        );
+        assert_eq!(format_log_time_ms(0, 999), "01-01-1970, 00:00:00.999");
+        // A leap-second reading never gives four digits.
+        assert_eq!(format_log_time_ms(0, 1000), "01-01-1970, 00:00:00.999");
     }
 
     #[test]

@@ -21,7 +21,8 @@ Usage: icwmpd [options]
        icwmpd -c <command> [args]
 
 CLI commands: get <path> | get_names <path> <next-level> | set <path> <value> [key] |
-add <object> [key] | del <object> [key] | get_notif <path> | set_notif <path> <0-6>
+add <object> [key] | del <object> [key] | get_notif <path> | set_notif <path> <0-6> |
+metrics (the running daemon's counters, JSON)
 
 Options:
     -b, --boot-event        report 1 BOOT in the first session
@@ -210,6 +211,7 @@ fn main() -> ExitCode {
         let mut log_cfg = icwmp::logging::LogConfig::from_cpe(&config.cpe, level);
         // A level given on the command line means someone watches stderr.
         log_cfg.console |= level.is_some();
+        log_cfg.millis = config.ops.log_timestamp_ms;
         icwmp::logging::init_with(log_cfg);
     }
     for w in warnings {
@@ -227,6 +229,12 @@ fn main() -> ExitCode {
     }
     let socket = m.opt_str("ubus-socket").map(PathBuf::from);
     let cli = m.opt_present("c");
+    let metrics = cli && m.free.first().map(String::as_str) == Some("metrics");
+    if metrics && !config.ops.metrics_file.trim().is_empty() {
+        // The running daemon's counters, from the file it keeps (src/metrics.rs).
+        let path = Path::new(config.ops.metrics_file.trim());
+        return ExitCode::from(icwmp::metrics::print_file(path));
+    }
     if !cli {
         agent::tune_allocator();
         agent::block_signals();
@@ -237,6 +245,8 @@ fn main() -> ExitCode {
     let inputs = agent::Inputs::default();
     // `request_download` talks to the running daemon over ubus, whatever the data model.
     let request_download = cli && m.free.first().map(String::as_str) == Some("request_download");
+    // `metrics` without a metrics file asks the daemon over ubus too.
+    let request_download = request_download || metrics;
     let ubus = if cli && dm_kind == "embedded" && !request_download {
         None
     } else {
@@ -277,6 +287,9 @@ fn main() -> ExitCode {
                 }
             }
         });
+        if metrics {
+            return ExitCode::from(icwmp::metrics::print_over_ubus(handle));
+        }
         return ExitCode::from(icwmp::cli::request_download(&m.free[1..], handle));
     }
     let dm = match open_datamodel(

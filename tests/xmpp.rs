@@ -60,8 +60,10 @@ fn xmpp_connection_requests_through_prosody() {
              \toption xmpp_port '{}'\n\toption xmpp_domain '{DOMAIN}'\n\
              \toption xmpp_username 'cpe'\n\toption xmpp_password 'cpe-xmpp-pw'\n\
              \toption xmpp_allowed_jids 'acs@{DOMAIN}'\n\
-             \toption xmpp_retry_initial '1'\n\toption xmpp_retry_multiplier '1000'\n",
-            server.port
+             \toption xmpp_retry_initial '1'\n\toption xmpp_retry_multiplier '1000'\n\
+             \toption metrics_file '{}'\n",
+            server.port,
+            dir.join("metrics.json").display()
         ));
     });
     rig.wait_inform("0 BOOTSTRAP", 1);
@@ -110,6 +112,23 @@ fn xmpp_connection_requests_through_prosody() {
         rig.informs_with("6 CONNECTION REQUEST"),
         before + 1,
         "a refused request opened a session"
+    );
+    // Counted by channel and reason (`icwmpd -c metrics`: the file follows within 2 s).
+    let deadline = Instant::now() + WAIT;
+    let m = loop {
+        let out = rig.cpe.cli(&["metrics"]);
+        let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if m["connection_requests"]["xmpp"]["refused"] == 2 || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let x = &m["connection_requests"]["xmpp"];
+    assert_eq!(x["accepted"], 1, "{m:#}");
+    assert_eq!(
+        x["refused_by_reason"],
+        serde_json::json!({"sender_not_allowed": 1, "wrong_credentials": 1}),
+        "{m:#}"
     );
 
     // The server restarts: the CPE notices, withdraws its JID, reconnects (1 s back-off)

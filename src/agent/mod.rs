@@ -5,14 +5,17 @@
 //! Sessions with the ACS run on this thread with blocking HTTP; a connection request or signal
 //! arriving meanwhile waits in its channel and is served right after.
 
+mod acs_choice;
 mod bus;
 mod changes;
 mod custom_notify;
 mod du;
+pub mod fallback;
 mod gateway;
 pub mod inform;
 mod lwn;
 mod md_limit;
+mod metrics_out;
 #[doc(hidden)] // public for the fuzz targets (fuzz/) only
 pub mod outbox;
 mod policy;
@@ -191,6 +194,11 @@ pub struct Agent {
     status: Option<tr069::SharedStatus>,
     /// DelayReboot / ScheduleReboot (agent/reboots.rs).
     reboots: reboots::RebootPlan,
+    /// Last-good-ACS fallback (agent/fallback.rs).
+    fallback: fallback::Fallback,
+    /// Operations counters (src/metrics.rs), and where they were last published.
+    metrics: crate::metrics::Metrics,
+    metrics_out: metrics_out::MetricsOut,
 }
 
 impl Agent {
@@ -255,7 +263,12 @@ impl Agent {
             ubus_rx: crossbeam_channel::never(),
             status: None,
             reboots: reboots::RebootPlan::default(),
+            fallback: fallback::Fallback::default(),
+            metrics: crate::metrics::Metrics::default(),
+            metrics_out: Default::default(),
         };
+        agent.metrics.start_time = agent.started_unix;
+        agent.init_fallback();
         agent.check_bootstrap();
         if agent.opts.boot_event {
             agent.state.events.add(EventCode::Boot, "");
@@ -282,15 +295,20 @@ impl Agent {
         self.publish_status(None);
     }
 
-    /// The URL sessions go to (`dhcp_url` when DHCP discovery is on and gave one).
+    /// The URL sessions go to: the configured one (`dhcp_url` when DHCP discovery is on and
+    /// gave one), or the last good one while fallen back to it.
     fn acs_url(&self) -> &str {
-        self.config.acs.effective_url()
+        self.fallback.target(self.config.acs.effective_url())
     }
 
     /// First contact, or a new ACS URL: raise `0 BOOTSTRAP` (which drops every other pending
     /// event, ScheduleInform included) and remember the URL it is for.
     fn check_bootstrap(&mut self) {
-        let url = self.acs_url().to_string();
+        let url = self.config.acs.effective_url().to_string();
+        self.fallback.configured(&url);
+        if !self.fallback.active() {
+            self.timers.stop(Timer::AcsProbe);
+        }
         if !url.is_empty() && url != self.state.bootstrapped_url {
             log::info!("new ACS URL {url}: raising 0 BOOTSTRAP");
             self.state.events.add(EventCode::Bootstrap, "");
@@ -408,6 +426,7 @@ impl Agent {
                 Timer::RebootGrace => log::warn!("the system did not reboot: sessions resume"),
                 Timer::LwnTrigger => self.lwn_trigger(now),
                 t @ (Timer::DelayedReboot | Timer::ScheduledReboot) => self.reboot_timer_fired(t),
+                Timer::AcsProbe => self.probe_new_acs(),
             }
         }
         self.mirror_wall_timers(now);
@@ -456,8 +475,8 @@ impl Agent {
     /// The session pending work asks for, whatever the timers and config allow.
     fn wanted(&self) -> policy::Wanted {
         policy::wanted(
-            !self.state.events.is_empty(),
-            self.retry_owed,
+            !self.deliverable_events().is_empty(),
+            self.retry_owed || self.fallback.probe_due(),
             self.stalled,
             self.heartbeat_pending,
         )
@@ -487,9 +506,10 @@ impl Agent {
         self.start_transfers();
         self.start_du();
         self.publish_status(None);
+        let cap = self.publish_metrics().unwrap_or(Duration::from_secs(3600));
         let now = self.clock.now();
         self.mirror_wall_timers(now);
-        self.timers.sleep(now.mono, Duration::from_secs(3600))
+        self.timers.sleep(now.mono, cap)
     }
 
     /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).

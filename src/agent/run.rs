@@ -92,14 +92,8 @@ impl Agent {
         if !changed.is_empty() {
             self.state.events.add(EventCode::ValueChange, "");
         }
-        let sent: Vec<_> = self
-            .state
-            .events
-            .events()
-            .iter()
-            .take(crate::events::MAX_EVENTS)
-            .cloned()
-            .collect();
+        let mut sent = self.deliverable_events();
+        sent.truncate(crate::events::MAX_EVENTS);
         let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
         let params: Vec<inform::InformParameter> = self
             .config
@@ -155,6 +149,10 @@ impl Agent {
             timeout: Duration::from_secs(self.config.cpe.session_timeout.into()),
             ipv4_only: self.config.cpe.force_ipv4,
             expect_continue: !acs.http_disable_100continue,
+            proxy: crate::http::proxy::ProxyOptions {
+                url: self.config.ops.http_proxy.clone(),
+                env: self.config.ops.http_proxy_env,
+            },
             ..HttpOptions::new(self.acs_url())
         }
     }
@@ -182,6 +180,7 @@ impl Agent {
     pub(super) fn run_session(&mut self) {
         let now = self.clock.now().unix();
         self.stats.last_start = Some(now);
+        self.metrics.session_start();
         self.publish_status(Some(now));
         let heartbeat = self.wanted() == super::policy::Wanted::Heartbeat;
         let (sent, changed, msg) = if heartbeat {
@@ -218,7 +217,10 @@ impl Agent {
             self.retry_count
         );
 
+        let url = self.acs_url().to_string();
         let result = match self.client.take() {
+            // The fallback moved sessions to another URL than the client's.
+            Some(mut c) if c.url() != url => c.reconfigure(self.http_options()).map(|()| c),
             Some(c) => Ok(c),
             None => AcsClient::new(self.http_options()),
         };
@@ -231,7 +233,13 @@ impl Agent {
                 self.client = Some(client);
                 r
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                self.metrics.transport_error(&e);
+                let m = e.to_string();
+                self.metrics
+                    .session_failed(None, &m, self.clock.now().unix());
+                Err(m)
+            }
         };
         let end = self.clock.now();
         self.stats.last_end = Some(end.unix());
@@ -239,6 +247,8 @@ impl Agent {
         match result {
             Ok(()) => {
                 log::info!("session ended successfully");
+                self.metrics.session_ok();
+                self.fallback_session_ok(&url);
                 self.stats.success += 1;
                 self.last_success_end = end.unix();
                 self.retry_count = 0;
@@ -247,8 +257,7 @@ impl Agent {
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
-                    self.stalled =
-                        !sent.is_empty() && self.state.events.events() == sent.as_slice();
+                    self.stalled = !sent.is_empty() && self.deliverable_events() == sent;
                 }
                 if self.stalled {
                     log::warn!("events still undelivered after a successful session; waiting");
@@ -276,6 +285,7 @@ impl Agent {
                 self.retry_owed = !heartbeat;
                 self.timers
                     .set(Timer::Retry, end.after(Duration::from_secs(wait)));
+                self.fallback_session_failed(&url, now);
             }
         }
         self.transfer_session_end();
@@ -295,22 +305,34 @@ impl Agent {
     ) -> Result<(), String> {
         loop {
             let Some(out) = session.poll() else {
-                return Err("session stalled".into());
+                let m = "session stalled";
+                self.metrics
+                    .session_failed(None, m, self.clock.now().unix());
+                return Err(m.into());
             };
             match out {
                 Output::Post(body) => {
                     crate::logging::dump_soap("MESSAGE OUT >>>>", &body);
+                    self.metrics.sent(body.len());
                     match client.post(&body) {
                         Ok(reply) => {
                             crate::logging::dump_soap("MESSAGE IN <<<<", &reply.body);
+                            self.metrics.received(reply.body.len());
                             session.handle_reply(reply.status, &reply.body)
                         }
-                        Err(e) => session.handle_transport_error(e.to_string()),
+                        Err(e) => {
+                            self.metrics.transport_error(&e);
+                            session.handle_transport_error(e.to_string())
+                        }
                     }
                 }
                 Output::Request(req) => {
                     log::info!("ACS request {}", req.method_name());
+                    self.metrics.rpc(req.method_name());
                     let resp = self.handle_rpc(&req);
+                    if let crate::soap::CpeResponse::Fault(f) = &resp {
+                        self.metrics.fault(f.code.0);
+                    }
                     session.answer(resp);
                 }
                 Output::Delivered(Delivered::Inform { use_version, ns }) => {
@@ -342,6 +364,10 @@ impl Agent {
                         if *code == crate::fault::FaultCode::ACS_VERSION_INCOMPATIBLE {
                             self.ns_fallback = true;
                         }
+                    }
+                    if let Err(e) = &r {
+                        let now = self.clock.now().unix();
+                        self.metrics.session_failed(Some(e), &e.to_string(), now);
                     }
                     return r.map_err(|e| e.to_string());
                 }

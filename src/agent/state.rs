@@ -48,6 +48,8 @@ pub struct AgentState {
     pub events: EventQueue,
     /// Pending ScheduleInforms.
     pub scheduled: Vec<ScheduledInform>,
+    /// The last ACS URL that completed a session (the fallback's target; agent/fallback.rs).
+    pub last_good_url: String,
 }
 
 fn read_record(path: &Path) -> Option<(String, bool)> {
@@ -75,6 +77,7 @@ impl AgentState {
             bootstrapped_url: String::new(),
             events: EventQueue::new(),
             scheduled: Vec::new(),
+            last_good_url: String::new(),
         };
         let v = match store::load_json(&path, "pending events and ScheduleInforms") {
             Loaded::Object(v) => v,
@@ -103,6 +106,10 @@ impl AgentState {
             }
         };
         st.bootstrapped_url = v["acs_url"].as_str().unwrap_or_default().to_string();
+        st.last_good_url = v["last_good_acs_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let events = store::array_field(&v, "events", &path);
         st.events = EventQueue::from_json(&Value::Array(events.to_vec()));
         for s in store::array_field(&v, "scheduled_informs", &path) {
@@ -128,6 +135,7 @@ impl AgentState {
         let v = json!({
             "version": VERSION,
             "acs_url": self.bootstrapped_url,
+            "last_good_acs_url": self.last_good_url,
             "events": self.events.to_json(),
             "scheduled_informs": self.scheduled.iter()
                 .map(|s| json!({"due": s.due, "command_key": s.command_key}))
@@ -189,6 +197,7 @@ mod tests {
         let mut st = AgentState::load(&dir);
         assert!(st.events.is_empty() && st.bootstrapped_url.is_empty());
         st.bootstrapped_url = "http://acs/".into();
+        st.last_good_url = "http://old/".into();
         st.events.add(EventCode::Method("Reboot".into()), "");
         st.scheduled.push(ScheduledInform {
             due: 42,
@@ -197,6 +206,7 @@ mod tests {
         st.save();
         let back = AgentState::load(&dir);
         assert_eq!(back.bootstrapped_url, "http://acs/");
+        assert_eq!(back.last_good_url, "http://old/");
         assert_eq!(back.events, st.events);
         assert_eq!(back.scheduled, st.scheduled);
         std::fs::remove_dir_all(dir).unwrap();

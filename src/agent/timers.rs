@@ -38,11 +38,13 @@ pub enum Timer {
     DelayedReboot,
     /// `ManagementServer.ScheduleReboot` (wall-clock time).
     ScheduledReboot,
+    /// While fallen back to the last good ACS: the next try of the new ACS URL.
+    AcsProbe,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 11] = [
+    pub const ALL: [Timer; 12] = [
         Timer::Retry,
         Timer::Periodic,
         Timer::Heartbeat,
@@ -54,6 +56,7 @@ impl Timer {
         Timer::LwnTrigger,
         Timer::DelayedReboot,
         Timer::ScheduledReboot,
+        Timer::AcsProbe,
     ];
 
     fn index(self) -> usize {

@@ -15,6 +15,22 @@ use std::sync::{Arc, Mutex};
 /// The object's path on the bus.
 pub const OBJECT: &str = "tr069";
 
+/// The C daemon's member order in its replies (`status` as `ubus_utils.c` builds it; then
+/// `status` before `info`).
+pub const C_KEY_ORDER: &[&str] = &[
+    "cwmp",
+    "last_session",
+    "next_session",
+    "statistics",
+    "status",
+    "start_time",
+    "end_time",
+    "acs_url",
+    "success_sessions",
+    "failure_sessions",
+    "total_sessions",
+];
+
 /// What the `tr069` object asks of the main loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tr069Request {
@@ -75,6 +91,8 @@ pub struct StatusSnapshot {
     pub success: u64,
     /// Sessions that failed.
     pub failure: u64,
+    /// What `metrics` answers (src/metrics.rs), as the main loop last published it.
+    pub metrics: Json,
 }
 
 impl StatusSnapshot {
@@ -123,6 +141,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
     let methods = vec![
         UbusMethod::new("command", &[("command", BlobmsgType::String)]),
         UbusMethod::new("status", &[]),
+        UbusMethod::new("metrics", &[]),
         UbusMethod::new(
             "request_download",
             &[
@@ -147,6 +166,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
         };
         (0, Some(handle(method, &args, &snap, &tx)))
     })
+    .with_key_order(C_KEY_ORDER)
 }
 
 /// Serves one call (pure but for the channel send); the reply is always a table, as the C
@@ -154,6 +174,7 @@ pub fn object(status: SharedStatus, tx: Inbox<Tr069Request>) -> UbusObject {
 pub fn handle(method: &str, args: &Json, snap: &StatusSnapshot, tx: &Inbox<Tr069Request>) -> Json {
     match method {
         "status" => snap.to_json(),
+        "metrics" => crate::metrics::with_live_connection_requests(&snap.metrics),
         "inform" => inform(args, snap, tx),
         "command" => command(args, snap, tx),
         "request_download" => request_download(args, tx),

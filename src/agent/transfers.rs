@@ -291,6 +291,7 @@ impl Agent {
         {
             self.save_transfers();
             log::info!("transfer {id} complete (fault {fault})");
+            self.metrics.transfer(fault);
             self.raise_result_events();
         } else {
             self.save_transfers();

@@ -4,7 +4,7 @@
 use super::uci::{Document, Section, Value};
 use super::{
     AcsConfig, Compression, Config, ConfigError, CpeConfig, DuStateChangePolicy, Identity,
-    IncomingRule, InformParameter, InstanceMode, LogSeverity, LwnConfig, StunConfig,
+    IncomingRule, InformParameter, InstanceMode, LogSeverity, LwnConfig, OpsConfig, StunConfig,
     TransferCompletePolicy, XmppConfig,
 };
 
@@ -522,6 +522,27 @@ impl Reader<'_> {
         })
     }
 
+    /// The `acs` options of [`OpsConfig`].
+    fn ops_acs(&mut self, s: &Section) -> R<OpsConfig> {
+        let d = OpsConfig::default();
+        Ok(OpsConfig {
+            fallback_enable: self.bool(s, "fallback_enable", d.fallback_enable)?,
+            fallback_attempts: self.ranged(s, "fallback_attempts", 5, 0, u32::MAX, 5)?,
+            fallback_time: self.ranged(s, "fallback_time", 600, 0, u32::MAX, 600)?,
+            fallback_retry_interval: self.ranged(
+                s,
+                "fallback_retry_interval",
+                3600,
+                1,
+                u32::MAX,
+                3600,
+            )?,
+            http_proxy: self.string(s, "http_proxy", "")?.trim().to_string(),
+            http_proxy_env: self.bool(s, "http_proxy_env", false)?,
+            ..d
+        })
+    }
+
     fn inform_parameter(&mut self, s: &Section) -> R<InformParameter> {
         Ok(InformParameter {
             section: s.name.clone(),
@@ -541,15 +562,22 @@ pub(super) fn from_document(doc: &Document) -> Result<(Config, Vec<String>), Con
         warnings: Vec::new(),
     };
     let mut cfg = Config::default();
+    let mut log_ms = false;
+    let mut metrics_file = String::new();
     // cpe first: amd_version gates acs options (the C daemon's "preinit" order).
     if let Some(s) = r.last(doc, "cpe") {
         cfg.cpe = r.cpe(s)?;
         cfg.stun = r.stun(s)?;
         cfg.xmpp = r.xmpp(s)?;
+        log_ms = r.bool(s, "log_timestamp_ms", false)?;
+        metrics_file = r.string(s, "metrics_file", "")?.trim().to_string();
     }
     if let Some(s) = r.last(doc, "acs") {
         cfg.acs = r.acs(s, cfg.cpe.amd_version)?;
+        cfg.ops = r.ops_acs(s)?;
     }
+    cfg.ops.log_timestamp_ms = log_ms;
+    cfg.ops.metrics_file = metrics_file;
     if let Some(s) = r.last(doc, "lwn") {
         cfg.lwn = r.lwn(s)?;
     }

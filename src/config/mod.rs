@@ -577,6 +577,52 @@ pub struct Config {
     pub transfer_complete: Option<TransferCompletePolicy>,
     /// Section of type `du_state_change`, if present.
     pub du_state_change: Option<DuStateChangePolicy>,
+    /// Operations options (ACS fallback, proxy, log timestamps): see [`OpsConfig`].
+    pub ops: OpsConfig,
+}
+
+/// Options of this daemon beyond the C one's: the last-good-ACS fallback and the HTTP proxy
+/// (section `acs`), millisecond log timestamps (section `cpe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpsConfig {
+    /// `acs.fallback_enable` (default on): go back to the last ACS URL that completed a
+    /// session when a new one keeps failing.
+    pub fallback_enable: bool,
+    /// `acs.fallback_attempts` (default 5): failed sessions with a new URL before falling
+    /// back; 0 = no limit by count.
+    pub fallback_attempts: u32,
+    /// `acs.fallback_time` in seconds (default 600): time a new URL gets to complete a
+    /// session before falling back; 0 = no limit by time.
+    pub fallback_time: u32,
+    /// `acs.fallback_retry_interval` in seconds (default 3600): how often the new URL is tried
+    /// again while fallen back.
+    pub fallback_retry_interval: u32,
+    /// `acs.http_proxy`: `http://[user:pass@]host:port` proxy for the ACS (empty: none).
+    pub http_proxy: String,
+    /// `acs.http_proxy_env` (default off): with no `http_proxy`, use the `http_proxy` /
+    /// `https_proxy` / `no_proxy` environment variables.
+    pub http_proxy_env: bool,
+    /// `cpe.log_timestamp_ms` (default off): log times with milliseconds.
+    pub log_timestamp_ms: bool,
+    /// `cpe.metrics_file` (default none): a file (best in RAM, e.g. under /var/run) where the
+    /// daemon keeps its metrics for `icwmpd -c metrics`; without one that command asks the
+    /// daemon over ubus.
+    pub metrics_file: String,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            fallback_enable: true,
+            fallback_attempts: 5,
+            fallback_time: 600,
+            fallback_retry_interval: 3600,
+            http_proxy: String::new(),
+            http_proxy_env: false,
+            log_timestamp_ms: false,
+            metrics_file: String::new(),
+        }
+    }
 }
 
 impl Config {

@@ -597,3 +597,39 @@ fn decoding_budgets_come_from_cpe_options() {
     );
     assert_eq!(load("").0.cpe.limits(), crate::soap::Limits::default());
 }
+
+#[test]
+fn operations_options_fallback_proxy_log_ms_metrics() {
+    let (c, w) = load("");
+    assert_eq!((c.ops, w.len()), (super::OpsConfig::default(), 0));
+    let d = super::OpsConfig::default();
+    assert_eq!(
+        (d.fallback_enable, d.fallback_attempts, d.fallback_time),
+        (true, 5, 600)
+    );
+    let (c, w) = load(
+        "config acs\n\toption fallback_enable 0\n\toption fallback_attempts 2\n\
+         \toption fallback_time 0\n\toption fallback_retry_interval 30\n\
+         \toption http_proxy ' http://u:p@px:3128 '\n\toption http_proxy_env 1\n\
+         config cpe\n\toption log_timestamp_ms 1\n\toption metrics_file '/tmp/m.json'\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let o = c.ops;
+    assert_eq!(
+        (o.fallback_enable, o.fallback_attempts, o.fallback_time),
+        (false, 2, 0)
+    );
+    assert_eq!(o.fallback_retry_interval, 30);
+    assert_eq!(
+        (o.http_proxy.as_str(), o.http_proxy_env),
+        ("http://u:p@px:3128", true)
+    );
+    assert_eq!(
+        (o.log_timestamp_ms, o.metrics_file.as_str()),
+        (true, "/tmp/m.json")
+    );
+    // Out of range: the default and a warning; not a number: an error.
+    let (c, w) = load("config acs\n\toption fallback_retry_interval 0\n");
+    assert_eq!((c.ops.fallback_retry_interval, w.len()), (3600, 1));
+    assert!(err("config acs\n\toption fallback_attempts x\n").contains("fallback_attempts"));
+}

@@ -407,6 +407,18 @@ fn decide(auth: &mut CrAuth, refusals: &mut Refusals, peer: IpAddr, r: Received)
             log::warn!("{l}");
         }
     }
+    {
+        use crate::metrics::{cr_accepted, cr_refused, http_refusal, Via};
+        match &checked.decision {
+            CrDecision::Accept => cr_accepted(Via::Http),
+            CrDecision::Reject(code) => cr_refused(Via::Http, http_refusal(*code)),
+            // A first 401 is the normal start of Digest; a refused credential is a refusal.
+            CrDecision::Challenge { .. } if checked.refused_user.is_some() => {
+                cr_refused(Via::Http, http_refusal(401))
+            }
+            CrDecision::Challenge { .. } => {}
+        }
+    }
     let head = head::response(&checked.decision);
     log::debug!(
         "connection request from {peer}: {line} => {}",

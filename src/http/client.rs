@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use flate2::write::ZlibEncoder;
 use ureq::config::{Config, IpFamily};
 use ureq::http::Response;
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::{Agent, Body};
 
 use super::auth::{drain, take_location, Auth};
 use super::cookies::CookieJar;
+use super::proxy::{self, Proxies};
 use super::tls::{self, Tls};
 use super::url::Url;
 use super::{gzip, Compression, HttpError, HttpOptions, HttpReply};
@@ -40,6 +40,8 @@ pub struct AcsClient {
     /// Set when the ACS broke the `Expect: 100-continue` exchange (a `100 Continue` with
     /// header fields, which ureq refuses): never send `Expect` again with this client.
     expect_refused: bool,
+    /// The HTTP proxies (src/http/proxy.rs); empty: direct connections.
+    proxies: std::sync::Arc<Proxies>,
 }
 
 impl AcsClient {
@@ -74,7 +76,8 @@ impl AcsClient {
             // An ACS that ignores `Expect: 100-continue` gets the body after this wait.
             .timeout_await_100(Some(AWAIT_100))
             .build();
-        let agent = new_agent(&config, &tls);
+        let proxies = std::sync::Arc::new(Proxies::new(&opts.proxy).map_err(HttpError::Proxy)?);
+        let agent = proxy::agent(&config, &tls, &proxies);
         Ok(AcsClient {
             opts,
             base,
@@ -87,6 +90,7 @@ impl AcsClient {
             auth: None,
             compression_refused: false,
             expect_refused: false,
+            proxies,
         })
     }
 
@@ -111,6 +115,11 @@ impl AcsClient {
         Ok(())
     }
 
+    /// The configured ACS URL (redirects aside).
+    pub fn url(&self) -> &str {
+        &self.opts.url
+    }
+
     /// The URL the next POST goes to (the redirect target during a redirected session).
     pub fn current_url(&self) -> String {
         self.redirect.as_ref().unwrap_or(&self.base).to_string()
@@ -128,7 +137,7 @@ impl AcsClient {
         self.redirect = None;
         self.redirects = 0;
         self.auth = None;
-        self.agent = new_agent(&self.config, &self.tls);
+        self.agent = proxy::agent(&self.config, &self.tls, &self.proxies);
     }
 
     /// POSTs `body` (SOAP envelope, or empty for the empty POST) and returns the ACS's 200/204.
@@ -193,6 +202,10 @@ impl AcsClient {
                     log::info!("ACS redirects ({status}) to {next} for this session");
                     self.redirect = Some(next);
                     auth_retried = false;
+                }
+                407 => {
+                    drain(resp);
+                    return Err(proxy::refused_407(&self.proxies, &url.to_string()));
                 }
                 415 if enc != Compression::None => {
                     drain(resp);
@@ -285,13 +298,11 @@ impl AcsClient {
     }
 }
 
-/// A ureq agent over our TCP and TLS connector, sharing the client's TLS context.
+/// A ureq agent over our TCP and TLS connector, sharing the client's TLS context; no proxy
+/// (the chain is the proxied one with none configured: one copy of ureq's generic connector
+/// code in the binary).
 pub(crate) fn new_agent(config: &Config, tls: &Tls) -> Agent {
-    Agent::with_parts(
-        config.clone(),
-        tls.ureq_connector(),
-        DefaultResolver::default(),
-    )
+    proxy::agent(config, tls, &std::sync::Arc::default())
 }
 
 /// Compresses `body` for `enc` (borrowed as is for `None`).
@@ -312,6 +323,9 @@ fn map_err(e: ureq::Error) -> HttpError {
     use ureq::Error as E;
     if let Some(m) = tls::failure_of(&e) {
         return HttpError::Tls(m);
+    }
+    if let Some(m) = proxy::failure_of(&e) {
+        return HttpError::Proxy(m);
     }
     match e {
         E::Timeout(_) => HttpError::Timeout,

@@ -13,6 +13,7 @@ mod client;
 pub mod cookies;
 pub mod digest;
 pub mod gzip;
+pub mod proxy;
 pub mod tls;
 pub mod url;
 
@@ -69,6 +70,8 @@ pub struct HttpOptions {
     /// Send `Expect: 100-continue` with bodies over [`EXPECT_CONTINUE_MIN`] bytes (off with
     /// `acs.http_disable_100continue`).
     pub expect_continue: bool,
+    /// HTTP proxy to the ACS.
+    pub proxy: proxy::ProxyOptions,
 }
 
 /// Smallest request body sent with `Expect: 100-continue`: libcurl's threshold (1 MiB),
@@ -91,6 +94,7 @@ impl HttpOptions {
             max_body: DEFAULT_MAX_BODY,
             ipv4_only: false,
             expect_continue: true,
+            proxy: proxy::ProxyOptions::default(),
         }
     }
 }
@@ -109,6 +113,8 @@ impl fmt::Debug for HttpOptions {
             .field("max_body", &self.max_body)
             .field("ipv4_only", &self.ipv4_only)
             .field("expect_continue", &self.expect_continue)
+            .field("proxy", &self.proxy.url.split('@').next_back())
+            .field("proxy_env", &self.proxy.env)
             .finish()
     }
 }
@@ -143,6 +149,8 @@ pub enum HttpError {
     BodyTooLarge,
     /// The ACS URL or a redirect `Location` is not a usable http(s) URL.
     BadUrl(String),
+    /// The HTTP proxy could not be used (bad setting, unreachable, 407, CONNECT refused).
+    Proxy(String),
 }
 
 impl fmt::Display for HttpError {
@@ -157,6 +165,7 @@ impl fmt::Display for HttpError {
             HttpError::Io(e) => write!(f, "HTTP I/O error: {e}"),
             HttpError::BodyTooLarge => f.write_str("ACS response body too large"),
             HttpError::BadUrl(e) => write!(f, "bad URL: {e}"),
+            HttpError::Proxy(e) => write!(f, "HTTP proxy: {e}"),
         }
     }
 }

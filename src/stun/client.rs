@@ -328,6 +328,7 @@ impl Worker {
     fn on_conn_req(&mut self, data: &[u8], peer: IpAddr) {
         let now = Instant::now();
         if self.limiter.admit(peer, now).is_err() {
+            crate::metrics::cr_refused(crate::metrics::Via::Udp, "rate_limited");
             log::debug!("UDP connection request from {peer} dropped: rate limit");
             return;
         }
@@ -339,15 +340,24 @@ impl Worker {
             &s.cr_password,
         ) {
             Ok(()) => {
+                crate::metrics::cr_accepted(crate::metrics::Via::Udp);
                 self.limiter.succeeded(peer, now);
                 log::info!("UDP connection request from {peer} accepted");
                 self.events.send(ConnReqEvent::Accepted { peer });
             }
             // The ACS sends each message about three times: its copies are routine.
             Err(r @ Refusal::Replayed) => {
+                crate::metrics::cr_refused(
+                    crate::metrics::Via::Udp,
+                    crate::metrics::udp_refusal(&r),
+                );
                 log::info!("UDP connection request from {peer} refused: {r}")
             }
             Err(r) => {
+                crate::metrics::cr_refused(
+                    crate::metrics::Via::Udp,
+                    crate::metrics::udp_refusal(&r),
+                );
                 self.limiter.failed(peer, now);
                 log::warn!("UDP connection request from {peer} refused: {r}");
             }

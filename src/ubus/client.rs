@@ -52,6 +52,9 @@ pub struct UbusObject {
     pub methods: Vec<UbusMethod>,
     /// Serves the calls.
     pub handler: Handler,
+    /// Reply members named here come first, in this order, at every depth (the rest follow
+    /// in serde_json's sorted order): a drop-in for a C object replies in the C order.
+    pub key_order: &'static [&'static str],
 }
 
 impl UbusObject {
@@ -65,7 +68,15 @@ impl UbusObject {
             name: name.into(),
             methods,
             handler: Box::new(handler),
+            key_order: &[],
         }
+    }
+
+    /// The same object, its replies' members ordered as `order` says (see
+    /// [`UbusObject::key_order`]).
+    pub fn with_key_order(mut self, order: &'static [&'static str]) -> Self {
+        self.key_order = order;
+        self
     }
 
     /// The SIGNATURE attribute: one table per method, one INT32 type id per argument.

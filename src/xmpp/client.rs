@@ -379,6 +379,7 @@ impl Worker {
                     self.publish(&jid);
                 }
                 Action::ConnReq(from) => {
+                    crate::metrics::cr_accepted(crate::metrics::Via::Xmpp);
                     // Debug-quoted: the JID is the peer's text (no log line injection).
                     log::info!("XMPP: connection request from {from:?} accepted");
                     let peer = self
@@ -388,6 +389,8 @@ impl Worker {
                     self.events.send(ConnReqEvent::Accepted { peer });
                 }
                 Action::Refused { from, reason } => {
+                    let why = crate::metrics::xmpp_refusal(reason);
+                    crate::metrics::cr_refused(crate::metrics::Via::Xmpp, why);
                     log::warn!("XMPP: connection request from {from:?} refused: {reason}");
                 }
             }

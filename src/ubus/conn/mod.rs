@@ -473,7 +473,10 @@ impl Actor {
         }
         let (code, body) = (o.obj.handler)(&method, blobmsg::table_to_json(&data));
         let body = body.and_then(|b| match blobmsg::table_from_json(&b) {
-            Ok(t) => Some(t),
+            Ok(mut t) => {
+                blobmsg::order_table(&mut t, o.obj.key_order);
+                Some(t)
+            }
             Err(_) => {
                 log::warn!(
                     "ubus: {}.{method} replied with a non-object; dropped",

@@ -29,9 +29,12 @@ fn every_method_and_error_through_the_ubus_cli() {
         "\t\"status\":{}",
         "\t\"inform\":{\"GetRPCMethods\":\"Boolean\",\"event\":\"String\"}",
         "\t\"request_download\":{\"file_type\":\"String\",\"args\":\"Table\"}",
+        "\t\"metrics\":{}",
     ] {
         assert!(list.lines().any(|l| l == line), "{line} not in\n{list}");
     }
+    // Those five and nothing else.
+    assert_eq!(list.lines().count(), 6, "{list}");
     let (_, all, _) = run(&bus, &["list"]);
     assert!(all.lines().any(|l| l == "tr069"), "{all}");
 

@@ -4,9 +4,9 @@
 
 mod netns_lab;
 
-use netns_lab::{in_silent_net, is_root, sysctl, Chain};
 use icwmp::diag::icmp::{self, EchoSocket, SocketKind};
 use icwmp::diag::{ipping, traceroute, Cancel, Inputs, Outcome};
+use netns_lab::{in_silent_net, is_root, sysctl, Chain};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::process::Command;

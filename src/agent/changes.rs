@@ -77,6 +77,7 @@ impl Agent {
         sources
             .files
             .push(self.opts.state_dir.join(crate::notify::FILE_NAME));
+        self.watched = sources.files.clone();
         match watch::spawn(&sources, self.inputs.inbox(Input::Changed)) {
             Ok(w) => self.watch = w,
             Err(e) => log::warn!("no change watcher ({e}): value changes are polled"),
@@ -84,24 +85,54 @@ impl Agent {
     }
 
     /// Something values come from changed (the watcher, a reload, a bus event): check now.
+    /// A watcher hint about files only, when none of the watched files changed since the
+    /// last check, was about the daemon's own writes that check already saw: no read.
     pub(super) fn on_change_hint(&mut self, hint: Hint) {
-        log::debug!("checking notified values ({hint:?})");
         if hint.files {
             // Perhaps the config file (`icwmpd -c set`, an editor): STUN and XMPP follow it.
             self.nudge_followers();
+            if !hint.net && !self.watched.is_empty() && self.stamps() == self.checked_stamps {
+                log::debug!("no watched file changed since the last check ({hint:?})");
+                return;
+            }
         }
+        log::debug!("checking notified values ({hint:?})");
         let now = self.clock.now();
         self.check_changes(now);
+    }
+
+    /// The identity of each watched file now (None: missing).
+    fn stamps(&self) -> Vec<Option<crate::config::follow::Stamp>> {
+        self.watched
+            .iter()
+            .map(|p| crate::config::follow::stamp(p))
+            .collect()
     }
 
     /// Compares the notified values with the last ones seen; an active change opens a
     /// session, after the DefaultActiveNotificationThrottle when one is set. Returns the
     /// wall time the check took.
     pub(super) fn check_changes(&mut self, now: Now) -> Duration {
+        self.check_changes_after(now, &Default::default())
+    }
+
+    /// [`Agent::check_changes`] after the ACS wrote `acs_written` itself: their values join
+    /// the baseline unreported and any change of theirs still owed is dropped (what the
+    /// ACS changed itself is not reported back to it), in the same read.
+    pub(super) fn check_changes_after(
+        &mut self,
+        now: Now,
+        acs_written: &std::collections::BTreeSet<String>,
+    ) -> Duration {
         let start = Instant::now();
         let cpu = thread_cpu_time();
+        // Taken before the read: a file written after it is seen as changed by the next hint.
+        self.checked_stamps = self.stamps();
         let current = self.attrs.notified(self.dm.as_mut());
         let count = current.len();
+        if !acs_written.is_empty() {
+            self.changes.acs_wrote(current.clone(), acs_written);
+        }
         let active = self.changes.poll(current);
         self.save_changes();
         // `make bench` reads this line (benches/notify.rs).
@@ -136,15 +167,6 @@ impl Agent {
     /// The Inform carrying `changed` was acknowledged: the ACS knows these values now.
     pub(super) fn changes_delivered(&mut self, changed: &[ParamValue]) {
         self.changes.delivered(changed);
-        self.save_changes();
-    }
-
-    /// The ACS wrote `names` itself: their current values join the baseline unreported;
-    /// every other parameter keeps its own, so a local change made during the session is
-    /// still found by the next check.
-    pub(super) fn acs_wrote(&mut self, names: &std::collections::BTreeSet<String>) {
-        let current = self.attrs.notified(self.dm.as_mut());
-        self.changes.acs_wrote(current, names);
         self.save_changes();
     }
 

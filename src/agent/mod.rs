@@ -159,6 +159,10 @@ pub struct Agent {
     changes: ChangeTracker,
     /// The change watcher thread (started by [`Agent::run`]).
     watch: Option<crate::notify::watch::Watcher>,
+    /// The files the watcher watches, and their identity at the last notification check
+    /// (a hint about files none of which changed since then is skipped).
+    watched: Vec<std::path::PathBuf>,
+    checked_stamps: Vec<Option<crate::config::follow::Stamp>>,
     /// Lightweight notifications (trigger, sender): see agent/lwn.rs.
     lwn: lwn::LwnState,
     /// End of the last successful session (Unix time), for the throttle.
@@ -246,6 +250,8 @@ impl Agent {
             end: EndOfSession::default(),
             changes: ChangeTracker::new(),
             watch: None,
+            watched: Vec::new(),
+            checked_stamps: Vec::new(),
             lwn: lwn::LwnState::default(),
             last_success_end: 0,
             last_md_notify: 0,
@@ -357,14 +363,18 @@ impl Agent {
         self.lwn_plan(now);
     }
 
-    /// Arms the first poll of the notified parameters now, or stops polling, as the config
-    /// says.
+    /// Arms the first poll of the notified parameters, or stops polling, as the config says.
+    /// The first cycle is one interval from now: whoever turned the poll on (start-up, a
+    /// reload) checks the values at once already.
     fn plan_notify_poll(&mut self) {
+        let interval =
+            std::time::Duration::from_secs(self.config.cpe.periodic_notify_interval.max(1) as u64);
+        let now = self.clock.now();
         let at = self
             .config
             .cpe
             .periodic_notify_enable
-            .then(|| self.clock.now().mono);
+            .then(|| now.after(interval));
         self.timers.set_opt(Timer::NotifyPoll, at);
     }
 
@@ -566,9 +576,17 @@ impl Agent {
         }
     }
 
-    /// Re-reads the config (SIGHUP, or a session that changed it). A broken file keeps the
-    /// old config running.
+    /// Re-reads the config (SIGHUP, a bus request, a transfer that changed it), then checks
+    /// the notified values: the reload may have come with new ones (a UCI edit, then SIGHUP).
     fn reload(&mut self) {
+        if self.reload_config() {
+            self.on_change_hint(Default::default());
+        }
+    }
+
+    /// Re-reads the config and applies it; false when the file is broken (the old config
+    /// keeps running). The caller checks the notified values.
+    fn reload_config(&mut self) -> bool {
         match Config::load(&self.opts.config_path) {
             Ok((config, warnings)) => {
                 for w in warnings {
@@ -588,7 +606,7 @@ impl Agent {
             }
             Err(e) => {
                 log::error!("config not reloaded: {e}");
-                return;
+                return false;
             }
         }
         if let Some(cr) = &self.conn_req {
@@ -603,7 +621,6 @@ impl Agent {
             self.plan_notify_poll();
         }
         self.nudge_followers();
-        // The reload may have come with new values (a UCI edit, then SIGHUP).
-        self.on_change_hint(Default::default());
+        true
     }
 }

@@ -488,17 +488,13 @@ impl Agent {
     fn end_of_session(&mut self) {
         self.dm.end_of_session();
         let end = std::mem::take(&mut self.end);
-        if !end.acs_written.is_empty() {
-            // What the ACS changed itself is not reported back to it (digest 8.2).
-            self.acs_wrote(&end.acs_written);
-        }
-        if end.attrs_changed {
-            // Newly notified parameters start from their value now, not at some later
-            // check, which would take a local change made meanwhile as the baseline.
-            self.check_changes(self.clock.now());
-        }
-        if end.reload_config {
-            self.reload();
+        let reloaded = end.reload_config && self.reload_config();
+        // One read of the notified values for all the session left behind: what the ACS
+        // changed itself is not reported back to it (digest 8.2); newly notified parameters
+        // start from their value now, not at some later check, which would take a local
+        // change made meanwhile as the baseline; a reload may have come with new values.
+        if !end.acs_written.is_empty() || end.attrs_changed || reloaded {
+            self.check_changes_after(self.clock.now(), &end.acs_written);
         }
         // DelayReboot counts from the end of the session that set it; a ScheduleReboot that
         // fell due during it is still due (TR-181).

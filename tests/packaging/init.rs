@@ -38,7 +38,10 @@ fn init_script_takes_the_c_config_vocabulary() {
     assert_eq!(db["network.wan.reqopts"], "43 125");
     assert_eq!(db["network.wan.vendorid"], "acme,dslforum.org");
     let saved = std::fs::read_to_string(f.dir.join("config/network")).unwrap();
-    assert!(saved.contains("option reqopts '43 125'"), "committed: {saved}");
+    assert!(
+        saved.contains("option reqopts '43 125'"),
+        "committed: {saved}"
+    );
     assert_eq!(
         *netifd.lock().unwrap(),
         vec![("reload".to_string(), serde_json::json!({}))]

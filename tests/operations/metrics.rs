@@ -2,9 +2,7 @@
 //! `tr069 status` in the C daemon's shape.
 
 use super::{common, poll, soap, AcsOpts, Rig};
-
-#[path = "../../benches/common/ubusd.rs"]
-mod ubusd;
+use common::ubus as ubusd;
 
 /// `icwmpd -c metrics` once its output satisfies `pred` (the file is written at most once a
 /// second).

@@ -240,6 +240,7 @@ impl Agent {
                 self.retry_count = 0;
                 self.retry_owed = false;
                 self.timers.stop(Timer::Retry);
+                self.diag_session_end(&sent);
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
@@ -372,6 +373,7 @@ impl Agent {
             self.end
                 .acs_written
                 .extend(values.iter().map(|v| v.name.clone()));
+            self.diag_after_spv(values);
         }
         let mut failure = None;
         for a in actions {

@@ -12,10 +12,12 @@
 //! Each engine is a module of its own with a pure part (input checks, results computed from
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
+pub mod bbfdm;
 pub mod download;
 pub mod ipping;
 pub mod nslookup;
 pub mod server_selection;
+pub mod store;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;
@@ -73,11 +75,19 @@ impl Kind {
         }
     }
 
+    /// The kind whose object is exactly `object` (with its trailing dot).
+    pub fn from_object(object: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.object() == object)
+    }
+
     /// The kind whose object is `path` or contains it.
     pub fn of_path(path: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| path.starts_with(k.object()))
     }
 }
+
+/// The parameter that asks for a test (`Requested`) and reports its end.
+pub const STATE_PARAM: &str = "DiagnosticsState";
 
 /// The end of a test: its final `DiagnosticsState` and its result parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -17,7 +17,24 @@ pub(crate) struct View<'a> {
     pub cpu_prev: &'a mut Option<(u64, u64)>,
     /// Where the STUN client publishes its status.
     pub state_dir: &'a std::path::Path,
+    /// The diagnostics objects' state.
+    pub diag: &'a crate::diag::store::DiagStore,
     ifaces: Option<Vec<Iface>>,
+}
+
+/// A diagnostics parameter's object and its name relative to it, instance numbers put in
+/// (`RouteHops.{i}.Host` in instance 2: `RouteHops.2.Host`).
+fn diag_name(path: &str, inst: &[u32]) -> Option<(&'static str, String)> {
+    let kind = crate::diag::Kind::of_path(path)?;
+    let template = &path[kind.object().len()..];
+    let mut rel = String::with_capacity(template.len());
+    let mut parts = template.split("{i}");
+    rel.push_str(parts.next().unwrap_or_default());
+    for (part, n) in parts.zip(inst) {
+        let _ = write!(rel, "{n}");
+        rel.push_str(part);
+    }
+    Some((kind.object(), rel))
 }
 
 impl<'a> View<'a> {
@@ -29,6 +46,7 @@ impl<'a> View<'a> {
         data: &'a Persisted,
         cpu_prev: &'a mut Option<(u64, u64)>,
         state_dir: &'a std::path::Path,
+        diag: &'a crate::diag::store::DiagStore,
     ) -> View<'a> {
         View {
             tree,
@@ -37,6 +55,7 @@ impl<'a> View<'a> {
             data,
             cpu_prev,
             state_dir,
+            diag,
             ifaces: None,
         }
     }
@@ -144,9 +163,27 @@ impl<'a> View<'a> {
                 if on { "Enabled" } else { "Disabled" }.into()
             }
             Src::Net(n) => self.net_value(n, inst),
-            Src::Object | Src::StoredTable | Src::IfaceTable | Src::V4Table | Src::V6Table => {
-                String::new()
+            Src::DiagState | Src::DiagInput | Src::DiagResult => {
+                let found = diag_name(e.path, inst).and_then(|(obj, rel)| {
+                    let d = self.diag.get(obj)?;
+                    match self.src[node] {
+                        Src::DiagState => Some(d.state.clone()),
+                        Src::DiagInput => d.inputs.get(&rel).cloned(),
+                        _ => d.result(&rel).map(str::to_string),
+                    }
+                });
+                match (found, self.src[node]) {
+                    (Some(v), _) => v,
+                    (None, Src::DiagState) => crate::diag::store::NONE.into(),
+                    (None, _) => super::persist::default_value(node),
+                }
             }
+            Src::Object
+            | Src::StoredTable
+            | Src::IfaceTable
+            | Src::V4Table
+            | Src::V6Table
+            | Src::DiagTable => String::new(),
         }
     }
 
@@ -458,6 +495,29 @@ impl Instances for View<'_> {
                 .map(|t| t.rows.keys().copied().collect())
                 .unwrap_or_default(),
             Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
+            Src::DiagTable => {
+                let Some((obj, rel)) = diag_name(self.tree.entry(node).path, inst) else {
+                    return Vec::new();
+                };
+                // `RouteHops.{i}.` -> rows named `RouteHops.<n>.<column>`.
+                let prefix = rel.strip_suffix("{i}.").unwrap_or(&rel);
+                let mut rows: Vec<u32> = self
+                    .diag
+                    .get(obj)
+                    .map(|d| {
+                        d.results
+                            .iter()
+                            .filter_map(|(n, _)| {
+                                let rest = n.strip_prefix(prefix)?;
+                                rest.split_once('.')?.0.parse().ok()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rows.sort_unstable();
+                rows.dedup();
+                rows
+            }
             Src::V4Table => {
                 let n = self.iface(inst).map_or(0, |i| i.v4.len());
                 (1..=n as u32).collect()

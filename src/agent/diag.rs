@@ -55,6 +55,8 @@ pub(super) struct Diags {
     running: BTreeMap<String, Running>,
     /// The file as last read here: re-read only when it changed.
     seen: store::Stamp,
+    /// The file as last read here asks for a test (running or not).
+    requested: bool,
     /// Replaces the engines and bbfdm (unit tests).
     runner: Option<Runner>,
 }
@@ -66,6 +68,7 @@ impl Diags {
             tx,
             running: BTreeMap::new(),
             seen: None,
+            requested: false,
             runner: None,
         }
     }
@@ -111,7 +114,9 @@ impl Agent {
 
     fn load_diags(&mut self) -> DiagStore {
         self.diags.seen = store::stamp(self.diag_dir());
-        DiagStore::load(self.diag_dir())
+        let s = DiagStore::load(self.diag_dir());
+        self.diags.requested = !s.requested().is_empty();
+        s
     }
 
     fn save_diags(&mut self, s: &DiagStore) -> bool {
@@ -182,7 +187,7 @@ impl Agent {
     /// watchdog. Returns how soon the loop must look again.
     pub(super) fn start_diags(&mut self) -> Option<Duration> {
         let changed = store::stamp(self.diag_dir()) != self.diags.seen;
-        if !changed && self.diags.running.is_empty() {
+        if !changed && self.diags.running.is_empty() && !self.diags.requested {
             return None;
         }
         let mut s = self.load_diags();
@@ -319,8 +324,9 @@ impl Agent {
         self.raise(EventCode::DiagnosticsComplete, "");
     }
 
-    /// After a successful session that carried `8 DIAGNOSTICS COMPLETE`: it is delivered.
-    pub(super) fn diag_session_end(&mut self, sent: &[crate::events::PendingEvent]) {
+    /// The InformResponse acknowledged `sent`: an `8 DIAGNOSTICS COMPLETE` among them is
+    /// delivered.
+    pub(super) fn diag_delivered(&mut self, sent: &[crate::events::PendingEvent]) {
         let code = EventCode::DiagnosticsComplete;
         if !sent.iter().any(|e| e.code == code) || self.state.events.contains(&code) {
             return;

@@ -9,6 +9,8 @@ mod bus;
 mod changes;
 mod custom_notify;
 mod diag;
+#[cfg(test)]
+mod diag_tests;
 mod du;
 pub mod inform;
 mod lwn;

@@ -240,7 +240,6 @@ impl Agent {
                 self.retry_count = 0;
                 self.retry_owed = false;
                 self.timers.stop(Timer::Retry);
-                self.diag_session_end(&sent);
                 if heartbeat {
                     self.heartbeat_pending = false;
                 } else {
@@ -315,6 +314,7 @@ impl Agent {
                     // A heartbeat's event is not in the queue: removing it is a no-op.
                     self.state.events.inform_delivered(sent);
                     self.state.save();
+                    self.diag_delivered(sent);
                     self.changes_delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { index, .. }) => {

@@ -1,0 +1,211 @@
+//! The diagnostics cycle in the agent with a scripted test runner (no network tests): a
+//! request runs after the session, its end is stored and reported once; a second request
+//! cancels the first; a restart ends a started test in Error_Internal and reports it.
+
+use super::diag::Runner;
+use super::{Agent, Input, Inputs, Options};
+use crate::config::Config;
+use crate::datamodel::embedded::EmbeddedDataModel;
+use crate::datamodel::MemConfigStore;
+use crate::diag::store::{DiagStore, FILE_NAME};
+use crate::diag::{Cancel, Outcome};
+use crate::events::EventCode;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PING: &str = "Device.IP.Diagnostics.IPPing.";
+const RESPONSE: &str = r#"<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/" xmlns:cwmp="urn:dslforum-org:cwmp-1-2"><soap-env:Header><cwmp:ID soap-env:mustUnderstand="1">1</cwmp:ID></soap-env:Header><soap-env:Body><cwmp:InformResponse><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse></soap-env:Body></soap-env:Envelope>"#;
+
+/// An ACS that accepts every Inform and records them.
+fn acs() -> (String, Arc<Mutex<Vec<String>>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("acs");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let informs = Arc::new(Mutex::new(Vec::new()));
+    let seen = informs.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
+            let (code, answer) = if body.contains("<cwmp:Inform>") {
+                seen.lock().unwrap().push(body);
+                (200, RESPONSE)
+            } else {
+                (204, "")
+            };
+            let _ = req.respond(tiny_http::Response::from_string(answer).with_status_code(code));
+        }
+    });
+    (format!("http://127.0.0.1:{port}/acs"), informs)
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("icwmp-diagcycle-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+fn agent(dir: &Path, url: &str) -> Agent {
+    let config_path = dir.join("cwmp");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let text = format!(
+        "config acs 'acs'\n\toption url '{url}'\n\toption periodic_inform_enable '0'\n\
+         \nconfig cpe 'cpe'\n\toption port '{port}'\n\toption cr_host '127.0.0.1'\n\
+         \toption periodic_notify_enable '0'\n"
+    );
+    std::fs::write(&config_path, &text).expect("config");
+    let (config, _) = Config::from_str(&text, "cwmp").expect("config parses");
+    let opts = Options {
+        config_path,
+        state_dir: dir.to_path_buf(),
+        boot_event: false,
+        get_rpc_methods: false,
+        argv: Vec::new(),
+    };
+    let dm = Box::new(EmbeddedDataModel::new(
+        dir,
+        Box::new(MemConfigStore::default()),
+    ));
+    Agent::new(opts, config, dm, Inputs::default())
+}
+
+/// Requests IPPing as an SPV would (the file the model writes).
+fn request(dir: &Path, host: &str) {
+    let mut s = DiagStore::load(dir);
+    s.apply(&[
+        (PING.into(), "Host".into(), host.into()),
+        (PING.into(), "DiagnosticsState".into(), "Requested".into()),
+    ]);
+    s.save(dir).expect("save");
+}
+
+/// Feeds the next worker report to the agent (as the main loop would).
+fn next_done(agent: &mut Agent) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match agent.inputs.rx.recv_timeout(left) {
+            Ok(Input::Diag(d)) => return agent.diag_done(d),
+            Ok(_) => continue,
+            Err(e) => panic!("no diagnostics report: {e}"),
+        }
+    }
+}
+
+/// A runner that answers the host as the result, after waiting for cancellation when the
+/// host is "slow"; it records the hosts it ran.
+fn runner(ran: Arc<Mutex<Vec<String>>>) -> Runner {
+    Arc::new(
+        move |_obj: &str, inputs: &crate::diag::Inputs, cancel: &Cancel| {
+            let host = inputs.get("Host").cloned().unwrap_or_default();
+            ran.lock().unwrap().push(host.clone());
+            if host == "slow" {
+                let end = Instant::now() + Duration::from_secs(10);
+                while !cancel.is_cancelled() && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return Outcome::error("Error_Other");
+            }
+            Outcome {
+                state: "Complete".into(),
+                values: vec![("IPAddressUsed".into(), host)],
+            }
+        },
+    )
+}
+
+fn has_diag_event(inform: &str) -> bool {
+    inform.contains("<EventCode>8 DIAGNOSTICS COMPLETE</EventCode>")
+}
+
+#[test]
+fn a_request_runs_after_the_session_and_is_reported_once() {
+    let dir = tmpdir("once");
+    let (url, informs) = acs();
+    let mut agent = agent(&dir, &url);
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    agent.set_diag_runner(runner(ran.clone()));
+    request(&dir, "127.0.0.1");
+    agent.turn();
+    assert_eq!(informs.lock().unwrap().len(), 1, "the bootstrap session");
+    next_done(&mut agent);
+    assert_eq!(*ran.lock().unwrap(), vec!["127.0.0.1".to_string()]);
+    let s = DiagStore::load(&dir);
+    let e = s.get(PING).unwrap();
+    assert_eq!(e.state, "Complete");
+    assert_eq!(e.result("IPAddressUsed"), Some("127.0.0.1"));
+    assert!(e.report, "owed until delivered");
+    agent.turn();
+    let got = informs.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert!(has_diag_event(&got[1]), "{}", got[1]);
+    assert!(!DiagStore::load(&dir).report_owed(), "delivered");
+    // Nothing more: no second report, no second run.
+    agent.turn();
+    assert_eq!(informs.lock().unwrap().len(), 2);
+    assert_eq!(ran.lock().unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_request_cancels_the_first_and_only_the_second_is_reported() {
+    let dir = tmpdir("second");
+    let (url, informs) = acs();
+    let mut agent = agent(&dir, &url);
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    agent.set_diag_runner(runner(ran.clone()));
+    request(&dir, "slow");
+    agent.turn();
+    let t = Instant::now();
+    while ran.lock().unwrap().is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(ran.lock().unwrap().len(), 1, "the first test runs");
+    let t = Instant::now();
+    request(&dir, "fast");
+    agent.sync_diags();
+    next_done(&mut agent);
+    assert!(t.elapsed() < Duration::from_secs(5), "cancelled promptly");
+    assert_eq!(DiagStore::load(&dir).get(PING).unwrap().state, "Requested");
+    assert!(!agent.state.events.contains(&EventCode::DiagnosticsComplete));
+    agent.turn();
+    next_done(&mut agent);
+    assert_eq!(
+        *ran.lock().unwrap(),
+        vec!["slow".to_string(), "fast".to_string()]
+    );
+    let s = DiagStore::load(&dir);
+    assert_eq!(s.get(PING).unwrap().result("IPAddressUsed"), Some("fast"));
+    agent.turn();
+    let got = informs.lock().unwrap().clone();
+    assert_eq!(got.iter().filter(|i| has_diag_event(i)).count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_restart_ends_a_started_test_in_error_internal_and_reports_it() {
+    let dir = tmpdir("restart");
+    let (url, informs) = acs();
+    request(&dir, "slow");
+    let mut s = DiagStore::load(&dir);
+    assert!(s.start(PING, 1), "a worker had taken it");
+    s.save(&dir).unwrap();
+    let mut agent = agent(&dir, &url);
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    agent.set_diag_runner(runner(ran.clone()));
+    assert_eq!(
+        DiagStore::load(&dir).get(PING).unwrap().state,
+        "Error_Internal"
+    );
+    agent.turn();
+    let got = informs.lock().unwrap().clone();
+    assert!(has_diag_event(&got[0]), "{}", got[0]);
+    assert!(ran.lock().unwrap().is_empty(), "not run again");
+    assert!(!DiagStore::load(&dir).report_owed());
+    assert!(std::fs::metadata(dir.join(FILE_NAME)).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

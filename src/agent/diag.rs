@@ -123,6 +123,7 @@ impl Agent {
         match s.save(self.diag_dir()) {
             Ok(()) => {
                 self.diags.seen = store::stamp(self.diag_dir());
+                self.diags.requested = !s.requested().is_empty();
                 true
             }
             Err(e) => {

@@ -209,3 +209,90 @@ fn a_restart_ends_a_started_test_in_error_internal_and_reports_it() {
     assert!(std::fs::metadata(dir.join(FILE_NAME)).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bbfdm path, both API generations: the SPV goes to bbfdm and is noted; after the
+/// session the test is bbfdm's `operate` with the inputs; bbfdm keeps the results, which GPV
+/// then reads from it; `8 DIAGNOSTICS COMPLETE` follows.
+#[test]
+fn on_bbfdm_a_request_becomes_an_operate_and_gpv_reads_bbfdm_results() {
+    use crate::datamodel::bbfdm::{fake::FakeBbfdm, Api, BbfdmDataModel};
+    use crate::datamodel::SetValue;
+    use crate::soap::{AcsRequest, CpeResponse};
+    use crate::ubus::{broker::Broker, UbusConfig, UbusThread};
+    for api in [Api::Transaction, Api::BbfConfig] {
+        let dir = tmpdir(&format!("bbf-{api:?}"));
+        let sock = dir.join("ubus.sock");
+        let broker = Broker::start(&sock).expect("broker");
+        let spawn = |objects| {
+            let mut cfg = UbusConfig::new(Some(sock.clone()));
+            cfg.objects = objects;
+            UbusThread::spawn_with(cfg).expect("ubus")
+        };
+        let fake = FakeBbfdm::new(api);
+        {
+            let mut st = fake.state();
+            for (k, v) in [
+                ("Host", ""),
+                ("NumberOfRepetitions", "3"),
+                ("DiagnosticsState", "None"),
+            ] {
+                let t = if k == "NumberOfRepetitions" {
+                    "xsd:unsignedInt"
+                } else {
+                    "xsd:string"
+                };
+                st.params
+                    .insert(format!("{PING}{k}"), (v.into(), t.into(), true));
+            }
+            st.committed = st.params.clone();
+        }
+        let _server = spawn(fake.objects());
+        let (client, _rx) = spawn(Vec::new());
+        let bbf = BbfdmDataModel::connect(client.clone(), Duration::from_secs(5)).expect("bbfdm");
+        let (url, informs) = acs();
+        let mut agent = agent(&dir, &url);
+        agent.dm = Box::new(bbf);
+        agent.ubus = Some(client);
+        let sv = |n: &str, v: &str| SetValue {
+            name: format!("{PING}{n}"),
+            value: v.into(),
+            type_hint: None,
+        };
+        let spv = AcsRequest::SetParameterValues {
+            values: vec![
+                sv("Host", "127.0.0.1"),
+                sv("NumberOfRepetitions", "4"),
+                sv("DiagnosticsState", "Requested"),
+            ],
+            parameter_key: String::new(),
+        };
+        let resp = agent.handle_rpc(&spv);
+        assert!(
+            matches!(resp, CpeResponse::SetParameterValues { .. }),
+            "{resp:?}"
+        );
+        assert_eq!(DiagStore::load(&dir).get(PING).unwrap().state, "Requested");
+        agent.turn();
+        next_done(&mut agent);
+        let ops = fake.calls_to("bbfdm.operate");
+        assert_eq!(ops.len(), 1, "{api:?}");
+        assert_eq!(ops[0]["command"], "Device.IP.Diagnostics.IPPing()");
+        assert_eq!(ops[0]["input"]["Host"], "127.0.0.1");
+        assert_eq!(ops[0]["input"]["NumberOfRepetitions"], "4");
+        let get = |agent: &mut Agent, n: &str| {
+            agent.dm.get_values(&format!("{PING}{n}")).expect("gpv")[0]
+                .value
+                .clone()
+        };
+        assert_eq!(get(&mut agent, "SuccessCount"), "4");
+        assert_eq!(get(&mut agent, "DiagnosticsState"), "Complete");
+        agent.turn();
+        let got = informs.lock().unwrap().clone();
+        assert!(got.iter().any(|i| has_diag_event(i)), "{api:?}");
+        assert!(!DiagStore::load(&dir).report_owed());
+        drop(agent);
+        // The broker first, as the bbfdm rig does: its clients then stop on their own.
+        drop(broker);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -346,7 +346,7 @@ impl Agent {
         }
     }
 
-    fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
+    pub(super) fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
         let forced: Vec<String> = inform::FORCED_INFORM
             .iter()
             .map(|s| s.to_string())

@@ -147,6 +147,43 @@ pub fn run(ubus: &UbusHandle, object: &str, inputs: &Inputs) -> Outcome {
     }
 }
 
+/// What the fake bbfdm's `operate` does for a diagnostics command (tests only; bbfdm's
+/// own diagnostics with `proto: cwmp`): the test "runs" at once, its results are written
+/// into the object's read-only parameters, `DiagnosticsState` becomes `Complete`, and the
+/// output rows are returned. IPPing answers every repetition asked for; other commands give
+/// the state alone. Not a diagnostics command: no output, nothing changed.
+#[doc(hidden)]
+pub fn fake_operate(
+    params: &mut std::collections::BTreeMap<String, (String, String, bool)>,
+    command: &str,
+    input: &Json,
+) -> Vec<Json> {
+    let Some(cmd) = COMMANDS.iter().find(|c| c.command == command) else {
+        return Vec::new();
+    };
+    let arg = |k: &str, d: &str| input[k].as_str().unwrap_or(d).to_string();
+    let mut out = vec![("Status".to_string(), "Complete".to_string(), "xsd:string")];
+    if cmd.object == "Device.IP.Diagnostics.IPPing." {
+        let n = arg("NumberOfRepetitions", "3");
+        out.push(("SuccessCount".into(), n, "xsd:unsignedInt"));
+        out.push(("FailureCount".into(), "0".into(), "xsd:unsignedInt"));
+        out.push(("IPAddressUsed".into(), arg("Host", ""), "xsd:string"));
+    }
+    for (name, value, ty) in &out {
+        let name = if name == "Status" {
+            "DiagnosticsState"
+        } else {
+            name
+        };
+        let path = format!("{}{name}", cmd.object);
+        let writable = params.get(&path).is_some_and(|p| p.2);
+        params.insert(path, (value.clone(), ty.to_string(), writable));
+    }
+    out.into_iter()
+        .map(|(n, v, t)| json!({"path": n, "data": v, "type": t}))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

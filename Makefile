@@ -74,6 +74,7 @@ bench:
 	$(CARGO) bench --bench decode
 	$(CARGO) bench --bench notify
 	$(CARGO) bench --bench stun
+	$(CARGO) bench --bench ping
 
 # The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:

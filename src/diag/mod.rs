@@ -14,10 +14,14 @@
 
 pub mod bbfdm;
 pub mod download;
+mod hop;
+pub mod icmp;
 pub mod ipping;
 pub mod nslookup;
 pub mod server_selection;
+mod sock;
 pub mod store;
+mod target;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;

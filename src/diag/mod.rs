@@ -12,10 +12,17 @@
 //! Each engine is a module of its own with a pure part (input checks, results computed from
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
+mod dns;
 pub mod download;
+mod http1;
 pub mod ipping;
+mod net;
 pub mod nslookup;
 pub mod server_selection;
+mod tr143;
+mod tr143_results;
+#[cfg(test)]
+mod tr143_tests;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;

@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn checks() {
         assert!(check("HostList", "a,b, c").is_ok());
-        assert!(check("HostList", &vec!["h"; MAX_HOSTS + 1].join(",")).is_err());
+        assert!(check("HostList", &["h"; MAX_HOSTS + 1].join(",")).is_err());
         assert!(check("HostList", "a,,b").is_err());
         assert!(check("Protocol", "TCP").is_err());
         assert!(check("Protocol", "UDP Echo").is_ok());

@@ -311,7 +311,7 @@ impl Job<'_> {
             }
             None => {
                 let size = format!("{BUF:x}\r\n");
-                while !self.deadline.is_some_and(|d| Instant::now() >= d) {
+                while self.deadline.is_none_or(|d| Instant::now() < d) {
                     l.send(size.as_bytes(), true)?;
                     l.send(&zeros, true)?;
                     l.send(b"\r\n", true)?;

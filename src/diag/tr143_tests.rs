@@ -149,9 +149,12 @@ fn download_over_parallel_chunked_connections_with_per_connection_results() {
     }
 }
 
+/// A canned server behaviour.
+type Respond = fn(&mut TcpStream);
+
 #[test]
 fn download_error_states() {
-    let cases: [(&str, fn(&mut TcpStream)); 4] = [
+    let cases: [(&str, Respond); 4] = [
         ("Error_TransferFailed", |s| {
             s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                 .unwrap()

@@ -13,7 +13,7 @@ use super::{Cancel, Inputs, Outcome};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,8 @@ struct Shared {
     rx: AtomicU64,
     tx: AtomicU64,
     boms: AtomicUsize,
+    /// Raised by the first connection that fails, so the others stop too.
+    abort: AtomicBool,
     n: usize,
     iface: Option<String>,
     full_start: Mutex<Option<Sample>>,
@@ -122,6 +124,7 @@ pub(crate) fn run(
         rx: AtomicU64::new(0),
         tx: AtomicU64::new(0),
         boms: AtomicUsize::new(0),
+        abort: AtomicBool::new(false),
         n,
         iface: net::linux_interface(inputs),
         full_start: Mutex::new(None),
@@ -143,9 +146,15 @@ pub(crate) fn run(
                     deadline,
                     cap,
                 };
-                s.spawn(move || match dir {
-                    Dir::Download => job.download(),
-                    Dir::Upload => job.upload((duration == 0).then_some(length)),
+                s.spawn(move || {
+                    let r = match dir {
+                        Dir::Download => job.download(),
+                        Dir::Upload => job.upload((duration == 0).then_some(length)),
+                    };
+                    if r.is_err() {
+                        job.shared.abort.store(true, Ordering::Relaxed);
+                    }
+                    r
                 })
             })
             .collect();
@@ -159,17 +168,27 @@ pub(crate) fn run(
                 next = deadline.filter(|d| t + step <= *d).map(|_| t + step);
             }
         }
+        // The connections stop at the duration, possibly just before its last mark was taken.
+        if next.is_some_and(|t| Instant::now() + Duration::from_millis(100) >= t) {
+            marks.push(shared.sample(Instant::now()));
+        }
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or(Err(Fail::Internal)))
             .collect()
     });
+    // The first connection that failed says why; the others were only stopped by it.
     let mut ok = Vec::with_capacity(n);
+    let mut failed = None;
     for c in conns {
         match c {
             Ok(c) => ok.push(c),
-            Err(f) => return Outcome::error(results::state(dir, f)),
+            Err(Fail::Canceled) if !cancel.is_cancelled() => {}
+            Err(f) => failed = failed.or(Some(f)),
         }
+    }
+    if let Some(f) = failed.or((ok.len() < n).then_some(Fail::Internal)) {
+        return Outcome::error(results::state(dir, f));
     }
     let last = shared.sample(ok.iter().filter_map(|c| c.eom).max().unwrap_or(start));
     let full = |m: &Mutex<Option<Sample>>| *m.lock().unwrap_or_else(|e| e.into_inner());
@@ -349,7 +368,7 @@ impl Link<'_> {
     /// Why the test must stop now, if it must: cancelled, idle too long, over its cap.
     fn budget(&self, received_any: bool) -> Result<(), Fail> {
         let now = Instant::now();
-        if self.job.cancel.is_cancelled() {
+        if self.job.cancel.is_cancelled() || self.job.shared.abort.load(Ordering::Relaxed) {
             return Err(Fail::Canceled);
         }
         if now >= self.job.cap {
@@ -380,6 +399,8 @@ impl Link<'_> {
                     self.conn.tx += n as u64;
                     self.job.shared.tx.fetch_add(n as u64, Ordering::Relaxed);
                     data = &data[n..];
+                    // Polled while bytes flow too: cancel, another connection's failure, the cap.
+                    self.budget(true)?;
                 }
                 Err(e)
                     if matches!(
@@ -409,6 +430,7 @@ impl Link<'_> {
                     self.last = now;
                     self.conn.rx += n as u64;
                     self.job.shared.rx.fetch_add(n as u64, Ordering::Relaxed);
+                    self.budget(true)?;
                     return Ok(Some(n));
                 }
                 Err(e)

@@ -405,3 +405,62 @@ fn refused_upload_and_time_based_chunked_upload() {
     let sent: u64 = get(&o, "TestBytesSent").parse().unwrap();
     assert!(payload > 0 && payload < sent, "{payload} {sent}");
 }
+
+/// Streams a body for 5 s (never ends on the test's time scale).
+fn endless(s: &mut TcpStream) {
+    let _ = s.write_all(OK_HEAD.as_bytes());
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        send_body(s, 1024);
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn cancel_and_a_failing_connection_stop_flowing_transfers() {
+    let (addr, _h) = server(1, |s, _| endless(s));
+    let cancel = Cancel::new();
+    let c2 = cancel.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(150));
+        c2.cancel();
+    });
+    let t = Instant::now();
+    let o = run(
+        Dir::Download,
+        &format!("http://{addr}/"),
+        &inputs(&[]),
+        &cancel,
+        FAST,
+    );
+    assert_eq!(o.state, "Canceled");
+    assert!(
+        t.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+
+    let nth = std::sync::atomic::AtomicUsize::new(0);
+    let (addr, _h) = server(2, move |s, _| {
+        if nth.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        } else {
+            endless(s);
+        }
+    });
+    let t = Instant::now();
+    let i = inputs(&[("NumberOfConnections", "2")]);
+    let o = run(
+        Dir::Download,
+        &format!("http://{addr}/"),
+        &i,
+        &Cancel::new(),
+        FAST,
+    );
+    assert_eq!(o.state, "Error_TransferFailed");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+}

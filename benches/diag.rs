@@ -100,9 +100,14 @@ fn main() {
     let mut inputs = Inputs::new();
     inputs.insert("DownloadURL".into(), url.clone());
 
-    // Warm up both (server threads, page cache of curl, the engine's code).
+    // Warm up curl (page cache), then the engine's first run: its cold extra RSS (heap and
+    // stack pages it touches for the first time in this process).
     let _ = curl_secs(&url);
-    let _ = diag::run(Kind::Download, &inputs, &Cancel::new());
+    let cold_ok = reset_peak();
+    let base = status_kb("VmRSS:");
+    let o = diag::run(Kind::Download, &inputs, &Cancel::new());
+    let cold_kb = status_kb("VmHWM:").saturating_sub(base);
+    assert_eq!(o.state, "Complete", "{o:?}");
 
     let mut curl_best = f64::MAX;
     for _ in 0..RUNS {
@@ -147,5 +152,9 @@ fn main() {
             100.0 * curl_best / ours_best
         );
     }
-    println!("diag:   extra peak RSS of the engine {extra_kb} kB (goal < 2048 kB)");
+    if cold_ok {
+        println!("diag:   extra peak RSS of the engine: first run {cold_kb} kB, later runs {extra_kb} kB (goal < 2048 kB)");
+    } else {
+        println!("diag:   extra peak RSS: /proc/self/clear_refs not writable, not measured");
+    }
 }

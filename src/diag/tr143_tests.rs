@@ -464,3 +464,54 @@ fn cancel_and_a_failing_connection_stop_flowing_transfers() {
         t.elapsed()
     );
 }
+
+#[test]
+fn ipv6_download_and_an_upload_nobody_answers() {
+    if let Ok(l) = TcpListener::bind("[::1]:0") {
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            read_head(&mut s);
+            s.write_all(OK_HEAD.as_bytes()).unwrap();
+            send_body(&mut s, 1 << 20);
+        });
+        let i = inputs(&[("ProtocolVersion", "IPv6")]);
+        let o = run(
+            Dir::Download,
+            &format!("http://{addr}/"),
+            &i,
+            &Cancel::new(),
+            FAST,
+        );
+        assert_eq!(o.state, "Complete", "{o:?}");
+        assert_eq!(get(&o, "IPAddressUsed"), "::1");
+        let o = run(
+            Dir::Download,
+            &format!("http://{addr}/"),
+            &inputs(&[("ProtocolVersion", "IPv4")]),
+            &Cancel::new(),
+            FAST,
+        );
+        assert_eq!(o.state, "Error_CannotResolveHostName");
+    }
+    // The server takes the body, then never answers: no response within the idle budget.
+    let (addr, _h) = server(1, |s, _| {
+        let mut b = [0u8; 4096];
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(2) {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    });
+    let t = Instant::now();
+    let o = run(
+        Dir::Upload,
+        &format!("http://{addr}/"),
+        &inputs(&[("TestFileLength", "1000")]),
+        &Cancel::new(),
+        FAST,
+    );
+    assert_eq!(o.state, "Error_NoResponse");
+    assert!(t.elapsed() < FAST.idle + Duration::from_millis(900));
+}

@@ -6,7 +6,7 @@
 #   make openwrt-check  the OpenWrt package's cargo step (rust-package.mk's flags), checked
 #   make bench   session, connection request (also under attack), GPV, download, hostile
 #                messages (stall, peak RSS), decode and value-change (change -> Inform, poll
-#                cost) figures
+#                cost), diagnostics (DownloadDiagnostics vs curl, engine RSS) figures
 #   make size    binary size (plain release, the size-optimised router build, the OpenWrt
 #                package build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
@@ -75,6 +75,7 @@ bench:
 	$(CARGO) bench --bench notify
 	$(CARGO) bench --bench stun
 	$(CARGO) bench --bench ping
+	$(CARGO) bench --bench diag
 
 # The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:

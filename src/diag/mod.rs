@@ -13,15 +13,22 @@
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
 pub mod bbfdm;
+mod dns;
 pub mod download;
 mod hop;
+mod http1;
 pub mod icmp;
 pub mod ipping;
+mod net;
 pub mod nslookup;
 pub mod server_selection;
 mod sock;
 pub mod store;
 mod target;
+mod tr143;
+mod tr143_results;
+#[cfg(test)]
+mod tr143_tests;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;

@@ -296,3 +296,21 @@ fn on_bbfdm_a_request_becomes_an_operate_and_gpv_reads_bbfdm_results() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_new_acs_does_not_get_the_old_acs_report() {
+    let dir = tmpdir("bootstrap");
+    request(&dir, "127.0.0.1");
+    let mut s = DiagStore::load(&dir);
+    assert!(s.finish(PING, 1, Outcome::error("Error_Other")));
+    s.save(&dir).unwrap();
+    // A fresh state directory has no bootstrapped URL: this start raises 0 BOOTSTRAP.
+    let agent = agent(&dir, "http://127.0.0.1:9/acs");
+    assert!(agent.state.events.contains(&EventCode::Bootstrap));
+    assert!(!agent.state.events.contains(&EventCode::DiagnosticsComplete));
+    let s = DiagStore::load(&dir);
+    assert!(!s.report_owed());
+    assert_eq!(s.get(PING).unwrap().state, "Error_Other", "results stay");
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -295,6 +295,7 @@ impl Agent {
             self.discard_transfers();
             self.discard_du();
             self.discard_outbox();
+            self.discard_diag_reports();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.timers.stop(Timer::Retry);

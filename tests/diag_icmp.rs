@@ -2,6 +2,8 @@
 //! joined by veth pairs with routing between them (root only: those tests say "skipped" and
 //! pass when not root).
 
+// Both branches named a tests/diag_net: the helpers are found by path.
+#[path = "diag_net/mod.rs"]
 mod diag_net;
 
 use diag_net::{in_silent_net, is_root, sysctl, Chain};

@@ -120,12 +120,22 @@ fn ipping_cycle_reports_diagnostics_complete_and_gpv_reads_the_results() {
 fn download_diagnostics_counts_every_byte_of_a_local_server() {
     const LEN: usize = 300_000;
     let (url, _rx) = file_server(LEN);
-    let rig = Rig::start(&[download_request(&format!("{url}/blob"))]);
+    let per = p(DL, "EnablePerConnectionResults");
+    let rig = Rig::start(&[
+        spv(&[(&per, "true", "xsd:boolean")], "per"),
+        download_request(&format!("{url}/blob")),
+    ]);
     rig.wait_inform(EVENT, 1);
     let msgs = rig.session(&[gpv(&[DL])]);
     let v = gpv_values(&rig, &msgs);
     assert_eq!(get(&v, &p(DL, "DiagnosticsState")), "Complete");
     assert_eq!(get(&v, &p(DL, "TestBytesReceived")), test_bytes(LEN));
+    // The results table, its count derived from its rows.
+    assert_eq!(get(&v, &p(DL, "PerConnectionResultNumberOfEntries")), "1");
+    assert_eq!(
+        get(&v, &p(DL, "PerConnectionResult.1.TestBytesReceived")),
+        test_bytes(LEN)
+    );
     rig.assert_xsd_valid();
 }
 
@@ -259,5 +269,25 @@ fn a_test_requested_from_the_cli_runs_and_is_reported() {
     let bad = rig.cpe.cli(&["set", &p(PING, "DiagnosticsState"), "None"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stdout).contains("9007"));
+    rig.assert_xsd_valid();
+}
+
+#[test]
+fn traceroute_to_loopback_fills_the_route_hops_table() {
+    const TR: &str = "Device.IP.Diagnostics.TraceRoute.";
+    let (host, state) = (p(TR, "Host"), p(TR, "DiagnosticsState"));
+    let rig = Rig::start(&[spv(
+        &[
+            (&host, "127.0.0.1", "xsd:string"),
+            (&state, "Requested", "xsd:string"),
+        ],
+        "tr",
+    )]);
+    rig.wait_inform(EVENT, 1);
+    let msgs = rig.session(&[gpv(&[TR])]);
+    let v = gpv_values(&rig, &msgs);
+    assert_eq!(get(&v, &state), "Complete", "{v:?}");
+    assert_eq!(get(&v, &p(TR, "RouteHopsNumberOfEntries")), "1");
+    assert_eq!(get(&v, &p(TR, "RouteHops.1.HostAddress")), "127.0.0.1");
     rig.assert_xsd_valid();
 }

@@ -314,3 +314,45 @@ fn a_new_acs_does_not_get_the_old_acs_report() {
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `icwmpd -c set` on bbfdm: the value goes to bbfdm and the request is noted for the daemon.
+#[test]
+fn the_cli_on_bbfdm_notes_the_request_for_the_daemon() {
+    use crate::datamodel::bbfdm::{fake::FakeBbfdm, Api, BbfdmDataModel};
+    use crate::ubus::{broker::Broker, UbusConfig, UbusThread};
+    let dir = tmpdir("bbf-cli");
+    let sock = dir.join("ubus.sock");
+    let broker = Broker::start(&sock).expect("broker");
+    let spawn = |objects| {
+        let mut cfg = UbusConfig::new(Some(sock.clone()));
+        cfg.objects = objects;
+        UbusThread::spawn_with(cfg).expect("ubus")
+    };
+    let fake = FakeBbfdm::new(Api::BbfConfig);
+    fake.state().params.insert(
+        format!("{PING}DiagnosticsState"),
+        ("None".into(), "xsd:string".into(), true),
+    );
+    let _server = spawn(fake.objects());
+    let (client, _rx) = spawn(Vec::new());
+    let bbf = BbfdmDataModel::connect(client, Duration::from_secs(5)).expect("bbfdm");
+    let config_path = dir.join("cwmp");
+    let text = "config cpe 'cpe'\n\toption enable '1'\n";
+    std::fs::write(&config_path, text).expect("config");
+    let (config, _) = Config::from_str(text, "cwmp").expect("config parses");
+    let args: Vec<String> = ["set", &format!("{PING}DiagnosticsState"), "Requested"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let code = crate::cli::run(&args, Box::new(bbf), &dir, &config_path, &config);
+    assert_eq!(code, 0);
+    assert_eq!(
+        fake.state().params[&format!("{PING}DiagnosticsState")].0,
+        "Requested",
+        "bbfdm has the value"
+    );
+    let s = DiagStore::load(&dir);
+    assert_eq!(s.requested(), vec![(PING.to_string(), 1)]);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -59,6 +59,8 @@ pub(super) struct Diags {
     requested: bool,
     /// Replaces the engines and bbfdm (unit tests).
     runner: Option<Runner>,
+    /// [`WATCHDOG`] and [`CANCEL_GRACE`] (shorter in unit tests).
+    limits: (Duration, Duration),
 }
 
 impl Diags {
@@ -70,6 +72,7 @@ impl Diags {
             seen: None,
             requested: false,
             runner: None,
+            limits: (WATCHDOG, CANCEL_GRACE),
         }
     }
 
@@ -155,6 +158,12 @@ impl Agent {
         self.diags.runner = Some(runner);
     }
 
+    /// Replaces the watchdog's limits (unit tests).
+    #[cfg(test)]
+    pub(super) fn set_diag_limits(&mut self, watchdog: Duration, grace: Duration) {
+        self.diags.limits = (watchdog, grace);
+    }
+
     /// Cancels the tests whose request is no longer current (an SPV reset or replaced it, here
     /// or in another process). Cheap when the file did not change.
     pub(super) fn sync_diags(&mut self) {
@@ -209,15 +218,16 @@ impl Agent {
 
     fn watchdog(&mut self, s: &mut DiagStore) {
         let now = Instant::now();
+        let (limit, grace) = self.diags.limits;
         let mut given_up = Vec::new();
         for (o, r) in &mut self.diags.running {
             match r.cancelled {
-                None if now.duration_since(r.since) >= WATCHDOG => {
-                    log::error!("diagnostics {o}: still running after {WATCHDOG:?}: cancelled");
+                None if now.duration_since(r.since) >= limit => {
+                    log::error!("diagnostics {o}: still running after {limit:?}: cancelled");
                     r.cancel.cancel();
                     r.cancelled = Some(now);
                 }
-                Some(t) if now.duration_since(t) >= CANCEL_GRACE => {
+                Some(t) if now.duration_since(t) >= grace => {
                     given_up.push((o.clone(), r.request));
                 }
                 _ => {}

@@ -356,3 +356,51 @@ fn the_cli_on_bbfdm_notes_the_request_for_the_daemon() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A test that overruns the watchdog is cancelled; one that then does not stop within the
+/// grace ends in Error_Internal with its report, and its late end is dropped.
+#[test]
+fn the_watchdog_cancels_an_overrun_and_gives_up_on_a_stuck_test() {
+    let dir = tmpdir("watchdog");
+    let (url, informs) = acs();
+    let mut agent = agent(&dir, &url);
+    let cancelled = Arc::new(Mutex::new(false));
+    let seen = cancelled.clone();
+    // Notes the cancel, then carries on for a while (a stuck engine).
+    agent.set_diag_runner(Arc::new(move |_: &str, _: &_, cancel: &Cancel| {
+        let end = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < end {
+            if cancel.is_cancelled() {
+                *seen.lock().unwrap() = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Outcome {
+            state: "Complete".into(),
+            values: vec![],
+        }
+    }));
+    agent.set_diag_limits(Duration::from_millis(100), Duration::from_millis(200));
+    request(&dir, "stuck");
+    let wait = agent.turn();
+    assert!(wait <= Duration::from_secs(5), "the loop watches the test");
+    let t = Instant::now();
+    while DiagStore::load(&dir).get(PING).unwrap().state == "Requested" {
+        assert!(t.elapsed() < Duration::from_secs(5), "never given up");
+        std::thread::sleep(Duration::from_millis(20));
+        agent.turn();
+    }
+    assert!(*cancelled.lock().unwrap(), "cancelled first");
+    let s = DiagStore::load(&dir);
+    assert_eq!(s.get(PING).unwrap().state, "Error_Internal");
+    // The stuck worker's late Complete is dropped.
+    next_done(&mut agent);
+    assert_eq!(
+        DiagStore::load(&dir).get(PING).unwrap().state,
+        "Error_Internal"
+    );
+    agent.turn();
+    let got = informs.lock().unwrap().clone();
+    assert_eq!(got.iter().filter(|i| has_diag_event(i)).count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

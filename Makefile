@@ -6,7 +6,8 @@
 #   make openwrt-check  the OpenWrt package's cargo step (rust-package.mk's flags), checked
 #   make bench   session, connection request (also under attack), GPV, download, hostile
 #                messages (stall, peak RSS), decode and value-change (change -> Inform, poll
-#                cost), bbfdm round trips per boot session (real ubusd, fake bbfdm) figures
+#                cost), bbfdm round trips per boot session (real ubusd, fake bbfdm),
+#                diagnostics (DownloadDiagnostics vs curl, engine RSS) figures
 #   make size    binary size (plain release, the size-optimised router build, the OpenWrt
 #                package build)
 #   make chaos   kill -9 at CHAOS_KILLS random points of sessions; prints the ledger
@@ -80,6 +81,7 @@ bench:
 	$(CARGO) bench --bench nat
 	$(CARGO) bench --bench ping
 	$(CARGO) bench --bench bbfdm
+	$(CARGO) bench --bench diag
 
 # The router build's figures, then the package-shaped one (what an OpenWrt SDK build ships).
 size:

@@ -111,6 +111,19 @@ pub fn run(
         du_jobs: 0,
     };
     let (resp, actions) = rpc::handle(&req, &mut ctx);
+    if let (AcsRequest::SetParameterValues { values, .. }, false) =
+        (&req, matches!(resp, CpeResponse::Fault(_)))
+    {
+        // bbfdm keeps the values; the daemon runs the test it asks for (the embedded
+        // model notes it itself).
+        if dm.is_bbfdm() && !crate::diag::bbfdm::changes(values).is_empty() {
+            let mut s = crate::diag::store::DiagStore::load(state_dir);
+            crate::diag::bbfdm::note_spv(&mut s, values);
+            if let Err(e) = s.save(state_dir) {
+                eprintln!("icwmpd -c: cannot store the diagnostics request: {e}");
+            }
+        }
+    }
     for a in actions {
         match a {
             Action::SetParameterKey(key) => {

@@ -60,17 +60,50 @@ SUBSET = [
      ["Enable", "Status", "Alias", "IPAddress", "SubnetMask", "AddressingType"], True),
     ("Device.IP.Interface.{i}.IPv6Address.{i}.",
      ["Enable", "Status", "IPAddressStatus", "Alias", "IPAddress", "Origin"], True),
+    # Diagnostics (src/diag): every current parameter ("*"), capabilities in SKIP left out.
+    ("Device.IP.Diagnostics.", [
+        "IPv4PingSupported", "IPv6PingSupported", "IPv4TraceRouteSupported",
+        "IPv6TraceRouteSupported", "IPv4DownloadDiagnosticsSupported",
+        "IPv6DownloadDiagnosticsSupported", "IPv4UploadDiagnosticsSupported",
+        "IPv6UploadDiagnosticsSupported", "IPv4UDPEchoDiagnosticsSupported",
+        "IPv6UDPEchoDiagnosticsSupported", "IPv4ServerSelectionDiagnosticsSupported",
+        "IPv6ServerSelectionDiagnosticsSupported",
+    ], False),
+    ("Device.IP.Diagnostics.IPPing.", "*", False),
+    ("Device.IP.Diagnostics.TraceRoute.", "*", False),
+    ("Device.IP.Diagnostics.TraceRoute.RouteHops.{i}.", "*", False),
+    ("Device.IP.Diagnostics.DownloadDiagnostics.", "*", False),
+    ("Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}.", "*", False),
+    ("Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}.", "*", False),
+    ("Device.IP.Diagnostics.UploadDiagnostics.", "*", False),
+    ("Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}.", "*", False),
+    ("Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}.", "*", False),
+    ("Device.IP.Diagnostics.UDPEchoDiagnostics.", "*", False),
+    ("Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}.", "*", False),
+    ("Device.IP.Diagnostics.ServerSelectionDiagnostics.", "*", False),
     ("Device.NAT.", ["PortMappingNumberOfEntries"], False),
     ("Device.NAT.PortMapping.{i}.", [
         "Enable", "Status", "Origin", "Alias", "Interface", "AllInterfaces", "LeaseDuration",
         "RemainingLeaseTime", "RemoteHost", "ExternalPort", "ExternalPortEndRange",
         "InternalPort", "Protocol", "InternalClient", "Description",
     ], False),
+    ("Device.DNS.", [], False),
+    ("Device.DNS.Diagnostics.", [], False),
+    ("Device.DNS.Diagnostics.NSLookupDiagnostics.", "*", False),
+    ("Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}.", "*", False),
     ("Device.Users.", ["UserNumberOfEntries"], False),
     ("Device.Users.User.{i}.", [
         "Alias", "Enable", "UserID", "Username", "Password", "Language", "Shell", "StaticUser",
     ], False),
 ]
+
+# Capability parameters of the diagnostics objects not served (what the engines can do is
+# theirs to say; absent is better than wrong).
+SKIP = {
+    "DownloadDiagnosticMaxConnections", "DownloadDiagnosticsMaxIncrementalResult",
+    "UploadDiagnosticsMaxConnections", "UploadDiagnosticsMaxIncrementalResult",
+    "UDPEchoDiagnosticsMaxResults",
+}
 
 BASE_TYPES = {
     "string": "String", "int": "Int", "unsignedInt": "UnsignedInt", "long": "Long",
@@ -204,6 +237,10 @@ def main():
                       "true" if writable else "false",
                       "Some(%s)" % rust_str(num) if num else "None"))
         by_name = {p.get("name"): p for p in obj.findall("parameter")}
+        if params == "*":
+            params = [p.get("name") for p in obj.findall("parameter")
+                      if p.get("status") not in ("deleted", "obsoleted", "deprecated")
+                      and p.get("name") not in SKIP]
         for name in params:
             p = by_name.get(name)
             if p is None:

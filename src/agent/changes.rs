@@ -77,6 +77,11 @@ impl Agent {
         sources
             .files
             .push(self.opts.state_dir.join(crate::notify::FILE_NAME));
+        // Tests the CLI requests (`icwmpd -c set ...DiagnosticsState Requested`).
+        let diag = self.opts.state_dir.join(crate::diag::store::FILE_NAME);
+        if !sources.files.contains(&diag) {
+            sources.files.push(diag);
+        }
         self.watched = sources.files.clone();
         match watch::spawn(&sources, self.inputs.inbox(Input::Changed)) {
             Ok(w) => self.watch = w,

@@ -9,6 +9,9 @@ mod acs_choice;
 mod bus;
 mod changes;
 mod custom_notify;
+mod diag;
+#[cfg(test)]
+mod diag_tests;
 mod du;
 pub mod fallback;
 mod gateway;
@@ -53,6 +56,8 @@ pub enum Input {
     Transfer(crate::transfer::TransferEvent),
     /// From a ChangeDUState worker.
     Du(crate::du::DuEvent),
+    /// From a diagnostics worker.
+    Diag(diag::DiagDone),
     /// From the signal thread.
     Signal(Signal),
     /// From the `tr069` ubus object.
@@ -186,6 +191,8 @@ pub struct Agent {
     du: du::DuState,
     /// RequestDownload and autonomous completions waiting for the ACS.
     outbox: outbox::Outbox,
+    /// Diagnostics tests running (src/agent/diag.rs).
+    diags: diag::Diags,
     /// Set when a successful session left exactly the events it carried undelivered (their
     /// follow-up RPC could not be sent): wait for something new rather than loop.
     stalled: bool,
@@ -215,6 +222,7 @@ impl Agent {
         let xfer = transfers::Transfers::load(&opts.state_dir, inputs.inbox(Input::Transfer));
         let du = du::DuState::load(&opts.state_dir, inputs.inbox(Input::Du));
         let outbox = outbox::Outbox::load(&opts.state_dir);
+        let diags = diag::Diags::new(diag::inbox(&inputs));
         let conn_req = run::start_conn_req(&config, inputs.inbox(Input::ConnReq));
         let stun = crate::stun::StunClient::start(
             &opts.config_path,
@@ -263,6 +271,7 @@ impl Agent {
             xfer,
             du,
             outbox,
+            diags,
             stalled: false,
             stats: Stats::default(),
             ubus: None,
@@ -282,6 +291,7 @@ impl Agent {
         agent.recover_transfers();
         agent.recover_du();
         agent.recover_outbox();
+        agent.recover_diags();
         agent.state.save();
         agent.plan_periodic();
         agent.plan_notify_poll();
@@ -322,6 +332,7 @@ impl Agent {
             self.discard_transfers();
             self.discard_du();
             self.discard_outbox();
+            self.discard_diag_reports();
             self.state.bootstrapped_url = url;
             self.want_get_rpc_methods |= self.config.acs.get_rpc_methods;
             self.timers.stop(Timer::Retry);
@@ -515,11 +526,13 @@ impl Agent {
         }
         self.start_transfers();
         self.start_du();
+        let diag_tick = self.start_diags();
         self.publish_status(None);
         let cap = self.publish_metrics().unwrap_or(Duration::from_secs(3600));
         let now = self.clock.now();
         self.mirror_wall_timers(now);
-        self.timers.sleep(now.mono, cap)
+        let wait = self.timers.sleep(now.mono, cap);
+        diag_tick.map_or(wait, |t| wait.min(t))
     }
 
     /// Runs until SIGTERM/SIGINT (returns 0) or a fatal channel error (returns 1).
@@ -540,14 +553,20 @@ impl Agent {
                     }
                     Ok(Input::Transfer(ev)) => self.on_transfer_event(ev),
                     Ok(Input::Du(ev)) => self.on_du_event(ev),
+                    Ok(Input::Diag(done)) => self.diag_done(done),
                     Ok(Input::Signal(Signal::Reload)) => self.reload(),
                     Ok(Input::Signal(Signal::Terminate)) => {
+                        self.stop_diags();
                         log::info!("exiting");
                         return 0;
                     }
-                    Ok(Input::Changed(hint)) => self.on_change_hint(hint),
+                    Ok(Input::Changed(hint)) => {
+                        self.sync_diags();
+                        self.on_change_hint(hint)
+                    }
                     Ok(Input::Tr069(req)) => {
                         if let bus::Next::Exit = self.on_tr069(req) {
+                            self.stop_diags();
                             log::info!("exiting (ubus command)");
                             return 0;
                         }

@@ -340,6 +340,7 @@ impl Agent {
                     // A heartbeat's event is not in the queue: removing it is a no-op.
                     self.state.events.inform_delivered(sent);
                     self.state.save();
+                    self.diag_delivered(sent);
                     self.changes_delivered(changed);
                 }
                 Output::Delivered(Delivered::CpeRequest { index, .. }) => {
@@ -375,7 +376,7 @@ impl Agent {
         }
     }
 
-    fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
+    pub(super) fn handle_rpc(&mut self, req: &crate::soap::AcsRequest) -> crate::soap::CpeResponse {
         let forced: Vec<String> = inform::FORCED_INFORM
             .iter()
             .map(|s| s.to_string())
@@ -402,6 +403,7 @@ impl Agent {
             self.end
                 .acs_written
                 .extend(values.iter().map(|v| v.name.clone()));
+            self.diag_after_spv(values);
         }
         let mut failure = None;
         for a in actions {

@@ -12,14 +12,23 @@
 //! Each engine is a module of its own with a pure part (input checks, results computed from
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
+pub mod bbfdm;
+mod dns;
 pub mod download;
 mod hop;
+mod http1;
 pub mod icmp;
 pub mod ipping;
+mod net;
 pub mod nslookup;
 pub mod server_selection;
 mod sock;
+pub mod store;
 mod target;
+mod tr143;
+mod tr143_results;
+#[cfg(test)]
+mod tr143_tests;
 pub mod traceroute;
 pub mod udpecho;
 pub mod upload;
@@ -77,11 +86,19 @@ impl Kind {
         }
     }
 
+    /// The kind whose object is exactly `object` (with its trailing dot).
+    pub fn from_object(object: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.object() == object)
+    }
+
     /// The kind whose object is `path` or contains it.
     pub fn of_path(path: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| path.starts_with(k.object()))
     }
 }
+
+/// The parameter that asks for a test (`Requested`) and reports its end.
+pub const STATE_PARAM: &str = "DiagnosticsState";
 
 /// The end of a test: its final `DiagnosticsState` and its result parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

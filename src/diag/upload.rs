@@ -1,14 +1,29 @@
-//! Not implemented yet: every request ends in `Error_Internal`.
+//! UploadDiagnostics (TR-143): an HTTP PUT of `TestFileLength` bytes to `UploadURL` (or a
+//! chunked body for `TimeBasedTestDuration` seconds) over `NumberOfConnections` parallel
+//! connections, each sending the whole length (see [`super::tr143`]). HTTP only.
 
+use super::download::check_input;
+use super::net;
+use super::tr143;
+use super::tr143_results::Dir;
 use super::{Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 
+/// `UploadTransports`: what this engine speaks.
+pub const TRANSPORTS: &str = "HTTP";
+
 /// Checks one input at SPV time (see [`super::check`]).
-pub fn check(_name: &str, _value: &str) -> Result<(), Fault> {
-    Ok(())
+pub fn check(name: &str, value: &str) -> Result<(), Fault> {
+    check_input(name, value)
 }
 
 /// Runs the test (see [`super::run`]).
-pub fn run(_inputs: &Inputs, _cancel: &Cancel) -> Outcome {
-    Outcome::error("Error_Internal")
+pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
+    tr143::run(
+        Dir::Upload,
+        net::text(inputs, "UploadURL"),
+        inputs,
+        cancel,
+        tr143::LIMITS,
+    )
 }

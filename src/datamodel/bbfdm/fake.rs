@@ -542,7 +542,9 @@ impl FakeBbfdm {
             _ => {
                 let cmd = args.get("command").and_then(Json::as_str).unwrap_or("");
                 let key = args.get("command_key").and_then(Json::as_str).unwrap_or("");
-                results(vec![json!({"path": cmd, "data": key, "output": []})])
+                // Diagnostics commands run and keep their results (src/diag/bbfdm.rs).
+                let output = crate::diag::bbfdm::fake_operate(&mut st.params, cmd, &args["input"]);
+                results(vec![json!({"path": cmd, "data": key, "output": output})])
             }
         }
     }

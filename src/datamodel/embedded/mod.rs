@@ -13,6 +13,8 @@ mod view;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_diag;
+#[cfg(test)]
 mod tests_ms;
 #[cfg(test)]
 mod tests_shared;
@@ -21,6 +23,7 @@ use crate::datamodel::{
     ActiveNotify, ApplyStatus, ConfigStore, DataModel, ParamInfo, ParamPath, ParamType, ParamValue,
     SetValue,
 };
+use crate::diag::store::DiagStore;
 use crate::fault::{Fault, FaultCode, ParamFault};
 use persist::Persisted;
 use schema::{At, Kind, Loc, Tree, SCHEMA};
@@ -43,6 +46,10 @@ pub struct EmbeddedDataModel {
     /// changes the file makes us reload it instead of overwriting its change later.
     stamp: Option<FileStamp>,
     cpu_prev: Option<(u64, u64)>,
+    /// The diagnostics objects (src/diag/store.rs), and the identity of their file as last
+    /// read or written (the agent stores results, the CLI requests tests).
+    diag: DiagStore,
+    diag_stamp: crate::diag::store::Stamp,
 }
 
 /// (modification time in ns, size, inode) of a file.
@@ -83,6 +90,8 @@ impl EmbeddedDataModel {
         let state_file = state_dir.join("dm.json");
         let stamp = file_stamp(&state_file);
         let data = Persisted::load(&state_file, &tree, &src);
+        let diag_stamp = crate::diag::store::stamp(state_dir);
+        let diag = DiagStore::load(state_dir);
         EmbeddedDataModel {
             tree,
             src,
@@ -91,6 +100,8 @@ impl EmbeddedDataModel {
             data,
             stamp,
             cpu_prev: None,
+            diag,
+            diag_stamp,
         }
     }
 
@@ -128,6 +139,16 @@ impl EmbeddedDataModel {
             self.data = Persisted::load(&self.state_file, &self.tree, &self.src);
             self.stamp = now;
         }
+        let dir = self.state_dir().to_path_buf();
+        let now = crate::diag::store::stamp(&dir);
+        if now != self.diag_stamp {
+            self.diag = DiagStore::load(&dir);
+            self.diag_stamp = now;
+        }
+    }
+
+    fn state_dir(&self) -> &Path {
+        self.state_file.parent().unwrap_or(Path::new("."))
     }
 
     fn view(&mut self) -> View<'_> {
@@ -139,6 +160,7 @@ impl EmbeddedDataModel {
             &self.data,
             &mut self.cpu_prev,
             self.state_file.parent().unwrap_or(Path::new(".")),
+            &self.diag,
         )
     }
 
@@ -171,7 +193,12 @@ impl EmbeddedDataModel {
         let e = self.tree.entry(loc.node);
         let settable = matches!(
             self.src[loc.node],
-            Src::Cfg(..) | Src::Stored | Src::Kept(_) | Src::Host(Host::TimeZone)
+            Src::Cfg(..)
+                | Src::Stored
+                | Src::Kept(_)
+                | Src::Host(Host::TimeZone)
+                | Src::DiagState
+                | Src::DiagInput
         );
         if !e.writable || !settable {
             return Err((
@@ -227,6 +254,20 @@ impl EmbeddedDataModel {
             let l = value.to_ascii_lowercase();
             if !(l.starts_with("http://") || l.starts_with("https://")) || l.len() < 9 {
                 return Err(bad("not an HTTP or HTTPS URL".into()));
+            }
+        }
+        if let Some(kind) = crate::diag::Kind::of_path(e.path) {
+            let name = &e.path[kind.object().len()..];
+            match self.src[loc.node] {
+                // TR-181: Requested is the only value an ACS may write (Canceled is optional
+                // and not supported).
+                Src::DiagState if value != crate::diag::store::REQUESTED => {
+                    return Err(bad(format!("'{value}' cannot be written, only Requested")));
+                }
+                Src::DiagInput => {
+                    crate::diag::check(kind, name, &value).map_err(|f| bad(f.message))?
+                }
+                _ => {}
             }
         }
         if self.src[loc.node] == Src::Stored && self.tree.nodes[loc.node].seg == "Alias" {
@@ -293,8 +334,16 @@ impl EmbeddedDataModel {
     fn apply(&mut self, changes: Vec<Change>) -> Result<(), Fault> {
         let mut cfg = Vec::new();
         let mut undo = Vec::new();
+        let mut diag = Vec::new();
         for c in changes {
             match self.src[c.node] {
+                Src::DiagState | Src::DiagInput => {
+                    let path = SCHEMA[c.node].path;
+                    if let Some(kind) = crate::diag::Kind::of_path(path) {
+                        let obj = kind.object();
+                        diag.push((obj.to_string(), path[obj.len()..].to_string(), c.value));
+                    }
+                }
                 Src::Cfg(sec, opt, _, conv) => {
                     let v = sources::to_config(&c.value, conv).unwrap_or(c.value);
                     cfg.push((sec.to_string(), opt.to_string(), v));
@@ -321,10 +370,22 @@ impl EmbeddedDataModel {
                 }
             }
         }
+        let diag_before = (!diag.is_empty()).then(|| self.diag.clone());
+        if diag_before.is_some() {
+            self.diag.apply(&diag);
+            if let Err(e) = self.save_diag() {
+                self.rollback(undo);
+                if let Some(before) = diag_before {
+                    self.diag = before;
+                }
+                return Err(Fault::internal(format!("cannot persist: {e}")));
+            }
+        }
         let touched = !undo.is_empty();
         if touched {
             if let Err(e) = self.save() {
                 self.rollback(undo);
+                self.restore_diag(diag_before);
                 return Err(Fault::internal(format!("cannot persist: {e}")));
             }
         }
@@ -336,10 +397,28 @@ impl EmbeddedDataModel {
                         log::error!("cannot restore dm.json after a failed config write: {e2}");
                     }
                 }
+                self.restore_diag(diag_before);
                 return Err(Fault::internal(format!("cannot write config: {e}")));
             }
         }
         Ok(())
+    }
+
+    fn save_diag(&mut self) -> std::io::Result<()> {
+        let dir = self.state_dir().to_path_buf();
+        self.diag.save(&dir)?;
+        self.diag_stamp = crate::diag::store::stamp(&dir);
+        Ok(())
+    }
+
+    /// Puts the diagnostics state back as it was before a change that failed later on.
+    fn restore_diag(&mut self, before: Option<DiagStore>) {
+        if let Some(before) = before {
+            self.diag = before;
+            if let Err(e) = self.save_diag() {
+                log::error!("cannot restore {}: {e}", crate::diag::store::FILE_NAME);
+            }
+        }
     }
 
     /// The stored-table node a resolved table or instance location belongs to.
@@ -489,7 +568,10 @@ impl DataModel for EmbeddedDataModel {
         // values read (sources::HOST_FILES), and rtnetlink for everything about interfaces
         // (their table, addresses, status, the ConnectionRequestURL's address). The UCI file
         // is the agent's to add: it is the same for every backend.
-        let mut files = vec![self.state_file.clone()];
+        let mut files = vec![
+            self.state_file.clone(),
+            self.state_dir().join(crate::diag::store::FILE_NAME),
+        ];
         files.extend(host::WATCHED_FILES.iter().map(PathBuf::from));
         // The LAN's manageable devices (ManageableDeviceNumberOfEntries is often notified).
         let md = self

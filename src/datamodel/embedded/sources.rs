@@ -116,6 +116,49 @@ pub(crate) enum Src {
     MappingStatus,
     /// Interface data.
     Net(Net),
+    /// A test object's `DiagnosticsState` (the diagnostics store, src/diag/store.rs).
+    DiagState,
+    /// A test input, kept in the diagnostics store (default when never written).
+    DiagInput,
+    /// A result of the last test, from the diagnostics store (zero value when absent).
+    DiagResult,
+    /// A result table; its rows are the results named `<Table>.<n>.`.
+    DiagTable,
+}
+
+/// The source of a parameter of a diagnostics object (`None`: not one).
+fn diag_source(path: &str) -> Option<Src> {
+    use Src::*;
+    if let Some(p) = path.strip_prefix("Device.IP.Diagnostics.") {
+        if p.is_empty() {
+            return Some(Object);
+        }
+        if p.starts_with("IPv") && p.ends_with("Supported") {
+            return Some(Const("true"));
+        }
+    }
+    if matches!(path, "Device.DNS." | "Device.DNS.Diagnostics.") {
+        return Some(Object);
+    }
+    let kind = crate::diag::Kind::of_path(path)?;
+    let rel = &path[kind.object().len()..];
+    Some(match rel {
+        "" => Object,
+        "DiagnosticsState" => DiagState,
+        "DownloadTransports" | "UploadTransports" => Const("HTTP"),
+        r if r.ends_with("NumberOfEntries") => Count,
+        r if r.ends_with("{i}.") => DiagTable,
+        _ => {
+            let writable = super::schema::SCHEMA
+                .iter()
+                .any(|e| e.path == path && e.writable);
+            if writable {
+                DiagInput
+            } else {
+                DiagResult
+            }
+        }
+    })
 }
 
 /// The source of a schema path, `None` if this backend cannot serve it.
@@ -123,6 +166,9 @@ pub(crate) fn source(path: &str) -> Option<Src> {
     use Conv::*;
     use Src::*;
     const MS: &str = "Device.ManagementServer.";
+    if let Some(d) = diag_source(path) {
+        return Some(d);
+    }
     if let Some(p) = path.strip_prefix(MS) {
         return Some(match p {
             "" => Object,

@@ -17,6 +17,8 @@ pub(crate) struct View<'a> {
     pub cpu_prev: &'a mut Option<(u64, u64)>,
     /// Where the STUN client publishes its status.
     pub state_dir: &'a std::path::Path,
+    /// The diagnostics objects' state.
+    pub diag: &'a crate::diag::store::DiagStore,
     ifaces: Option<Vec<Iface>>,
     /// The manageable devices file, read once per call.
     mds: Option<Vec<ManageableDevice>>,
@@ -67,6 +69,21 @@ pub(crate) fn parse_manageable_devices(text: &str) -> Vec<ManageableDevice> {
     out
 }
 
+/// A diagnostics parameter's object and its name relative to it, instance numbers put in
+/// (`RouteHops.{i}.Host` in instance 2: `RouteHops.2.Host`).
+fn diag_name(path: &str, inst: &[u32]) -> Option<(&'static str, String)> {
+    let kind = crate::diag::Kind::of_path(path)?;
+    let template = &path[kind.object().len()..];
+    let mut rel = String::with_capacity(template.len());
+    let mut parts = template.split("{i}");
+    rel.push_str(parts.next().unwrap_or_default());
+    for (part, n) in parts.zip(inst) {
+        let _ = write!(rel, "{n}");
+        rel.push_str(part);
+    }
+    Some((kind.object(), rel))
+}
+
 impl<'a> View<'a> {
     /// A view over the backend state.
     pub(crate) fn new(
@@ -76,6 +93,7 @@ impl<'a> View<'a> {
         data: &'a Persisted,
         cpu_prev: &'a mut Option<(u64, u64)>,
         state_dir: &'a std::path::Path,
+        diag: &'a crate::diag::store::DiagStore,
     ) -> View<'a> {
         View {
             tree,
@@ -84,6 +102,7 @@ impl<'a> View<'a> {
             data,
             cpu_prev,
             state_dir,
+            diag,
             ifaces: None,
             mds: None,
         }
@@ -226,12 +245,28 @@ impl<'a> View<'a> {
             }
             Src::Net(n) => self.net_value(n, inst),
             Src::Md(md) => self.md_value(md, inst),
+            Src::DiagState | Src::DiagInput | Src::DiagResult => {
+                let found = diag_name(e.path, inst).and_then(|(obj, rel)| {
+                    let d = self.diag.get(obj)?;
+                    match self.src[node] {
+                        Src::DiagState => Some(d.state.clone()),
+                        Src::DiagInput => d.inputs.get(&rel).cloned(),
+                        _ => d.result(&rel).map(str::to_string),
+                    }
+                });
+                match (found, self.src[node]) {
+                    (Some(v), _) => v,
+                    (None, Src::DiagState) => crate::diag::store::NONE.into(),
+                    (None, _) => super::persist::default_value(node),
+                }
+            }
             Src::Object
             | Src::StoredTable
             | Src::IfaceTable
             | Src::V4Table
             | Src::V6Table
-            | Src::MdTable => String::new(),
+            | Src::MdTable
+            | Src::DiagTable => String::new(),
         }
     }
 
@@ -544,6 +579,29 @@ impl Instances for View<'_> {
                 .unwrap_or_default(),
             Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
             Src::MdTable => (1..=self.manageable_devices().len() as u32).collect(),
+            Src::DiagTable => {
+                let Some((obj, rel)) = diag_name(self.tree.entry(node).path, inst) else {
+                    return Vec::new();
+                };
+                // `RouteHops.{i}.` -> rows named `RouteHops.<n>.<column>`.
+                let prefix = rel.strip_suffix("{i}.").unwrap_or(&rel);
+                let mut rows: Vec<u32> = self
+                    .diag
+                    .get(obj)
+                    .map(|d| {
+                        d.results
+                            .iter()
+                            .filter_map(|(n, _)| {
+                                let rest = n.strip_prefix(prefix)?;
+                                rest.split_once('.')?.0.parse().ok()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rows.sort_unstable();
+                rows.dedup();
+                rows
+            }
             Src::V4Table => {
                 let n = self.iface(inst).map_or(0, |i| i.v4.len());
                 (1..=n as u32).collect()

@@ -23,7 +23,7 @@ pub const MAX_CONNECTIONS: u64 = 8;
 /// Most `IncrementalResult` rows kept.
 pub const MAX_INCREMENTAL: usize = 999;
 /// The transfer buffer of each connection: the engine's memory is this per connection.
-const BUF: usize = 64 * 1024;
+const BUF: usize = 128 * 1024;
 
 /// Time budgets of a test (tests of the engine shorten them).
 #[derive(Clone, Copy, Debug)]
@@ -159,7 +159,9 @@ pub(crate) fn run(
             })
             .collect();
         let mut next = (duration > 0 && interval > 0).then(|| start + Duration::from_secs(offset));
-        while !handles.iter().all(|h| h.is_finished()) {
+        // Without marks to take the connections poll the Cancel themselves: join them
+        // right away (a polling sleep here would add its latency to short tests).
+        while next.is_some() && !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
             let now = Instant::now();
             if let Some(t) = next.filter(|t| now >= *t && marks.len() <= MAX_INCREMENTAL) {

@@ -228,7 +228,7 @@ fn stalls_end_in_timeout_or_no_response_within_the_idle_budget() {
         );
         assert_eq!(o.state, want);
         assert!(
-            t.elapsed() < FAST.idle + Duration::from_millis(900),
+            t.elapsed() < FAST.idle + Duration::from_millis(1500),
             "{:?}",
             t.elapsed()
         );
@@ -263,7 +263,7 @@ fn cancel_stops_a_download_promptly() {
     );
     assert_eq!(o.state, "Canceled");
     assert!(
-        t.elapsed() < Duration::from_millis(700),
+        t.elapsed() < Duration::from_millis(1200),
         "{:?}",
         t.elapsed()
     );
@@ -294,7 +294,7 @@ fn time_based_download_stops_at_its_duration_with_incremental_results() {
     let took = t.elapsed();
     assert_eq!(o.state, "Complete", "{o:?}");
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        took >= Duration::from_secs(2) && took < Duration::from_millis(3500),
         "{took:?}"
     );
     assert_eq!(get(&o, "IncrementalResultNumberOfEntries"), "2");
@@ -435,7 +435,7 @@ fn cancel_and_a_failing_connection_stop_flowing_transfers() {
     );
     assert_eq!(o.state, "Canceled");
     assert!(
-        t.elapsed() < Duration::from_millis(700),
+        t.elapsed() < Duration::from_millis(1200),
         "{:?}",
         t.elapsed()
     );
@@ -513,5 +513,5 @@ fn ipv6_download_and_an_upload_nobody_answers() {
         FAST,
     );
     assert_eq!(o.state, "Error_NoResponse");
-    assert!(t.elapsed() < FAST.idle + Duration::from_millis(900));
+    assert!(t.elapsed() < FAST.idle + Duration::from_millis(1500));
 }

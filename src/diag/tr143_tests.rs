@@ -515,3 +515,40 @@ fn ipv6_download_and_an_upload_nobody_answers() {
     assert_eq!(o.state, "Error_NoResponse");
     assert!(t.elapsed() < FAST.idle + Duration::from_millis(1500));
 }
+
+#[test]
+fn endless_or_broken_heads_and_bodies_end_in_transfer_failed() {
+    let cases: [Respond; 2] = [
+        // A head that never ends: refused at its budget, not buffered.
+        |s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+            for _ in 0..1000 {
+                if s.write_all(
+                    b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+                )
+                .is_err()
+                {
+                    return;
+                }
+            }
+            // Then stall: without the budget the engine would wait into Error_Timeout.
+            thread::sleep(Duration::from_secs(2));
+        },
+        // A chunked body with a bad chunk size.
+        |s| {
+            let _ = s.write_all(CHUNKED_HEAD.as_bytes());
+            let _ = s.write_all(b"5\r\nhello\r\nzz\r\n");
+        },
+    ];
+    for respond in cases {
+        let (addr, _h) = server(1, move |s, _| respond(s));
+        let o = run(
+            Dir::Download,
+            &format!("http://{addr}/"),
+            &inputs(&[]),
+            &Cancel::new(),
+            FAST,
+        );
+        assert_eq!(o.state, "Error_TransferFailed");
+    }
+}

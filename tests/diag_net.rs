@@ -35,6 +35,9 @@ fn spv_checks_refuse_out_of_range_inputs_with_9007() {
         );
     }
     assert!(diag::check(Kind::Download, "DownloadURL", "http://10.0.0.1/f").is_ok());
+    assert!(diag::check(Kind::Upload, "UploadURL", "").is_ok());
+    let o = diag::run(Kind::Upload, &inputs(&[("UploadURL", "")]), &Cancel::new());
+    assert_eq!(o.state, "Error_InitConnectionFailed");
     assert!(diag::check(Kind::UDPEcho, "NumberOfRepetitions", "100").is_ok());
 }
 

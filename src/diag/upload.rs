@@ -12,6 +12,12 @@ use crate::fault::Fault;
 /// `UploadTransports`: what this engine speaks.
 pub const TRANSPORTS: &str = "HTTP";
 
+/// `UploadDiagnosticsMaxConnections`: most parallel connections (more is 9007).
+pub const MAX_CONNECTIONS: u64 = super::tr143::MAX_CONNECTIONS;
+
+/// `UploadDiagnosticsMaxIncrementalResult`: most `IncrementalResult` rows kept.
+pub const MAX_INCREMENTAL: usize = super::tr143::MAX_INCREMENTAL;
+
 /// Checks one input at SPV time (see [`super::check`]).
 pub fn check(name: &str, value: &str) -> Result<(), Fault> {
     check_input(name, value)

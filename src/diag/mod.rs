@@ -19,6 +19,7 @@ pub mod ipping;
 mod net;
 pub mod nslookup;
 pub mod server_selection;
+mod sock;
 mod tr143;
 mod tr143_results;
 #[cfg(test)]

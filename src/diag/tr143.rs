@@ -1,6 +1,7 @@
 //! TR-143 HTTP throughput tests (DownloadDiagnostics, UploadDiagnostics): the I/O half.
 //!
-//! One thread per connection (`NumberOfConnections`), each a plain `TcpStream` with a
+//! One thread per connection (`NumberOfConnections`), each a `TcpStream` (opened by
+//! [`super::sock`], options set before the SYN) with a
 //! 100 ms read/write timeout so it looks at the [`Cancel`] and its idle budget between
 //! syscalls; bytes are counted as they pass through one fixed buffer, never kept. The
 //! coordinating thread samples shared counters for the `IncrementalResult` table. The
@@ -8,11 +9,11 @@
 
 use super::http1::{self, Body, Url};
 use super::net::{self, Clock, Family, POLL};
+use super::sock;
 use super::tr143_results::{self as results, Conn, Dir, Fail, Report, Sample};
 use super::{Cancel, Inputs, Outcome};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -111,9 +112,10 @@ pub(crate) fn run(
     let duration = net::uint(inputs, "TimeBasedTestDuration", 0).min(999);
     let interval = net::uint(inputs, "TimeBasedTestMeasurementInterval", 0).min(999);
     let offset = net::uint(inputs, "TimeBasedTestMeasurementOffset", 0).min(255);
-    let opts = SockOpts {
+    let opts = sock::Opts {
         dscp: net::uint(inputs, "DSCP", 0).min(63) as u8,
         prio: net::uint(inputs, "EthernetPriority", 0).min(7) as u8,
+        iface: net::linux_interface(inputs),
     };
     let length = net::uint(inputs, "TestFileLength", 0);
     let clock = Clock::start();
@@ -139,7 +141,7 @@ pub(crate) fn run(
                     dir,
                     addr,
                     url: &url,
-                    opts,
+                    opts: &opts,
                     limits,
                     cancel,
                     shared: &shared,
@@ -209,18 +211,12 @@ pub(crate) fn run(
     }
 }
 
-#[derive(Clone, Copy)]
-struct SockOpts {
-    dscp: u8,
-    prio: u8,
-}
-
 /// One connection of a test.
 struct Job<'a> {
     dir: Dir,
     addr: SocketAddr,
     url: &'a Url,
-    opts: SockOpts,
+    opts: &'a sock::Opts,
     limits: Limits,
     cancel: &'a Cancel,
     shared: &'a Shared,
@@ -240,12 +236,14 @@ impl Job<'_> {
     fn open(&self) -> Result<Link<'_>, Fail> {
         let open_req = Instant::now();
         let sock =
-            TcpStream::connect_timeout(&self.addr, self.limits.connect).map_err(|_| Fail::Init)?;
+            sock::connect(self.addr, self.opts, self.limits.connect, self.cancel).map_err(|e| {
+                if e.kind() == ErrorKind::Interrupted {
+                    Fail::Canceled
+                } else {
+                    Fail::Init
+                }
+            })?;
         let open_resp = Instant::now();
-        let fd = sock.as_raw_fd();
-        // Best effort: the SYN left without them (std connects before we can set options).
-        let _ = net::set_dscp(fd, self.addr.is_ipv6(), self.opts.dscp);
-        let _ = net::set_priority(fd, self.opts.prio);
         let _ = sock.set_nodelay(true);
         sock.set_read_timeout(Some(POLL))
             .map_err(|_| Fail::Internal)?;

@@ -552,3 +552,28 @@ fn endless_or_broken_heads_and_bodies_end_in_transfer_failed() {
         assert_eq!(o.state, "Error_TransferFailed");
     }
 }
+
+#[test]
+fn a_linux_interface_gives_its_counters_and_dscp_is_accepted() {
+    let (addr, _h) = server(1, |s, _| {
+        s.write_all(OK_HEAD.as_bytes()).unwrap();
+        send_body(s, 1 << 20);
+    });
+    let i = inputs(&[
+        ("Interface", "lo"),
+        ("DSCP", "46"),
+        ("EthernetPriority", "5"),
+    ]);
+    let o = run(
+        Dir::Download,
+        &format!("http://{addr}/"),
+        &i,
+        &Cancel::new(),
+        FAST,
+    );
+    assert_eq!(o.state, "Complete", "{o:?}");
+    let n = |k| get(&o, k).parse::<u64>().unwrap();
+    // lo counts the IP layer (headers too) of everything on loopback: at least our bytes.
+    assert!(n("TotalBytesReceived") >= n("TestBytesReceived"), "{o:?}");
+    assert!(n("TotalBytesSent") >= n("TestBytesReceived"), "{o:?}");
+}

@@ -1,6 +1,6 @@
 //! DownloadDiagnostics (TR-143): an HTTP GET of `DownloadURL` over `NumberOfConnections`
-//! parallel connections, timed and counted (see [`super::tr143`]). HTTP only: FTP URLs are
-//! refused at SPV time (9007), as are HTTPS ones.
+//! parallel connections, timed and counted (see [`super::tr143`]), or an FTP RETR in
+//! passive mode. HTTPS/FTPS URLs are refused at SPV time (9007).
 
 use super::net::{self, check_bool, check_uint};
 use super::tr143;
@@ -9,7 +9,7 @@ use super::{Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 
 /// `DownloadTransports`: what this engine speaks.
-pub const TRANSPORTS: &str = "HTTP";
+pub const TRANSPORTS: &str = "HTTP,FTP";
 
 /// `DownloadDiagnosticMaxConnections`: most parallel connections (more is 9007).
 pub const MAX_CONNECTIONS: u64 = super::tr143::MAX_CONNECTIONS;
@@ -35,7 +35,7 @@ pub(crate) fn check_input(name: &str, value: &str) -> Result<(), Fault> {
             None => Err(net::bad(
                 name,
                 value,
-                "only http://host[:port]/path URLs are supported",
+                "only http:// and ftp:// URLs are supported",
             )),
         },
         "TimeBasedTestDuration" | "TimeBasedTestMeasurementInterval" => {

@@ -14,6 +14,7 @@
 
 mod dns;
 pub mod download;
+mod ftp;
 mod http1;
 pub mod ipping;
 mod net;
@@ -21,6 +22,8 @@ pub mod nslookup;
 pub mod server_selection;
 mod sock;
 mod tr143;
+#[cfg(test)]
+mod tr143_ftp_tests;
 mod tr143_results;
 #[cfg(test)]
 mod tr143_tests;

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "tr143_ftp.rs"]
+mod ftp_io;
+
 /// Most parallel connections (`DownloadDiagnosticMaxConnections`,
 /// `UploadDiagnosticsMaxConnections`).
 pub const MAX_CONNECTIONS: u64 = 8;
@@ -149,9 +152,12 @@ pub(crate) fn run(
                     cap,
                 };
                 s.spawn(move || {
-                    let r = match dir {
-                        Dir::Download => job.download(),
-                        Dir::Upload => job.upload((duration == 0).then_some(length)),
+                    let length = (duration == 0).then_some(length);
+                    let r = match (dir, job.url.ftp.is_some()) {
+                        (Dir::Download, false) => job.download(),
+                        (Dir::Upload, false) => job.upload(length),
+                        (Dir::Download, true) => job.ftp_download(),
+                        (Dir::Upload, true) => job.ftp_upload(length),
                     };
                     if r.is_err() {
                         job.shared.abort.store(true, Ordering::Relaxed);
@@ -234,9 +240,14 @@ struct Link<'a> {
 
 impl Job<'_> {
     fn open(&self) -> Result<Link<'_>, Fail> {
+        self.open_to(self.addr)
+    }
+
+    /// Opens a test connection to `addr` (the server, or an FTP data port).
+    fn open_to(&self, addr: SocketAddr) -> Result<Link<'_>, Fail> {
         let open_req = Instant::now();
         let sock =
-            sock::connect(self.addr, self.opts, self.limits.connect, self.cancel).map_err(|e| {
+            sock::connect(addr, self.opts, self.limits.connect, self.cancel).map_err(|e| {
                 if e.kind() == ErrorKind::Interrupted {
                     Fail::Canceled
                 } else {

@@ -17,7 +17,7 @@ fn inputs(pairs: &[(&str, &str)]) -> Inputs {
 #[test]
 fn spv_checks_refuse_out_of_range_inputs_with_9007() {
     let refused = [
-        (Kind::Download, "DownloadURL", "ftp://h/f"),
+        (Kind::Download, "DownloadURL", "https://h/f"),
         (Kind::Download, "NumberOfConnections", "0"),
         (Kind::Download, "NumberOfConnections", "1000"),
         (Kind::Download, "DSCP", "64"),
@@ -35,6 +35,10 @@ fn spv_checks_refuse_out_of_range_inputs_with_9007() {
         );
     }
     assert!(diag::check(Kind::Download, "DownloadURL", "http://10.0.0.1/f").is_ok());
+    assert!(diag::check(Kind::Upload, "UploadURL", "ftp://u:p@10.0.0.1/d/f").is_ok());
+    assert!(diag::check(Kind::Upload, "UploadURL", "").is_ok());
+    let o = diag::run(Kind::Upload, &inputs(&[("UploadURL", "")]), &Cancel::new());
+    assert_eq!(o.state, "Error_InitConnectionFailed");
     assert!(diag::check(Kind::UDPEcho, "NumberOfRepetitions", "100").is_ok());
 }
 

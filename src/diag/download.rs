@@ -1,15 +1,21 @@
 //! DownloadDiagnostics (TR-143): an HTTP GET of `DownloadURL` over `NumberOfConnections`
-//! parallel connections, timed and counted (see [`super::tr143`]). HTTP only: FTP URLs are
-//! refused at SPV time (9007), as are HTTPS ones.
+//! parallel connections, timed and counted (see [`super::tr143`]), or an FTP RETR in
+//! passive mode. HTTPS/FTPS URLs are refused at SPV time (9007).
 
 use super::net::{self, check_bool, check_uint};
-use super::tr143::{self, MAX_CONNECTIONS};
+use super::tr143;
 use super::tr143_results::Dir;
 use super::{Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 
 /// `DownloadTransports`: what this engine speaks.
-pub const TRANSPORTS: &str = "HTTP";
+pub const TRANSPORTS: &str = "HTTP,FTP";
+
+/// `DownloadDiagnosticMaxConnections`: most parallel connections (more is 9007).
+pub const MAX_CONNECTIONS: u64 = super::tr143::MAX_CONNECTIONS;
+
+/// `DownloadDiagnosticsMaxIncrementalResult`: most `IncrementalResult` rows kept.
+pub const MAX_INCREMENTAL: usize = super::tr143::MAX_INCREMENTAL;
 
 /// Checks one input at SPV time (see [`super::check`]).
 pub fn check(name: &str, value: &str) -> Result<(), Fault> {
@@ -22,12 +28,14 @@ pub(crate) fn check_input(name: &str, value: &str) -> Result<(), Fault> {
         return r;
     }
     match name {
+        // Empty clears the URL (a run then fails with Error_InitConnectionFailed).
+        "DownloadURL" | "UploadURL" if value.is_empty() => Ok(()),
         "DownloadURL" | "UploadURL" => match super::http1::parse_url(value) {
             Some(_) => Ok(()),
             None => Err(net::bad(
                 name,
                 value,
-                "only http://host[:port]/path URLs are supported",
+                "only http:// and ftp:// URLs are supported",
             )),
         },
         "TimeBasedTestDuration" | "TimeBasedTestMeasurementInterval" => {

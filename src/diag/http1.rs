@@ -1,9 +1,11 @@
-//! The sans-IO half of the TR-143 HTTP client: test URLs, request heads, the response head
+//! The sans-IO half of the TR-143 HTTP client: test URLs (HTTP and FTP), request heads, the response head
 //! parser (with budgets) and body framing that counts bytes without keeping them.
 
-/// A `http://host[:port]/path` test URL.
+/// A `http://host[:port]/path` or `ftp://[user[:password]@]host[:port]/path` test URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Url {
+    /// The FTP login (`anonymous` when the URL has none); `None` for HTTP.
+    pub ftp: Option<(String, String)>,
     /// Host name or address literal (v6 without its brackets).
     pub host: String,
     /// TCP port (80 when not given).
@@ -17,24 +19,29 @@ pub(crate) struct Url {
 /// Longest URL accepted (TR-106 URL strings are at most 2048).
 pub(crate) const MAX_URL: usize = 2048;
 
-/// Parses a test URL; `None` for anything but plain `http://` (FTP and HTTPS are not
-/// supported: DownloadTransports says `HTTP`).
+/// Parses a test URL; `None` for anything but `http://` and `ftp://` (no HTTPS/FTPS).
 pub(crate) fn parse_url(url: &str) -> Option<Url> {
     if url.len() > MAX_URL || url.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return None;
     }
     let (scheme, rest) = url.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") {
+    let ftp = scheme.eq_ignore_ascii_case("ftp");
+    if !ftp && !scheme.eq_ignore_ascii_case("http") {
         return None;
     }
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    if authority.contains('@') {
-        return None;
-    }
-    let (host, port) = super::net::split_host_port(authority, 80)?;
+    let (login, authority) = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) if ftp => {
+            let (u, p) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            ((percent_decode(u)?, percent_decode(p)?), hostport)
+        }
+        Some(_) => return None,
+        None => (("anonymous".to_string(), "icwmpd@".to_string()), authority),
+    };
+    let (host, port) = super::net::split_host_port(authority, if ftp { 21 } else { 80 })?;
     if host.is_empty() || port == 0 {
         return None;
     }
@@ -44,12 +51,36 @@ pub(crate) fn parse_url(url: &str) -> Option<Url> {
         path.to_string()
     };
     let path = path.split('#').next().unwrap_or("/").to_string();
+    let path = if ftp { percent_decode(&path)? } else { path };
     Some(Url {
+        ftp: ftp.then_some(login),
         host: host.to_string(),
         port,
         path,
         authority: authority.to_string(),
     })
+}
+
+/// `%XX` escapes decoded (FTP user, password and path go on the wire decoded); `None` for
+/// a bad escape or a CR/LF/NUL that would break the FTP command line.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    if out.iter().any(|&c| matches!(c, b'\r' | b'\n' | 0)) {
+        return None;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The GET request head of a download test.
@@ -311,8 +342,18 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 80));
         assert_eq!(parse_url("http://h").unwrap().path, "/");
         assert_eq!(parse_url("http://h?q").unwrap().path, "/?q");
+        let f = parse_url("ftp://u%40x:p%3A@h/dir/f%20g").unwrap();
+        assert_eq!(f.ftp, Some(("u@x".into(), "p:".into())));
+        assert_eq!(
+            (f.host.as_str(), f.port, f.path.as_str()),
+            ("h", 21, "/dir/f g")
+        );
+        let f = parse_url("ftp://[::1]:2121/f").unwrap();
+        assert_eq!((f.ftp.unwrap().0.as_str(), f.port), ("anonymous", 2121));
+        assert!(parse_url("http://h/").unwrap().ftp.is_none());
         for bad in [
-            "ftp://h/f",
+            "ftp://h/a%0d%0aDELE%20x",
+            "ftp://h/%zz",
             "https://h/",
             "http:///x",
             "http://u:p@h/",

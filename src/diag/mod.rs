@@ -15,6 +15,7 @@
 pub mod bbfdm;
 mod dns;
 pub mod download;
+mod ftp;
 mod hop;
 mod http1;
 pub mod icmp;
@@ -25,7 +26,10 @@ pub mod server_selection;
 mod sock;
 pub mod store;
 mod target;
+mod tcp_connect;
 mod tr143;
+#[cfg(test)]
+mod tr143_ftp_tests;
 mod tr143_results;
 #[cfg(test)]
 mod tr143_tests;

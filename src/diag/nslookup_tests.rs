@@ -200,7 +200,7 @@ fn failures_give_the_states_the_spec_names() {
         ]);
         let t = Instant::now();
         let o = run(&i, &Cancel::new());
-        assert!(t.elapsed() < Duration::from_millis(700));
+        assert!(t.elapsed() < Duration::from_millis(1200));
         assert_eq!(
             (o.state.as_str(), get(&o, "Result.1.Status")),
             ("Complete", want)
@@ -254,5 +254,5 @@ fn cancel_ends_a_lookup_waiting_on_a_silent_server() {
     });
     let t = Instant::now();
     assert_eq!(run(&i, &cancel).state, "Canceled");
-    assert!(t.elapsed() < Duration::from_millis(600));
+    assert!(t.elapsed() < Duration::from_millis(1200));
 }

@@ -1,6 +1,7 @@
 //! TR-143 HTTP throughput tests (DownloadDiagnostics, UploadDiagnostics): the I/O half.
 //!
-//! One thread per connection (`NumberOfConnections`), each a plain `TcpStream` with a
+//! One thread per connection (`NumberOfConnections`), each a `TcpStream` (opened by
+//! [`super::tcp_connect`], options set before the SYN) with a
 //! 100 ms read/write timeout so it looks at the [`Cancel`] and its idle budget between
 //! syscalls; bytes are counted as they pass through one fixed buffer, never kept. The
 //! coordinating thread samples shared counters for the `IncrementalResult` table. The
@@ -8,14 +9,17 @@
 
 use super::http1::{self, Body, Url};
 use super::net::{self, Clock, Family, POLL};
+use super::tcp_connect as sock;
 use super::tr143_results::{self as results, Conn, Dir, Fail, Report, Sample};
 use super::{Cancel, Inputs, Outcome};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+#[path = "tr143_ftp.rs"]
+mod ftp_io;
 
 /// Most parallel connections (`DownloadDiagnosticMaxConnections`,
 /// `UploadDiagnosticsMaxConnections`).
@@ -23,7 +27,7 @@ pub const MAX_CONNECTIONS: u64 = 8;
 /// Most `IncrementalResult` rows kept.
 pub const MAX_INCREMENTAL: usize = 999;
 /// The transfer buffer of each connection: the engine's memory is this per connection.
-const BUF: usize = 64 * 1024;
+const BUF: usize = 128 * 1024;
 
 /// Time budgets of a test (tests of the engine shorten them).
 #[derive(Clone, Copy, Debug)]
@@ -111,9 +115,10 @@ pub(crate) fn run(
     let duration = net::uint(inputs, "TimeBasedTestDuration", 0).min(999);
     let interval = net::uint(inputs, "TimeBasedTestMeasurementInterval", 0).min(999);
     let offset = net::uint(inputs, "TimeBasedTestMeasurementOffset", 0).min(255);
-    let opts = SockOpts {
+    let opts = sock::Opts {
         dscp: net::uint(inputs, "DSCP", 0).min(63) as u8,
         prio: net::uint(inputs, "EthernetPriority", 0).min(7) as u8,
+        iface: net::linux_interface(inputs),
     };
     let length = net::uint(inputs, "TestFileLength", 0);
     let clock = Clock::start();
@@ -139,7 +144,7 @@ pub(crate) fn run(
                     dir,
                     addr,
                     url: &url,
-                    opts,
+                    opts: &opts,
                     limits,
                     cancel,
                     shared: &shared,
@@ -147,9 +152,12 @@ pub(crate) fn run(
                     cap,
                 };
                 s.spawn(move || {
-                    let r = match dir {
-                        Dir::Download => job.download(),
-                        Dir::Upload => job.upload((duration == 0).then_some(length)),
+                    let length = (duration == 0).then_some(length);
+                    let r = match (dir, job.url.ftp.is_some()) {
+                        (Dir::Download, false) => job.download(),
+                        (Dir::Upload, false) => job.upload(length),
+                        (Dir::Download, true) => job.ftp_download(),
+                        (Dir::Upload, true) => job.ftp_upload(length),
                     };
                     if r.is_err() {
                         job.shared.abort.store(true, Ordering::Relaxed);
@@ -159,7 +167,9 @@ pub(crate) fn run(
             })
             .collect();
         let mut next = (duration > 0 && interval > 0).then(|| start + Duration::from_secs(offset));
-        while !handles.iter().all(|h| h.is_finished()) {
+        // Without marks to take the connections poll the Cancel themselves: join them
+        // right away (a polling sleep here would add its latency to short tests).
+        while next.is_some() && !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
             let now = Instant::now();
             if let Some(t) = next.filter(|t| now >= *t && marks.len() <= MAX_INCREMENTAL) {
@@ -207,18 +217,12 @@ pub(crate) fn run(
     }
 }
 
-#[derive(Clone, Copy)]
-struct SockOpts {
-    dscp: u8,
-    prio: u8,
-}
-
 /// One connection of a test.
 struct Job<'a> {
     dir: Dir,
     addr: SocketAddr,
     url: &'a Url,
-    opts: SockOpts,
+    opts: &'a sock::Opts,
     limits: Limits,
     cancel: &'a Cancel,
     shared: &'a Shared,
@@ -236,14 +240,21 @@ struct Link<'a> {
 
 impl Job<'_> {
     fn open(&self) -> Result<Link<'_>, Fail> {
+        self.open_to(self.addr)
+    }
+
+    /// Opens a test connection to `addr` (the server, or an FTP data port).
+    fn open_to(&self, addr: SocketAddr) -> Result<Link<'_>, Fail> {
         let open_req = Instant::now();
         let sock =
-            TcpStream::connect_timeout(&self.addr, self.limits.connect).map_err(|_| Fail::Init)?;
+            sock::connect(addr, self.opts, self.limits.connect, self.cancel).map_err(|e| {
+                if e.kind() == ErrorKind::Interrupted {
+                    Fail::Canceled
+                } else {
+                    Fail::Init
+                }
+            })?;
         let open_resp = Instant::now();
-        let fd = sock.as_raw_fd();
-        // Best effort: the SYN left without them (std connects before we can set options).
-        let _ = net::set_dscp(fd, self.addr.is_ipv6(), self.opts.dscp);
-        let _ = net::set_priority(fd, self.opts.prio);
         let _ = sock.set_nodelay(true);
         sock.set_read_timeout(Some(POLL))
             .map_err(|_| Fail::Internal)?;

@@ -34,6 +34,18 @@ pub(crate) enum Fail {
     Canceled,
     /// Something local (thread, socket option).
     Internal,
+    /// FTP: USER not answered with 331 or 230.
+    PasswordRequest,
+    /// FTP: PASS not answered with 230.
+    Login,
+    /// FTP: TYPE I refused.
+    NoTransferMode,
+    /// FTP: PASV/EPSV refused or unreadable.
+    NoPasv,
+    /// FTP: CWD to the upload directory refused.
+    NoCwd,
+    /// FTP: STOR refused.
+    NoStor,
 }
 
 /// The `DiagnosticsState` a failure ends a test in (the enumerations differ per object:
@@ -49,6 +61,13 @@ pub(crate) fn state(dir: Dir, f: Fail) -> &'static str {
         (Fail::Timeout, _) => "Error_Timeout",
         (Fail::Canceled, _) => "Canceled",
         (Fail::Internal, _) => "Error_Internal",
+        (Fail::PasswordRequest, _) => "Error_PasswordRequestFailed",
+        (Fail::Login, _) => "Error_LoginFailed",
+        (Fail::NoTransferMode, _) => "Error_NoTransferMode",
+        (Fail::NoPasv, _) => "Error_NoPASV",
+        (Fail::NoCwd, Dir::Upload) => "Error_NoCWD",
+        (Fail::NoStor, Dir::Upload) => "Error_NoSTOR",
+        (Fail::NoCwd | Fail::NoStor, Dir::Download) => "Error_Other",
     }
 }
 
@@ -318,6 +337,16 @@ mod tests {
 
     #[test]
     fn error_states_exist_in_each_objects_enumeration() {
+        // The DiagnosticsState enumerations of TR-181 2.19.
+        let download =
+            "Error_CannotResolveHostName Error_NoRouteToHost Error_InitConnectionFailed \
+            Error_NoResponse Error_TransferFailed Error_PasswordRequestFailed Error_LoginFailed \
+            Error_NoTransferMode Error_NoPASV Error_IncorrectSize Error_Timeout Error_Internal \
+            Error_Other Canceled";
+        let upload = "Error_CannotResolveHostName Error_NoRouteToHost Error_InitConnectionFailed \
+            Error_NoResponse Error_PasswordRequestFailed Error_LoginFailed Error_NoTransferMode \
+            Error_NoPASV Error_NoCWD Error_NoSTOR Error_NoTransferComplete Error_Timeout \
+            Error_Internal Error_Other Canceled";
         let fails = [
             Fail::Init,
             Fail::NoResponse,
@@ -325,18 +354,23 @@ mod tests {
             Fail::Transfer,
             Fail::Size,
             Fail::Timeout,
+            Fail::Canceled,
             Fail::Internal,
+            Fail::PasswordRequest,
+            Fail::Login,
+            Fail::NoTransferMode,
+            Fail::NoPasv,
+            Fail::NoCwd,
+            Fail::NoStor,
         ];
         for f in fails {
             let d = state(Dir::Download, f);
             let u = state(Dir::Upload, f);
-            assert!(d.starts_with("Error_") && u.starts_with("Error_"));
-            assert!(
-                !["Error_TransferFailed", "Error_IncorrectSize"].contains(&u),
-                "{u}"
-            );
+            assert!(download.split_whitespace().any(|s| s == d), "{f:?} {d}");
+            assert!(upload.split_whitespace().any(|s| s == u), "{f:?} {u}");
         }
         assert_eq!(state(Dir::Download, Fail::Status), "Error_TransferFailed");
         assert_eq!(state(Dir::Download, Fail::Size), "Error_IncorrectSize");
+        assert_eq!(state(Dir::Upload, Fail::NoStor), "Error_NoSTOR");
     }
 }

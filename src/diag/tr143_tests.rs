@@ -228,7 +228,7 @@ fn stalls_end_in_timeout_or_no_response_within_the_idle_budget() {
         );
         assert_eq!(o.state, want);
         assert!(
-            t.elapsed() < FAST.idle + Duration::from_millis(900),
+            t.elapsed() < FAST.idle + Duration::from_millis(1500),
             "{:?}",
             t.elapsed()
         );
@@ -263,7 +263,7 @@ fn cancel_stops_a_download_promptly() {
     );
     assert_eq!(o.state, "Canceled");
     assert!(
-        t.elapsed() < Duration::from_millis(700),
+        t.elapsed() < Duration::from_millis(1200),
         "{:?}",
         t.elapsed()
     );
@@ -294,7 +294,7 @@ fn time_based_download_stops_at_its_duration_with_incremental_results() {
     let took = t.elapsed();
     assert_eq!(o.state, "Complete", "{o:?}");
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        took >= Duration::from_secs(2) && took < Duration::from_millis(3500),
         "{took:?}"
     );
     assert_eq!(get(&o, "IncrementalResultNumberOfEntries"), "2");
@@ -435,7 +435,7 @@ fn cancel_and_a_failing_connection_stop_flowing_transfers() {
     );
     assert_eq!(o.state, "Canceled");
     assert!(
-        t.elapsed() < Duration::from_millis(700),
+        t.elapsed() < Duration::from_millis(1200),
         "{:?}",
         t.elapsed()
     );
@@ -513,5 +513,67 @@ fn ipv6_download_and_an_upload_nobody_answers() {
         FAST,
     );
     assert_eq!(o.state, "Error_NoResponse");
-    assert!(t.elapsed() < FAST.idle + Duration::from_millis(900));
+    assert!(t.elapsed() < FAST.idle + Duration::from_millis(1500));
+}
+
+#[test]
+fn endless_or_broken_heads_and_bodies_end_in_transfer_failed() {
+    let cases: [Respond; 2] = [
+        // A head that never ends: refused at its budget, not buffered.
+        |s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+            for _ in 0..1000 {
+                if s.write_all(
+                    b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+                )
+                .is_err()
+                {
+                    return;
+                }
+            }
+            // Then stall: without the budget the engine would wait into Error_Timeout.
+            thread::sleep(Duration::from_secs(2));
+        },
+        // A chunked body with a bad chunk size.
+        |s| {
+            let _ = s.write_all(CHUNKED_HEAD.as_bytes());
+            let _ = s.write_all(b"5\r\nhello\r\nzz\r\n");
+        },
+    ];
+    for respond in cases {
+        let (addr, _h) = server(1, move |s, _| respond(s));
+        let o = run(
+            Dir::Download,
+            &format!("http://{addr}/"),
+            &inputs(&[]),
+            &Cancel::new(),
+            FAST,
+        );
+        assert_eq!(o.state, "Error_TransferFailed");
+    }
+}
+
+#[test]
+fn a_linux_interface_gives_its_counters_and_dscp_is_accepted() {
+    let (addr, _h) = server(1, |s, _| {
+        s.write_all(OK_HEAD.as_bytes()).unwrap();
+        send_body(s, 1 << 20);
+    });
+    let i = inputs(&[
+        ("Interface", "lo"),
+        ("DSCP", "46"),
+        ("EthernetPriority", "5"),
+    ]);
+    let o = run(
+        Dir::Download,
+        &format!("http://{addr}/"),
+        &i,
+        &Cancel::new(),
+        FAST,
+    );
+    assert_eq!(o.state, "Complete", "{o:?}");
+    let n = |k| get(&o, k).parse::<u64>().unwrap();
+    // lo counts the IP layer (headers too) of everything on loopback: at least our bytes.
+    assert!(n("TotalBytesReceived") >= n("TestBytesReceived"), "{o:?}");
+    assert!(n("TotalBytesSent") >= n("TestBytesReceived"), "{o:?}");
 }

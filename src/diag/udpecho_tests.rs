@@ -211,7 +211,7 @@ fn unreachable_targets_and_cancel() {
     });
     let t = Instant::now();
     assert_eq!(run(&i, &cancel).state, "Canceled");
-    assert!(t.elapsed() < Duration::from_millis(600));
+    assert!(t.elapsed() < Duration::from_millis(1200));
 }
 
 #[test]
@@ -224,5 +224,5 @@ fn probes_time_one_echo_or_time_out() {
     let t = Instant::now();
     let e = probe(quiet, 32, Duration::from_millis(200)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
-    assert!(t.elapsed() >= Duration::from_millis(200) && t.elapsed() < Duration::from_millis(700));
+    assert!(t.elapsed() >= Duration::from_millis(200) && t.elapsed() < Duration::from_millis(1200));
 }

@@ -1,6 +1,7 @@
 //! UploadDiagnostics (TR-143): an HTTP PUT of `TestFileLength` bytes to `UploadURL` (or a
 //! chunked body for `TimeBasedTestDuration` seconds) over `NumberOfConnections` parallel
-//! connections, each sending the whole length (see [`super::tr143`]). HTTP only.
+//! connections, each sending the whole length (see [`super::tr143`]); or an FTP STOR in
+//! passive mode.
 
 use super::download::check_input;
 use super::net;
@@ -10,7 +11,13 @@ use super::{Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 
 /// `UploadTransports`: what this engine speaks.
-pub const TRANSPORTS: &str = "HTTP";
+pub const TRANSPORTS: &str = "HTTP,FTP";
+
+/// `UploadDiagnosticsMaxConnections`: most parallel connections (more is 9007).
+pub const MAX_CONNECTIONS: u64 = super::tr143::MAX_CONNECTIONS;
+
+/// `UploadDiagnosticsMaxIncrementalResult`: most `IncrementalResult` rows kept.
+pub const MAX_INCREMENTAL: usize = super::tr143::MAX_INCREMENTAL;
 
 /// Checks one input at SPV time (see [`super::check`]).
 pub fn check(name: &str, value: &str) -> Result<(), Fault> {

@@ -291,3 +291,60 @@ fn traceroute_to_loopback_fills_the_route_hops_table() {
     assert_eq!(get(&v, &p(TR, "RouteHops.1.HostAddress")), "127.0.0.1");
     rig.assert_xsd_valid();
 }
+
+/// `Interface` names a data-model interface (`Device.IP.Interface.N`): the test binds to that
+/// Linux interface. In a network namespace of the test with `lo` and `d0`: IPPing of
+/// 127.0.0.1 through `lo`'s path is answered, through `d0`'s (one end of a veth pair) it
+/// cannot leave.
+#[test]
+fn an_interface_path_binds_the_test_to_that_linux_interface() {
+    let ran = common::netns::in_netns(|| {
+        common::netns::ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+        common::netns::ip(&["link", "set", "d0", "up"]);
+        common::netns::ip(&["link", "set", "d1", "up"]);
+        let rig = Rig::start(&[]);
+        rig.wait_inform("0 BOOTSTRAP", 1);
+        rig.wait_idle();
+        let msgs = rig.session(&[gpv(&["Device.IP.Interface."])]);
+        let v = gpv_values(&rig, &msgs);
+        let path_of = |name: &str| {
+            v.iter()
+                .find(|(n, val)| n.ends_with(".Name") && val == name)
+                .map(|(n, _)| n.trim_end_matches("Name").to_string())
+                .unwrap_or_else(|| panic!("no interface {name} in {v:?}"))
+        };
+        let (lo, d0) = (path_of("lo"), path_of("d0"));
+        let ping_on = |iface: &str, key: &str| {
+            let (host, reps, timeout, ifc, state) = (
+                p(PING, "Host"),
+                p(PING, "NumberOfRepetitions"),
+                p(PING, "Timeout"),
+                p(PING, "Interface"),
+                p(PING, "DiagnosticsState"),
+            );
+            spv(
+                &[
+                    (&host, "127.0.0.1", "xsd:string"),
+                    (&reps, "2", "xsd:unsignedInt"),
+                    (&timeout, "300", "xsd:unsignedInt"),
+                    (&ifc, iface, "xsd:string"),
+                    (&state, "Requested", "xsd:string"),
+                ],
+                key,
+            )
+        };
+        rig.session(&[ping_on(&lo, "lo")]);
+        rig.wait_inform(EVENT, 1);
+        let v = gpv_values(&rig, &rig.session(&[gpv(&[PING])]));
+        assert_eq!(get(&v, &p(PING, "DiagnosticsState")), "Complete");
+        assert_eq!(get(&v, &p(PING, "SuccessCount")), "2");
+        rig.session(&[ping_on(&d0, "d0")]);
+        rig.wait_inform(EVENT, 2);
+        let v = gpv_values(&rig, &rig.session(&[gpv(&[PING])]));
+        assert_eq!(get(&v, &p(PING, "SuccessCount")), "0", "{v:?}");
+        rig.assert_xsd_valid();
+    });
+    if ran.is_none() {
+        eprintln!("skipped: needs a network namespace (root)");
+    }
+}

@@ -243,6 +243,28 @@ impl Agent {
         }
     }
 
+    /// An `Interface` input naming a data-model interface (`Device.IP.Interface.2`) becomes
+    /// that interface's Linux name, which the engines bind to. One that names no interface
+    /// is dropped (logged): the routing table chooses, as for an empty value.
+    fn interface_name(&mut self, inputs: &mut crate::diag::Inputs) {
+        let Some(path) = inputs
+            .get("Interface")
+            .filter(|v| v.starts_with("Device."))
+            .map(|v| v.trim_end_matches('.').to_string())
+        else {
+            return;
+        };
+        match self.dm.get_values(&format!("{path}.Name")) {
+            Ok(v) if v.len() == 1 && !v[0].value.is_empty() => {
+                inputs.insert("Interface".into(), v[0].value.clone());
+            }
+            _ => {
+                log::warn!("diagnostics: Interface {path} names no interface: not bound");
+                inputs.remove("Interface");
+            }
+        }
+    }
+
     fn runner(&self) -> Runner {
         if let Some(r) = &self.diags.runner {
             return r.clone();
@@ -261,9 +283,12 @@ impl Agent {
     }
 
     fn spawn_diag(&mut self, s: &mut DiagStore, object: String, request: u64) {
-        let Some(inputs) = s.get(&object).map(|e| e.inputs.clone()) else {
+        let Some(mut inputs) = s.get(&object).map(|e| e.inputs.clone()) else {
             return;
         };
+        if !self.dm.is_bbfdm() {
+            self.interface_name(&mut inputs);
+        }
         // Recorded before the worker starts: a restart from here on reports Error_Internal.
         s.start(&object, request);
         self.save_diags(s);

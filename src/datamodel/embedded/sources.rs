@@ -145,7 +145,14 @@ fn diag_source(path: &str) -> Option<Src> {
     Some(match rel {
         "" => Object,
         "DiagnosticsState" => DiagState,
-        "DownloadTransports" | "UploadTransports" => Const("HTTP"),
+        "DownloadTransports" | "UploadTransports" => Const("HTTP,FTP"),
+        // What the engines can do (their constants: `capabilities_are_the_engines` keeps
+        // these equal).
+        "DownloadDiagnosticMaxConnections" | "UploadDiagnosticsMaxConnections" => Const("8"),
+        "DownloadDiagnosticsMaxIncrementalResult" | "UploadDiagnosticsMaxIncrementalResult" => {
+            Const("999")
+        }
+        "UDPEchoDiagnosticsMaxResults" => Const("100"),
         r if r.ends_with("NumberOfEntries") => Count,
         r if r.ends_with("{i}.") => DiagTable,
         _ => {

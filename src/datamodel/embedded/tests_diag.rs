@@ -124,3 +124,40 @@ fn results_and_tables_come_from_the_store_and_an_input_clears_them() {
     assert_eq!(get1(&mut dm, &format!("{TRACE}ResponseTime")), "0");
     assert_eq!(get1(&mut dm, &format!("{TRACE}MaxHopCount")), "5");
 }
+
+#[test]
+fn capabilities_are_the_engines() {
+    let dir = tmpdir();
+    let mut dm = mk(&dir);
+    const DL: &str = "Device.IP.Diagnostics.DownloadDiagnostics.";
+    const UL: &str = "Device.IP.Diagnostics.UploadDiagnostics.";
+    const UE: &str = "Device.IP.Diagnostics.UDPEchoDiagnostics.";
+    let max_conn = crate::diag::download::MAX_CONNECTIONS.to_string();
+    let max_inc = crate::diag::download::MAX_INCREMENTAL.to_string();
+    for (path, want) in [
+        (format!("{DL}DownloadDiagnosticMaxConnections"), &max_conn),
+        (format!("{UL}UploadDiagnosticsMaxConnections"), &max_conn),
+        (
+            format!("{DL}DownloadDiagnosticsMaxIncrementalResult"),
+            &max_inc,
+        ),
+        (
+            format!("{UL}UploadDiagnosticsMaxIncrementalResult"),
+            &max_inc,
+        ),
+        (
+            format!("{UE}UDPEchoDiagnosticsMaxResults"),
+            &crate::diag::udpecho::MAX_RESULTS.to_string(),
+        ),
+        (
+            format!("{DL}DownloadTransports"),
+            &crate::diag::download::TRANSPORTS.to_string(),
+        ),
+        (
+            format!("{UL}UploadTransports"),
+            &crate::diag::upload::TRANSPORTS.to_string(),
+        ),
+    ] {
+        assert_eq!(&get1(&mut dm, &path), want, "{path}");
+    }
+}

@@ -82,6 +82,12 @@ fn xmpp_connection_requests_through_prosody() {
             .cli_get("Device.ManagementServer.SupportedConnReqMethods"),
         "HTTP,XMPP"
     );
+    // TR-181's view of the connection.
+    const C: &str = "Device.XMPP.Connection.1.";
+    assert_eq!(rig.cpe.cli_get(&format!("{C}Status")), "Enabled");
+    assert_eq!(rig.cpe.cli_get(&format!("{C}JabberID")), jid);
+    assert_eq!(rig.cpe.cli_get(&format!("{C}TLSEstablished")), "true");
+    assert_eq!(rig.cpe.cli_get(&format!("{C}Domain")), DOMAIN);
     let before = rig.informs_with("6 CONNECTION REQUEST");
 
     let mut acs = AcsClient::login(&server, "acs", "acs-xmpp-pw");

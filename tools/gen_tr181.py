@@ -13,7 +13,8 @@ Python 3 standard library only; the output is deterministic.
 import sys
 import xml.etree.ElementTree as ET
 
-# (object path, parameters to keep, served read-only although the XML says readWrite)
+# (object path, parameters to keep, served read-only although the XML says readWrite: True
+# for the object and its parameters, "table" for the table only: fixed rows, no AddObject)
 SUBSET = [
     ("Device.", ["RootDataModelVersion"], False),
     ("Device.DeviceInfo.", [
@@ -92,6 +93,17 @@ SUBSET = [
     ("Device.DNS.Diagnostics.", [], False),
     ("Device.DNS.Diagnostics.NSLookupDiagnostics.", "*", False),
     ("Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}.", "*", False),
+    # Annex K: the one XMPP connection the `xmpp` thread keeps (cpe.xmpp_* options); the
+    # tables have their one row ("table": no AddObject/DeleteObject, parameters as the XML).
+    ("Device.XMPP.", ["ConnectionNumberOfEntries", "SupportedServerConnectAlgorithms"], False),
+    ("Device.XMPP.Connection.{i}.", [
+        "Enable", "Alias", "Username", "Password", "Domain", "Resource", "JabberID", "Status",
+        "LastChangeDate", "ServerConnectAlgorithm", "KeepAliveInterval",
+        "ServerRetryInitialInterval", "ServerRetryIntervalMultiplier", "ServerRetryMaxInterval",
+        "UseTLS", "TLSEstablished", "ServerNumberOfEntries",
+    ], "table"),
+    ("Device.XMPP.Connection.{i}.Server.{i}.",
+     ["Enable", "Alias", "Priority", "Weight", "ServerAddress", "Port"], "table"),
     ("Device.Users.", ["UserNumberOfEntries"], False),
     ("Device.Users.User.{i}.", [
         "Alias", "Enable", "UserID", "Username", "Password", "Language", "Shell", "StaticUser",
@@ -224,7 +236,7 @@ def main():
                 raise SystemExit("parent of %s must come first in SUBSET" % path)
         seen.add(path)
         table = path.endswith("{i}.")
-        writable = obj.get("access") == "readWrite" and not force_ro
+        writable = obj.get("access") == "readWrite" and force_ro is False
         num = obj.get("numEntriesParameter") if table else None
         out.append("    Entry { path: %s, kind: Kind::%s, ty: T::String, writable: %s, notify: N::Normal,"
                    " forced: false, hidden: false, list: false, max_len: 0, range: None,"
@@ -258,7 +270,7 @@ def main():
             if facets.range is not None and facets.ty != "String":
                 rng = "Some((%s, %s))" % (bound(facets.range[0], "i64::MIN"),
                                           bound(facets.range[1], "i64::MAX"))
-            w = p.get("access") == "readWrite" and not force_ro
+            w = p.get("access") == "readWrite" and force_ro is not True
             out.append("    Entry { path: %s, kind: Kind::Param, ty: T::%s, writable: %s, notify: N::%s,"
                        " forced: %s, hidden: %s, list: %s, max_len: %d, range: %s,"
                        " default: %s, enums: &[%s], num_entries: None },"

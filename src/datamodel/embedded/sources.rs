@@ -47,6 +47,12 @@ pub(crate) enum Host {
     ConnReqMethods,
     /// ConnReqJabberID, from the XMPP client's published JID.
     JabberId,
+    /// XMPP.Connection.1.Status: Enabled (bound), Connecting, or Disabled.
+    XmppStatus,
+    /// XMPP.Connection.1.TLSEstablished: bound with UseTLS on.
+    XmppTls,
+    /// XMPP.Connection.1.ServerConnectAlgorithm: ServerTable with a server set, else DNS.
+    XmppAlgorithm,
     LocalTime,
     TimeZone,
     TimeStatus,
@@ -91,6 +97,8 @@ pub(crate) enum Src {
     StoredTable,
     /// Tables mirrored from the host (interfaces, their IPv4 and IPv6 addresses).
     IfaceTable,
+    /// A table of exactly one row, instance 1 (the XMPP connection and its server).
+    OneRow,
     V4Table,
     V6Table,
     /// A fixed value.
@@ -124,6 +132,48 @@ pub(crate) enum Src {
     DiagResult,
     /// A result table; its rows are the results named `<Table>.<n>.`.
     DiagTable,
+}
+
+/// The source of a `Device.XMPP.` path (`None`: not one): the `cpe.xmpp_*` options of the
+/// one connection the `xmpp` thread keeps.
+fn xmpp_source(path: &str) -> Option<Src> {
+    use Conv::*;
+    use Src::*;
+    const CONN: &str = "Device.XMPP.Connection.{i}.";
+    if let Some(p) = path.strip_prefix(CONN) {
+        return Some(match p {
+            "" | "Server.{i}." => OneRow,
+            "Enable" => Cfg("cpe", "xmpp_enable", "0", Bool),
+            "Alias" | "Server.{i}.Alias" => Kept("cpe-1"),
+            "Username" => Cfg("cpe", "xmpp_username", "", Plain),
+            "Password" => Cfg("cpe", "xmpp_password", "", Plain),
+            "Domain" => Cfg("cpe", "xmpp_domain", "", Plain),
+            "Resource" => Cfg("cpe", "xmpp_resource", "cwmp", Plain),
+            "JabberID" => Host(self::Host::JabberId),
+            "Status" => Host(self::Host::XmppStatus),
+            "LastChangeDate" => Const("0001-01-01T00:00:00Z"),
+            "ServerConnectAlgorithm" => Host(self::Host::XmppAlgorithm),
+            "KeepAliveInterval" => Cfg("cpe", "xmpp_keepalive", "60", Plain),
+            "ServerRetryInitialInterval" => Cfg("cpe", "xmpp_retry_initial", "60", Plain),
+            "ServerRetryIntervalMultiplier" => Cfg("cpe", "xmpp_retry_multiplier", "2000", Plain),
+            "ServerRetryMaxInterval" => Cfg("cpe", "xmpp_retry_max", "30720", Plain),
+            "UseTLS" => Cfg("cpe", "xmpp_use_tls", "1", Bool),
+            "TLSEstablished" => Host(self::Host::XmppTls),
+            "ServerNumberOfEntries" => Count,
+            "Server.{i}.Enable" => Const("true"),
+            "Server.{i}.Priority" => Const("0"),
+            "Server.{i}.Weight" => Const("-1"),
+            "Server.{i}.ServerAddress" => Cfg("cpe", "xmpp_server", "", Plain),
+            "Server.{i}.Port" => Cfg("cpe", "xmpp_port", "5222", Plain),
+            _ => return None,
+        });
+    }
+    Some(match path.strip_prefix("Device.XMPP.")? {
+        "" => Object,
+        "ConnectionNumberOfEntries" => Count,
+        "SupportedServerConnectAlgorithms" => Const("DNS,ServerTable"),
+        _ => return None,
+    })
 }
 
 /// The source of a parameter of a diagnostics object (`None`: not one).
@@ -243,6 +293,9 @@ pub(crate) fn source(path: &str) -> Option<Src> {
             "HeartbeatPolicy.InitiationTime" => Cfg("acs", "heartbeat_time", "", DateTime),
             _ => return None,
         });
+    }
+    if let Some(x) = xmpp_source(path) {
+        return Some(x);
     }
     if let Some(p) = path.strip_prefix("Device.IP.Interface.{i}.") {
         use self::Net::*;

@@ -210,3 +210,55 @@ fn manageable_devices_file_lines_are_checked_deduplicated_and_bounded() {
     let long = format!("001122\t{}\tX\n", "s".repeat(65));
     assert!(parse_manageable_devices(&long).is_empty());
 }
+
+#[test]
+fn the_xmpp_connection_is_one_row_on_the_xmpp_options() {
+    const C: &str = "Device.XMPP.Connection.1.";
+    let dir = tmpdir();
+    let mut cfg = MemConfigStore::default();
+    for (k, v) in [
+        ("xmpp_enable", "1"),
+        ("xmpp_domain", "xmpp.example"),
+        ("xmpp_username", "cpe"),
+        ("xmpp_server", "10.0.0.7"),
+    ] {
+        cfg.values.insert(("cpe".into(), k.into()), v.into());
+    }
+    let mut dm = EmbeddedDataModel::new(&dir, Box::new(cfg));
+    assert_eq!(get1(&mut dm, "Device.XMPP.ConnectionNumberOfEntries"), "1");
+    assert_eq!(get1(&mut dm, &format!("{C}ServerNumberOfEntries")), "1");
+    assert_eq!(get1(&mut dm, &format!("{C}Domain")), "xmpp.example");
+    assert_eq!(get1(&mut dm, &format!("{C}Resource")), "cwmp");
+    assert_eq!(
+        get1(&mut dm, &format!("{C}Server.1.ServerAddress")),
+        "10.0.0.7"
+    );
+    assert_eq!(get1(&mut dm, &format!("{C}Server.1.Port")), "5222");
+    assert_eq!(
+        get1(&mut dm, &format!("{C}ServerConnectAlgorithm")),
+        "ServerTable"
+    );
+    // Not bound yet, then bound (the thread's published JID).
+    assert_eq!(get1(&mut dm, &format!("{C}Status")), "Connecting");
+    assert_eq!(get1(&mut dm, &format!("{C}TLSEstablished")), "false");
+    let jid_file = dir.join(crate::xmpp::client::JID_FILE);
+    std::fs::write(&jid_file, "cpe@xmpp.example/cwmp\n").unwrap();
+    assert_eq!(get1(&mut dm, &format!("{C}Status")), "Enabled");
+    assert_eq!(
+        get1(&mut dm, &format!("{C}JabberID")),
+        "cpe@xmpp.example/cwmp"
+    );
+    assert_eq!(get1(&mut dm, &format!("{C}TLSEstablished")), "true");
+    // The ACS configures it through the options the thread follows.
+    dm.set_values(&[sv(&format!("{C}Username"), "cpe2")])
+        .unwrap();
+    assert_eq!(get1(&mut dm, &format!("{C}Username")), "cpe2");
+    dm.set_values(&[sv(&format!("{C}Enable"), "false")])
+        .unwrap();
+    assert_eq!(get1(&mut dm, &format!("{C}Status")), "Disabled");
+    // One row: no second connection, no deleting it; no second instance either.
+    assert!(dm.add_object("Device.XMPP.Connection.").is_err());
+    assert!(dm.delete_object(C).is_err());
+    assert!(dm.get_values("Device.XMPP.Connection.2.").is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -266,6 +266,7 @@ impl<'a> View<'a> {
             | Src::V4Table
             | Src::V6Table
             | Src::MdTable
+            | Src::OneRow
             | Src::DiagTable => String::new(),
         }
     }
@@ -329,6 +330,30 @@ impl<'a> View<'a> {
             Host::ConnReqMethods => self.conn_req_methods(),
             Host::JabberId if self.xmpp_on() => crate::xmpp::client::read_jid(self.state_dir),
             Host::JabberId => String::new(),
+            Host::XmppStatus if !self.xmpp_on() => "Disabled".into(),
+            Host::XmppStatus => {
+                let bound = !crate::xmpp::client::read_jid(self.state_dir).is_empty();
+                if bound { "Enabled" } else { "Connecting" }.into()
+            }
+            Host::XmppTls => {
+                // Unset: on (the option's default).
+                let tls = self
+                    .config
+                    .get("cpe", "xmpp_use_tls")
+                    .unwrap_or_else(|| "1".into());
+                let bound =
+                    self.xmpp_on() && !crate::xmpp::client::read_jid(self.state_dir).is_empty();
+                (bound && sources::from_config(&tls, sources::Conv::Bool) != "false").to_string()
+            }
+            Host::XmppAlgorithm => {
+                let server = self.config.get("cpe", "xmpp_server").unwrap_or_default();
+                if server.trim().is_empty() {
+                    "DNS"
+                } else {
+                    "ServerTable"
+                }
+                .into()
+            }
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data
@@ -578,6 +603,7 @@ impl Instances for View<'_> {
                 .map(|t| t.rows.keys().copied().collect())
                 .unwrap_or_default(),
             Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
+            Src::OneRow => vec![1],
             Src::MdTable => (1..=self.manageable_devices().len() as u32).collect(),
             Src::DiagTable => {
                 let Some((obj, rel)) = diag_name(self.tree.entry(node).path, inst) else {

@@ -154,7 +154,7 @@ fn value_change_of_an_active_parameter_opens_a_session() {
         o.extra_cpe = NOTIFY_FAST.into();
     });
     rig.wait_answer("SetParameterAttributes", 1);
-    rig.wait_idle();
+    rig.wait_settled();
     // A local change (the CLI writes the UCI file, as `uci set` would).
     let o = rig.cpe.cli(&["set", PII, "4321"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));

@@ -100,7 +100,7 @@ fn an_active_lightweight_change_is_sent_signed_and_xsd_valid_without_a_session()
         o.extra_cpe = format!("{NOTIFY_FAST}{}", lwn_section(true, port));
     });
     rig.wait_answer("SetParameterAttributes", 1);
-    rig.wait_idle();
+    rig.wait_settled();
     let before = rig.acs.msgs().len();
     let o = rig.cpe.cli(&["set", PII, "4321"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));

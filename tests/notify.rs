@@ -22,10 +22,7 @@ fn rig_with_active(name: &str) -> Rig {
         o.extra_cpe = NO_POLL.into();
     });
     rig.wait_answer("SetParameterAttributes", 1);
-    rig.wait_idle();
-    // The session's end (after its last HTTP exchange) takes the values as they are then as
-    // the baseline: a change must come after it to be one.
-    std::thread::sleep(Duration::from_millis(300));
+    rig.wait_settled();
     rig
 }
 
@@ -251,7 +248,7 @@ fn passive_changes_accumulate_and_ride_the_next_inform() {
         o.extra_cpe = NO_POLL.into();
     });
     rig.wait_answer("SetParameterAttributes", 1);
-    rig.wait_idle();
+    rig.wait_settled();
     let before = rig.acs.msgs().len();
     // Two passive changes, the second overriding the first: no session of their own.
     for v in ["111", "222"] {
@@ -290,13 +287,9 @@ fn an_active_change_waits_for_the_throttle_after_the_last_session() {
         o.extra_cpe = format!("{NO_POLL}\toption active_notif_throttle '3'\n");
     });
     rig.wait_answer("SetParameterAttributes", 1);
-    let msgs = rig.wait_idle();
+    let msgs = rig.wait_settled();
     let session_end = msgs.last().expect("messages").at;
     let before = msgs.len();
-    // The session's end is seen by the ACS before the CPE has taken PII's value as its
-    // baseline (it became notified in that session): a change made before then is part of
-    // the baseline, not a change. Change it after.
-    std::thread::sleep(Duration::from_millis(500));
     let o = rig.cpe.cli(&["set", PII, "4321"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let inform = value_change_after(&rig, before);

@@ -157,6 +157,15 @@ impl Rig {
             .unwrap_or_else(|r| self.fail("timed out waiting for the script to be used up", &r))
     }
 
+    /// [`Rig::wait_idle`], then the moment the CPE needs after the 204 to take what the
+    /// session left (new notification attributes, the ACS's own writes) as its baseline: a
+    /// local change made before that is part of the baseline, not a change to report.
+    pub fn wait_settled(&self) -> Vec<acs::Msg> {
+        let msgs = self.wait_idle();
+        std::thread::sleep(Duration::from_millis(500));
+        msgs
+    }
+
     /// Sends a Digest connection request and asserts it was accepted (401 then 200).
     pub fn kick(&self) {
         match self.cpe.connection_request() {

@@ -101,15 +101,27 @@ impl Agent {
         name: &str,
         level: u8,
     ) -> Result<bool, String> {
-        let req = AcsRequest::SetParameterAttributes {
-            attributes: vec![SetAttribute {
+        self.set_notifications_locally(&[name], level)
+    }
+
+    /// [`Agent::set_notification_locally`] for several names in one SetParameterAttributes
+    /// (one data-model read for all): all are set, or none when one is refused.
+    pub(super) fn set_notifications_locally(
+        &mut self,
+        names: &[&str],
+        level: u8,
+    ) -> Result<bool, String> {
+        let attributes = names
+            .iter()
+            .map(|name| SetAttribute {
                 name: name.to_string(),
                 notification_change: true,
                 notification: level,
                 access_list_change: false,
                 access_list: vec![],
-            }],
-        };
+            })
+            .collect();
+        let req = AcsRequest::SetParameterAttributes { attributes };
         let mut ctx = RpcContext {
             dm: self.dm.as_mut(),
             attrs: &mut self.attrs,

@@ -20,16 +20,22 @@ impl Agent {
         if self.config.cpe.disable_gatewayinfo {
             return;
         }
-        let mut changed = false;
-        for name in GATEWAY_INFO {
-            if self.attrs.entries().contains_key(name) {
-                continue;
-            }
-            match self.set_notification_locally(name, 2) {
-                Ok(c) => changed |= c,
-                Err(e) => log::debug!("{name}: not made active: {e}"),
-            }
+        let names: Vec<&str> = GATEWAY_INFO
+            .iter()
+            .copied()
+            .filter(|n| !self.attrs.entries().contains_key(*n))
+            .collect();
+        if names.is_empty() {
+            return;
         }
+        // One SetParameterAttributes (one read of the data model) for all of them.
+        let changed = match self.set_notifications_locally(&names, 2) {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!("GatewayInfo not made active: {e}");
+                false
+            }
+        };
         if changed {
             if let Err(e) = self.attrs.save(&self.opts.state_dir) {
                 log::error!("cannot store GatewayInfo notifications: {e}");

@@ -462,3 +462,23 @@ fn link_local_target_with_zone() {
     assert_eq!(o.state, "Complete", "{o:?}");
     assert_hops(&o, &[&ll2], 1);
 }
+
+/// ServerSelectionDiagnostics with `Protocol=ICMP` goes through `ipping::probe`: of a list
+/// with an unresolvable name and 127.0.0.1, loopback is the fastest host.
+#[test]
+fn server_selection_over_icmp_picks_the_host_that_answers() {
+    if !can_ping("127.0.0.1") {
+        return;
+    }
+    let i = inputs(&[
+        ("Protocol", "ICMP"),
+        ("HostList", "no-such-host.invalid,127.0.0.1"),
+        ("NumberOfRepetitions", "3"),
+        ("Timeout", "1000"),
+    ]);
+    let o = icwmp::diag::run(icwmp::diag::Kind::ServerSelection, &i, &Cancel::new());
+    assert_eq!(o.state, "Complete", "{o:?}");
+    assert_eq!(get(&o, "FastestHost"), "127.0.0.1");
+    assert!(num(&o, "MinimumResponseTime") <= num(&o, "MaximumResponseTime"));
+    assert_eq!(get(&o, "IPAddressUsed"), "127.0.0.1");
+}

@@ -15,7 +15,7 @@
 //! cancelled.
 
 use super::icmp::{self, Answer, EchoSocket};
-use super::target::{self, Family, ResolveError};
+use super::target::{self, Family};
 use super::{sock, Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 use std::io;
@@ -155,18 +155,10 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
     let Some(plan) = plan(inputs) else {
         return Outcome::error("Error_Other");
     };
-    let addr = match target::resolve(&plan.host, plan.family, target::RESOLVE_LIMIT, cancel) {
-        Ok(a) => a,
-        Err(ResolveError::NotFound) => return Outcome::error("Error_CannotResolveHostName"),
-        Err(ResolveError::Cancelled) => return Outcome::error("Canceled"),
-    };
-    let used = match target::source_for(addr, plan.device.as_deref()) {
-        Ok(u) => u,
-        Err(e) if sock::is_no_route(&e) => return Outcome::error("Error_NoRouteToHost"),
-        Err(e) => {
-            log::warn!("IPPing: no source address towards {addr}: {e}");
-            return Outcome::error("Error_Other");
-        }
+    let device = plan.device.as_deref();
+    let (addr, used) = match target::locate("IPPing", &plan.host, plan.family, device, cancel) {
+        Ok(found) => found,
+        Err(end) => return end,
     };
     let opts = icmp::Options {
         dscp: plan.dscp,

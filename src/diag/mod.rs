@@ -114,6 +114,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The value of result `name` (relative to the object), if the test gave one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// A test that ended in error `state` (`"Error_CannotResolveHostName"`...), with no results.
     pub fn error(state: &str) -> Outcome {
         Outcome {
@@ -169,5 +177,25 @@ pub fn run(kind: Kind, inputs: &Inputs, cancel: &Cancel) -> Outcome {
         Kind::UDPEcho => udpecho::run(inputs, cancel),
         Kind::ServerSelection => server_selection::run(inputs, cancel),
         Kind::NSLookup => nslookup::run(inputs, cancel),
+    }
+}
+
+/// Helpers of the engines' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Inputs, Outcome};
+
+    /// Inputs from (name, value) pairs.
+    pub fn inputs(pairs: &[(&str, &str)]) -> Inputs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Result `k` of `o`; panics naming what is there when it is missing.
+    pub fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
+        o.get(k)
+            .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
     }
 }

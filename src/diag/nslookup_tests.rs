@@ -1,23 +1,9 @@
 //! NSLookup: the pure parts, then a tiny DNS server on loopback.
 
 use super::*;
+use crate::diag::testing::{get, inputs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-    o.values
-        .iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
-}
 
 /// `q` turned into a reply with `flags` and address records for its question.
 fn answer(q: &[u8], flags: u16, addrs: &[IpAddr]) -> Vec<u8> {

@@ -155,23 +155,9 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::testing::{get, inputs};
     use std::net::UdpSocket;
     use std::time::Instant;
-
-    fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-        o.values
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("{k} missing in {o:?}"))
-    }
 
     /// An echo server that answers after `delay`.
     fn echo(delay: Duration) -> SocketAddr {

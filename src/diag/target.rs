@@ -57,6 +57,31 @@ pub enum ResolveError {
     Cancelled,
 }
 
+/// The target's address and the source address towards it (through `device` when given),
+/// or the [`super::Outcome`] the `test` ends with when either cannot be had.
+pub fn locate(
+    test: &str,
+    host: &str,
+    family: Family,
+    device: Option<&str>,
+    cancel: &Cancel,
+) -> Result<(IpAddr, IpAddr), super::Outcome> {
+    use super::Outcome;
+    let addr = match resolve(host, family, RESOLVE_LIMIT, cancel) {
+        Ok(a) => a,
+        Err(ResolveError::NotFound) => return Err(Outcome::error("Error_CannotResolveHostName")),
+        Err(ResolveError::Cancelled) => return Err(Outcome::error("Canceled")),
+    };
+    match source_for(addr, device) {
+        Ok(used) => Ok((addr, used)),
+        Err(e) if sock::is_no_route(&e) => Err(Outcome::error("Error_NoRouteToHost")),
+        Err(e) => {
+            log::warn!("{test}: no source address towards {addr}: {e}");
+            Err(Outcome::error("Error_Other"))
+        }
+    }
+}
+
 /// The address to test: `host` as a literal (brackets allowed around IPv6) or looked up by
 /// name on a helper thread, waiting at most `limit` and polling `cancel`.
 pub fn resolve(

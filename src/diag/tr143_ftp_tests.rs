@@ -1,9 +1,10 @@
 //! Download/Upload diagnostics over FTP against a real FTP server (pyftpdlib, one of the
 //! test tools) on loopback. Skipped with a note when python3 cannot run pyftpdlib.
 
+use super::testing::{get, inputs};
 use super::tr143::{run, Limits};
 use super::tr143_results::Dir;
-use super::{Cancel, Inputs, Outcome};
+use super::Cancel;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -70,21 +71,6 @@ impl Drop for Ftp {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-    o.values
-        .iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
 }
 
 #[test]

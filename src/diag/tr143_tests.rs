@@ -2,9 +2,10 @@
 //! engine's time budgets can be shortened ([`Limits`]).
 
 use super::http1::{self, Body, Framing};
+use super::testing::{get, inputs};
 use super::tr143::{run, Limits};
 use super::tr143_results::Dir;
-use super::{Cancel, Inputs, Outcome};
+use super::Cancel;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -16,21 +17,6 @@ const FAST: Limits = Limits {
     idle: Duration::from_millis(400),
     max: Duration::from_secs(20),
 };
-
-fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-    o.values
-        .iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
-}
 
 /// Reads a request head; returns it (bounded: the engine's heads are small).
 fn read_head(s: &mut TcpStream) -> Vec<u8> {

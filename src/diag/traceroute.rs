@@ -21,7 +21,7 @@
 //! (ours); 9007 outside them.
 
 use super::hop::{self, Kind, Probe};
-use super::target::{self, Family, ResolveError};
+use super::target::{self, Family};
 use super::{sock, Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 use std::net::{IpAddr, SocketAddr};
@@ -170,18 +170,10 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
     let Some(plan) = plan(inputs) else {
         return Outcome::error("Error_Other");
     };
-    let addr = match target::resolve(&plan.host, plan.family, target::RESOLVE_LIMIT, cancel) {
-        Ok(a) => a,
-        Err(ResolveError::NotFound) => return Outcome::error("Error_CannotResolveHostName"),
-        Err(ResolveError::Cancelled) => return Outcome::error("Canceled"),
-    };
-    let used = match target::source_for(addr, plan.device.as_deref()) {
-        Ok(u) => u,
-        Err(e) if sock::is_no_route(&e) => return Outcome::error("Error_NoRouteToHost"),
-        Err(e) => {
-            log::warn!("TraceRoute: no source address towards {addr}: {e}");
-            return Outcome::error("Error_Other");
-        }
+    let device = plan.device.as_deref();
+    let (addr, used) = match target::locate("TraceRoute", &plan.host, plan.family, device, cancel) {
+        Ok(found) => found,
+        Err(end) => return end,
     };
     let opts = hop::Options {
         dscp: plan.dscp,

@@ -1,23 +1,9 @@
 //! UDPEcho: the pure parts, then real echo servers on loopback.
 
 use super::*;
+use crate::diag::testing::{get, inputs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-    o.values
-        .iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
-}
 
 /// An echo server answering datagrams for which `answer(index)` holds, through `reply`;
 /// returns its address and the count of datagrams it saw.

@@ -451,26 +451,51 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A STUN client started on a config pointing at a local "server" socket of the test.
+    struct Bound {
+        client: StunClient,
+        rx: crossbeam_channel::Receiver<ConnReqEvent>,
+        server: UdpSocket,
+        /// The client's UDP port.
+        port: u16,
+        dir: PathBuf,
+    }
+
+    impl Bound {
+        fn start(tag: &str, extra: &str, limiter: Option<SharedLimiter>) -> Bound {
+            let dir = std::env::temp_dir().join(format!("icwmp-stun-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            server
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .unwrap()
+                .port();
+            let cfg = format!(
+                "config cpe 'cpe'\n{extra}\toption stun_enable '1'\n\
+                 \toption stun_server_address '127.0.0.1'\n\toption stun_server_port '{}'\n\
+                 \toption stun_client_port '{port}'\n",
+                server.local_addr().unwrap().port()
+            );
+            std::fs::write(dir.join("cwmp"), cfg).unwrap();
+            let (inbox, rx) = Inbox::channel();
+            let client = StunClient::start(&dir.join("cwmp"), &dir, inbox, limiter).unwrap();
+            Bound {
+                client,
+                rx,
+                server,
+                port,
+                dir,
+            }
+        }
+    }
+
     #[test]
     fn binds_sends_and_stops_promptly_while_bound() {
-        let dir = std::env::temp_dir().join(format!("icwmp-stun-bound-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .unwrap()
-            .port();
-        let cfg = format!(
-            "config cpe 'cpe'\n\toption stun_enable '1'\n\toption stun_server_address '127.0.0.1'\n\
-             \toption stun_server_port '{}'\n\toption stun_client_port '{port}'\n",
-            server.local_addr().unwrap().port()
-        );
-        std::fs::write(dir.join("cwmp"), cfg).unwrap();
-        let (inbox, _rx) = Inbox::channel();
-        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox, None).unwrap();
+        let b = Bound::start("bound", "", None);
+        let (c, server, port, dir) = (b.client, b.server, b.port, b.dir);
         let mut buf = [0u8; 512];
         let (n, from) = server.recv_from(&mut buf).expect("a binding request");
         assert!(message::is_stun(&buf[..n]));
@@ -502,23 +527,6 @@ mod tests {
 
     #[test]
     fn udp_requests_draw_on_the_http_servers_limiter() {
-        let dir = std::env::temp_dir().join(format!("icwmp-stun-shared-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .unwrap()
-            .port();
-        let cfg = format!(
-            "config cpe 'cpe'\n\toption userid 'u'\n\toption passwd 'p'\n\toption stun_enable '1'\n\
-             \toption stun_server_address '127.0.0.1'\n\toption stun_server_port '{}'\n\
-             \toption stun_client_port '{port}'\n",
-            server.local_addr().unwrap().port()
-        );
-        std::fs::write(dir.join("cwmp"), cfg).unwrap();
         // The HTTP server refused a wrong password from 127.0.0.1: its budget is spent.
         let tight = Limits {
             source_capacity: 1,
@@ -528,8 +536,9 @@ mod tests {
         let local: IpAddr = Ipv4Addr::LOCALHOST.into();
         limiter.admit(local, Instant::now()).unwrap();
         limiter.failed(local, Instant::now());
-        let (inbox, rx) = Inbox::channel();
-        let c = StunClient::start(&dir.join("cwmp"), &dir, inbox, Some(limiter.clone())).unwrap();
+        let creds = "\toption userid 'u'\n\toption passwd 'p'\n";
+        let b = Bound::start("shared", creds, Some(limiter.clone()));
+        let (c, rx, server, port, dir) = (b.client, b.rx, b.server, b.port, b.dir);
         let mut buf = [0u8; 512];
         server.recv_from(&mut buf).expect("a binding request");
         let acs = UdpSocket::bind("127.0.0.1:0").unwrap();

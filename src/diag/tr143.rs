@@ -14,7 +14,7 @@ use super::tr143_results::{self as results, Conn, Dir, Fail, Report, Sample};
 use super::{Cancel, Inputs, Outcome};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -48,10 +48,26 @@ pub(crate) const LIMITS: Limits = Limits {
     max: Duration::from_secs(3600),
 };
 
+/// A byte count the connections' threads add to: 64 bits on every target (32-bit MIPS has no
+/// 64-bit atomics), behind a lock taken once per buffer of data.
+#[derive(Default)]
+struct ByteCount(Mutex<u64>);
+
+impl ByteCount {
+    fn add(&self, n: u64) {
+        // A poisoned lock still holds a valid count.
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += n;
+    }
+
+    fn get(&self) -> u64 {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What every connection of one test shares.
 struct Shared {
-    rx: AtomicU64,
-    tx: AtomicU64,
+    rx: ByteCount,
+    tx: ByteCount,
     boms: AtomicUsize,
     /// Raised by the first connection that fails, so the others stop too.
     abort: AtomicBool,
@@ -65,10 +81,7 @@ impl Shared {
     /// The counters now: interface counters when `Interface` names a Linux interface, the
     /// test's own TCP byte counts otherwise.
     fn sample(&self, at: Instant) -> Sample {
-        let (rx, tx) = (
-            self.rx.load(Ordering::Relaxed),
-            self.tx.load(Ordering::Relaxed),
-        );
+        let (rx, tx) = (self.rx.get(), self.tx.get());
         let (total_rx, total_tx) = self
             .iface
             .as_deref()
@@ -126,8 +139,8 @@ pub(crate) fn run(
     let deadline = (duration > 0).then(|| start + Duration::from_secs(duration));
     let cap = start + deadline.map_or(limits.max, |d| d - start + limits.idle);
     let shared = Shared {
-        rx: AtomicU64::new(0),
-        tx: AtomicU64::new(0),
+        rx: ByteCount::default(),
+        tx: ByteCount::default(),
         boms: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
         n,
@@ -408,7 +421,7 @@ impl Link<'_> {
                     }
                     self.last = now;
                     self.conn.tx += n as u64;
-                    self.job.shared.tx.fetch_add(n as u64, Ordering::Relaxed);
+                    self.job.shared.tx.add(n as u64);
                     data = &data[n..];
                     // Polled while bytes flow too: cancel, another connection's failure, the cap.
                     self.budget(true)?;
@@ -440,7 +453,7 @@ impl Link<'_> {
                     }
                     self.last = now;
                     self.conn.rx += n as u64;
-                    self.job.shared.rx.fetch_add(n as u64, Ordering::Relaxed);
+                    self.job.shared.rx.add(n as u64);
                     self.budget(true)?;
                     return Ok(Some(n));
                 }

@@ -134,12 +134,18 @@ cmd_cross() {
 
 # ---------------------------------------------------------------------------------------------
 # Unit tests that cannot pass under qemu-user; extended by CROSS_TEST_SKIP.
-# - connect_timeout_and_url_errors: qemu-user hands the host's errno in getsockopt(SO_ERROR) to
-#   the guest untranslated (ECONNREFUSED is 111 on x86, 146 on MIPS), so a refused non-blocking
-#   connect is not recognised as such.
+# - connect_timeout_and_url_errors, connects_with_dscp_set_and_reports_refusals: qemu-user
+#   hands the host's errno in getsockopt(SO_ERROR) to the guest untranslated (ECONNREFUSED is
+#   111 on x86, 146 on MIPS), so a refused non-blocking connect is not recognised as such.
+# - loopback_target_answers_port_unreachable, loopback_is_one_hop: qemu-user does not pass
+#   the IP_RECVERR error queue (recvmsg MSG_ERRQUEUE control messages) to the guest, so a
+#   TraceRoute probe's ICMP answer is never seen (tests/diag_icmp.rs covers them natively).
 # - a_panic_in_any_thread_aborts_the_process: it re-executes the test binary, which the host
 #   cannot run without qemu (no binfmt handler is registered here).
 QEMU_SKIPS=(http::tests::connect_timeout_and_url_errors
+  diag::tcp_connect::tests::connects_with_dscp_set_and_reports_refusals
+  diag::hop::tests::loopback_target_answers_port_unreachable
+  diag::traceroute::tests::loopback_is_one_hop
   agent::system::panic_tests::a_panic_in_any_thread_aborts_the_process)
 
 cmd_cross_test() {

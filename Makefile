@@ -55,8 +55,10 @@ test-deps:
 	@python3 -c 'import pyftpdlib, OpenSSL' 2>/dev/null || \
 		python3 -m pip install --quiet pyftpdlib pyopenssl
 
+# The benches are not run here (`make bench` runs them; `make lint` compiles them): they time
+# things for minutes and assert nothing.
 test: test-deps
-	$(CARGO) test --all-targets -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --lib --bins --tests --examples -- --test-threads=$(TEST_THREADS)
 
 demo:
 	scripts/demo.sh

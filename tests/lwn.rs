@@ -132,7 +132,7 @@ fn level_6_sends_the_lightweight_notification_and_reports_passively_in_the_next_
     let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(PII, 6)])], |o| {
         o.extra_cpe = format!("{NOTIFY_FAST}{}", lwn_section(true, port));
     });
-    rig.wait_idle();
+    rig.wait_settled();
     let before = rig.acs.msgs().len();
     let o = rig.cpe.cli(&["set", PII, "777"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
@@ -166,7 +166,7 @@ fn nothing_is_sent_with_lwn_enable_0() {
     let rig = Rig::with(AcsOpts::default(), &[soap::spa(&[(PII, 5)])], |o| {
         o.extra_cpe = format!("{NOTIFY_FAST}{}", lwn_section(false, port));
     });
-    rig.wait_idle();
+    rig.wait_settled();
     let o = rig.cpe.cli(&["set", PII, "4321"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     // Several poll periods: the change is seen, and not sent.

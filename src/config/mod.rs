@@ -8,9 +8,14 @@
 
 pub mod follow;
 mod load;
+mod reach;
 pub mod store;
 pub mod uci;
 pub mod userid;
+mod write;
+
+pub use reach::{StunConfig, XmppConfig};
+pub use write::{apply_changes, set_options};
 
 use std::fmt;
 use std::path::Path;
@@ -399,95 +404,6 @@ impl Default for CpeConfig {
     }
 }
 
-/// The STUN client and UDP connection requests (TR-069 Annex G): the `stun_*` options of
-/// section `cpe` (Device.ManagementServer.STUN*).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StunConfig {
-    /// `stun_enable` (STUNEnable): runs the STUN client and the UDP CR listener.
-    pub enable: bool,
-    /// `stun_server_address` (STUNServerAddress; empty: the host of the ACS URL).
-    pub server_address: String,
-    /// `stun_server_port` (STUNServerPort, default 3478).
-    pub server_port: u16,
-    /// `stun_username` (STUNUsername; empty: never send MESSAGE-INTEGRITY).
-    pub username: String,
-    /// `stun_password` (STUNPassword).
-    pub password: String,
-    /// `stun_max_keepalive` in seconds (STUNMaximumKeepAlivePeriod; -1: no maximum).
-    pub max_keepalive: i64,
-    /// `stun_min_keepalive` in seconds (STUNMinimumKeepAlivePeriod).
-    pub min_keepalive: u32,
-    /// `stun_client_port`: the local UDP port (0 or unset: `cpe.port`).
-    pub client_port: u16,
-}
-
-impl Default for StunConfig {
-    fn default() -> Self {
-        StunConfig {
-            enable: false,
-            server_address: String::new(),
-            server_port: 3478,
-            username: String::new(),
-            password: String::new(),
-            max_keepalive: -1,
-            min_keepalive: 0,
-            client_port: 0,
-        }
-    }
-}
-
-/// The XMPP connection-request client (TR-069 Annex K): the `xmpp_*` options of section `cpe`
-/// (Device.XMPP.Connection.1 and ManagementServer.ConnReq*; one connection only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XmppConfig {
-    /// `xmpp_enable` (XMPP.Connection.1.Enable): runs the client.
-    pub enable: bool,
-    /// `xmpp_server` (XMPP.Connection.1.Server.1.ServerAddress; empty: the domain).
-    pub server: String,
-    /// `xmpp_port` (Server.1.Port, default 5222).
-    pub port: u16,
-    /// `xmpp_domain` (Domain).
-    pub domain: String,
-    /// `xmpp_username` (Username).
-    pub username: String,
-    /// `xmpp_password` (Password).
-    pub password: String,
-    /// `xmpp_resource` (Resource, default `cwmp`).
-    pub resource: String,
-    /// `xmpp_use_tls` (UseTLS, default on): STARTTLS required.
-    pub use_tls: bool,
-    /// `xmpp_keepalive` in seconds (KeepAliveInterval; 0: none).
-    pub keepalive: u32,
-    /// `xmpp_retry_initial` in seconds (ServerRetryInitialInterval, default 60).
-    pub retry_initial: u32,
-    /// `xmpp_retry_multiplier` in thousandths (ServerRetryIntervalMultiplier, default 2000).
-    pub retry_multiplier: u32,
-    /// `xmpp_retry_max` in seconds (ServerRetryMaxInterval, default 30720).
-    pub retry_max: u32,
-    /// `xmpp_allowed_jids` (ManagementServer.ConnReqAllowedJabberIDs; empty: any).
-    pub allowed_jids: Vec<String>,
-}
-
-impl Default for XmppConfig {
-    fn default() -> Self {
-        XmppConfig {
-            enable: false,
-            server: String::new(),
-            port: 5222,
-            domain: String::new(),
-            username: String::new(),
-            password: String::new(),
-            resource: "cwmp".into(),
-            use_tls: true,
-            keepalive: 60,
-            retry_initial: 60,
-            retry_multiplier: 2000,
-            retry_max: 30720,
-            allowed_jids: Vec::new(),
-        }
-    }
-}
-
 /// Section `lwn`: lightweight (UDP) notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LwnConfig {
@@ -645,62 +561,6 @@ impl Config {
     pub fn from_document(doc: &Document) -> Result<(Config, Vec<String>), ConfigError> {
         load::from_document(doc)
     }
-}
-
-/// Index of the section `section` names: by name, else the last one of that type (the one
-/// the typed config uses).
-fn find_section(doc: &Document, section: &str) -> Option<String> {
-    if let Some(s) = doc.section(section) {
-        return Some(s.name.clone());
-    }
-    doc.sections_of_type(section).last().map(|s| s.name.clone())
-}
-
-/// Writes options into the config file atomically, keeping everything else.
-///
-/// Each change is `(section, option, value)`; the section is found by name, else by type
-/// (the last of that type), else created as `config <section> '<section>'`. A missing
-/// file is treated as empty (it is created). Comments in the file are not preserved.
-pub fn set_options<S: AsRef<str>>(path: &Path, changes: &[(S, S, S)]) -> Result<(), ConfigError> {
-    let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(ConfigError::new(
-                &name,
-                0,
-                format!("cannot read {name}: {e}"),
-            ))
-        }
-    };
-    let mut doc = Document::parse(&text, &name)?;
-    let before = doc.serialize();
-    apply_changes(&mut doc, changes)?;
-    let after = doc.serialize();
-    if after == before && !text.is_empty() {
-        // Nothing changed (an ACS writing back what it read): no rewrite, so nothing that
-        // watches the file sees a change.
-        return Ok(());
-    }
-    crate::store::write_atomic(path, after.as_bytes())
-        .map_err(|e| ConfigError::new(&name, 0, format!("cannot write {name}: {e}")))
-}
-
-/// Applies `(section, option, value)` changes to a document (see [`set_options`]).
-pub fn apply_changes<S: AsRef<str>>(
-    doc: &mut Document,
-    changes: &[(S, S, S)],
-) -> Result<(), ConfigError> {
-    for (section, option, value) in changes {
-        let (section, option) = (section.as_ref(), option.as_ref());
-        let sel = match find_section(doc, section) {
-            Some(s) => s,
-            None => doc.add_section(section, Some(section))?,
-        };
-        doc.set_option(&sel, option, value.as_ref())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

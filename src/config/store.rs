@@ -76,7 +76,7 @@ impl ConfigStore for UciConfigStore {
     /// List options are returned comma-joined.
     fn get(&self, section: &str, option: &str) -> Option<String> {
         self.with_doc(|doc| {
-            let name = super::find_section(doc, section)?;
+            let name = super::write::find_section(doc, section)?;
             doc.get(&name, option).map(|v| v.joined(","))
         })
     }

@@ -53,7 +53,21 @@ fn rig(api: Api) -> Rig {
     let path = dir.join("ubus.sock");
     let broker = Broker::start(&path).unwrap();
     let fake = FakeBbfdm::new(api);
-    let server = spawn(&path, fake.objects());
+    let objects = fake.objects();
+    let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
+    let server = spawn(&path, objects);
+    // The API generation is read from which objects exist: all must be registered first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !names
+        .iter()
+        .all(|n| broker.objects().iter().any(|(o, _)| o == n))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake did not register"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let (client, client_rx) = spawn(&path, Vec::new());
     let mut dm = BbfdmDataModel::connect(client, Duration::from_secs(5)).unwrap();
     dm.set_timeout(Duration::from_secs(2));

@@ -375,16 +375,10 @@ mod tests {
         let l = long.len();
         long[l - 12..l - 10].copy_from_slice(&8u16.to_be_bytes());
         let r = reply(&q, 0x8180, &[long]);
-        assert_eq!(
-            parse_reply(&r, 9, NAME, TYPE_SRV),
-            Err(DnsError::Truncated)
-        );
+        assert_eq!(parse_reply(&r, 9, NAME, TYPE_SRV), Err(DnsError::Truncated));
         // A looping or forward pointer in the target.
         let fwd = reply(&q, 0x8180, &[rr(TYPE_SRV, &srv(1, 2, 3, b"\xc0\xff"))]);
-        assert_eq!(
-            parse_reply(&fwd, 9, NAME, TYPE_SRV),
-            Err(DnsError::BadName)
-        );
+        assert_eq!(parse_reply(&fwd, 9, NAME, TYPE_SRV), Err(DnsError::BadName));
     }
 
     #[test]

@@ -45,15 +45,21 @@ pub(crate) fn first_nameserver(conf: &str) -> Option<SocketAddr> {
     nameservers(conf).next()
 }
 
-/// The `nameserver`s of a resolv.conf text in order, with port 53.
+/// The `nameserver`s of a resolv.conf text in order, with port 53. An address with a port
+/// (`127.0.0.1:5353`, `[::1]:5353`; not something the C library reads) keeps it: tests
+/// point the daemon at a DNS server on an unprivileged port that way.
 pub(crate) fn nameservers(conf: &str) -> impl Iterator<Item = SocketAddr> + '_ {
     conf.lines().filter_map(|l| {
         let mut w = l.split_whitespace();
         if w.next()? != "nameserver" {
             return None;
         }
+        let a = w.next()?;
+        if let Ok(sa) = a.parse::<SocketAddr>() {
+            return Some(sa);
+        }
         // A scoped v6 address (fe80::1%eth0) loses its scope: std cannot parse it.
-        let ip: IpAddr = w.next()?.split('%').next()?.parse().ok()?;
+        let ip: IpAddr = a.split('%').next()?.parse().ok()?;
         Some(SocketAddr::new(ip, 53))
     })
 }

@@ -94,7 +94,8 @@ SUBSET = [
     ("Device.DNS.Diagnostics.NSLookupDiagnostics.", "*", False),
     ("Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}.", "*", False),
     # Annex K: the one XMPP connection the `xmpp` thread keeps (cpe.xmpp_* options); the
-    # tables have their one row ("table": no AddObject/DeleteObject, parameters as the XML).
+    # connection is one row, the servers a row per cpe.xmpp_server entry ("table": no
+    # AddObject/DeleteObject, parameters as the XML; rows from sources.rs / xmpp_rows.rs).
     ("Device.XMPP.", ["ConnectionNumberOfEntries", "SupportedServerConnectAlgorithms"], False),
     ("Device.XMPP.Connection.{i}.", [
         "Enable", "Alias", "Username", "Password", "Domain", "Resource", "JabberID", "Status",

@@ -27,6 +27,8 @@ pub struct Prosody {
     pub cert: PathBuf,
     /// Its debug log.
     pub log: PathBuf,
+    /// Its virtual host ([`DOMAIN`] unless started with [`Prosody::start_for`]).
+    pub domain: String,
     cfg: PathBuf,
 }
 
@@ -34,18 +36,21 @@ impl Prosody {
     /// Starts prosody on `port` with three accounts (`cpe`, `acs`, `evil`), a fresh
     /// self-signed certificate for [`DOMAIN`] and STARTTLS required.
     pub fn start(dir: &Path, port: u16) -> Prosody {
+        Prosody::start_for(dir, port, DOMAIN)
+    }
+
+    /// Likewise for the virtual host `domain` (its certificate names it).
+    pub fn start_for(dir: &Path, port: u16, domain: &str) -> Prosody {
         let cert = dir.join("cert.pem");
         let key = dir.join("key.pem");
         let ok = Command::new("openssl")
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             ])
-            .args([
-                "-subj",
-                "/CN=xmpp.test",
-                "-addext",
-                "subjectAltName=DNS:xmpp.test",
-            ])
+            .arg("-subj")
+            .arg(format!("/CN={domain}"))
+            .arg("-addext")
+            .arg(format!("subjectAltName=DNS:{domain}"))
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -76,7 +81,7 @@ impl Prosody {
              authentication = \"internal_hashed\"\n\
              c2s_require_encryption = true\n\
              ssl = {{ key = \"{}\", certificate = \"{}\" }}\n\
-             VirtualHost \"{DOMAIN}\"\n",
+             VirtualHost \"{domain}\"\n",
             key.display(),
             cert.display()
         );
@@ -91,7 +96,7 @@ impl Prosody {
             let ok = Command::new("prosodyctl")
                 .arg("--config")
                 .arg(&cfg_path)
-                .args(["register", user, DOMAIN, pw])
+                .args(["register", user, domain, pw])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -105,6 +110,7 @@ impl Prosody {
             port,
             cert,
             log,
+            domain: domain.to_string(),
             cfg: cfg_path,
         }
     }
@@ -154,7 +160,7 @@ impl AcsClient {
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let account = Account {
             username: user.into(),
-            domain: DOMAIN.into(),
+            domain: p.domain.clone(),
             password: pw.into(),
             resource: "acs".into(),
             use_tls: true,
@@ -176,7 +182,7 @@ impl AcsClient {
         }
         let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
         b.set_ca_file(&p.cert).unwrap();
-        let mut tls = b.build().connect(DOMAIN, tcp).unwrap();
+        let mut tls = b.build().connect(&p.domain, tcp).unwrap();
         s.tls_started();
         loop {
             tls.write_all(&s.take_output()).unwrap();

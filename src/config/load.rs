@@ -8,6 +8,8 @@ use super::{
     TransferCompletePolicy, XmppConfig,
 };
 
+use crate::xmpp::servers::Algorithm;
+
 type R<T> = Result<T, ConfigError>;
 
 /// UCI boolean as the C icwmp reads it (case-insensitive prefix): `1`/`true`/`on`/`yes`/
@@ -487,9 +489,35 @@ impl Reader<'_> {
     fn xmpp(&mut self, s: &Section) -> R<XmppConfig> {
         let d = XmppConfig::default();
         let resource = self.string(s, "xmpp_resource", "")?.trim().to_string();
+        // A list or one option of entries separated by spaces or commas.
+        let text = self.items(s, "xmpp_server", |c| c == ',').join(",");
+        let (servers, bad) = crate::xmpp::servers::parse_servers(&text);
+        let line = |o: &str| s.option(o).map_or(0, |o| o.line);
+        if bad > 0 {
+            let max = crate::xmpp::servers::MAX_SERVERS;
+            let why = format!("{bad} entries ignored (not host[:port], or over {max})");
+            self.warn(s, "xmpp_server", line("xmpp_server"), why);
+        }
+        let algo = self.string(s, "xmpp_server_algorithm", "")?;
+        let algo = algo.trim();
+        let algorithm = Algorithm::effective(Some(algo), !servers.is_empty());
+        if !algo.is_empty() && Algorithm::parse(algo).is_none() {
+            let why = format!(
+                "'{algo}' is not supported ({}), using {}",
+                crate::xmpp::servers::SUPPORTED,
+                algorithm.as_str()
+            );
+            self.warn(
+                s,
+                "xmpp_server_algorithm",
+                line("xmpp_server_algorithm"),
+                why,
+            );
+        }
         Ok(XmppConfig {
             enable: self.bool(s, "xmpp_enable", d.enable)?,
-            server: self.string(s, "xmpp_server", "")?.trim().to_string(),
+            servers,
+            algorithm,
             // In range by `ranged`.
             port: u16::try_from(self.ranged(s, "xmpp_port", 5222, 1, 65535, 5222)?)
                 .unwrap_or(d.port),

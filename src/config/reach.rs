@@ -38,15 +38,21 @@ impl Default for StunConfig {
     }
 }
 
+use crate::xmpp::servers::{Algorithm, ServerEntry};
+
 /// The XMPP connection-request client (TR-069 Annex K): the `xmpp_*` options of section `cpe`
 /// (Device.XMPP.Connection.1 and ManagementServer.ConnReq*; one connection only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XmppConfig {
     /// `xmpp_enable` (XMPP.Connection.1.Enable): runs the client.
     pub enable: bool,
-    /// `xmpp_server` (XMPP.Connection.1.Server.1.ServerAddress; empty: the domain).
-    pub server: String,
-    /// `xmpp_port` (Server.1.Port, default 5222).
+    /// `xmpp_server` (XMPP.Connection.1.Server.{i}: `host[:port]` entries separated by
+    /// spaces or commas, or a UCI list; the position is the Priority).
+    pub servers: Vec<ServerEntry>,
+    /// `xmpp_server_algorithm` (ServerConnectAlgorithm), as in effect: unset or unsupported
+    /// is ServerTable with servers, DNS-SRV without.
+    pub algorithm: Algorithm,
+    /// `xmpp_port` (the port of the entries without one, and of the Domain; default 5222).
     pub port: u16,
     /// `xmpp_domain` (Domain).
     pub domain: String,
@@ -74,7 +80,8 @@ impl Default for XmppConfig {
     fn default() -> Self {
         XmppConfig {
             enable: false,
-            server: String::new(),
+            servers: Vec::new(),
+            algorithm: Algorithm::DnsSrv,
             port: 5222,
             domain: String::new(),
             username: String::new(),

@@ -111,3 +111,42 @@ fn xmpp_options_map_with_fallbacks() {
     assert_eq!(x.allowed_jids, ["a@x", "b@x/r", "c@x"]);
     assert_eq!(w.len(), 2, "{w:?}");
 }
+
+#[test]
+fn xmpp_servers_and_algorithm() {
+    use crate::xmpp::servers::Algorithm;
+    let parse = |extra: &str| {
+        let text = format!("config cpe 'cpe'\n\toption xmpp_enable '1'\n{extra}");
+        Config::from_str(&text, "cwmp").unwrap()
+    };
+    // Nothing set: DNS-SRV (RFC 6120 §3.2.1), no table.
+    let (c, w) = parse("");
+    assert_eq!(
+        (c.xmpp.algorithm, c.xmpp.servers.len()),
+        (Algorithm::DnsSrv, 0)
+    );
+    assert!(w.is_empty(), "{w:?}");
+    // Today's single server keeps working: ServerTable by default.
+    let (c, _) = parse("\toption xmpp_server ' 10.0.0.1 '\n");
+    assert_eq!(c.xmpp.algorithm, Algorithm::ServerTable);
+    assert_eq!(c.xmpp.servers[0].host, "10.0.0.1");
+    assert_eq!(c.xmpp.servers[0].port, None);
+    // Several, in one option or a list; a bad entry is skipped with a warning.
+    let (c, w) = parse("\toption xmpp_server 'a:5223 b,[::1]:5224 bad:0'\n");
+    let hosts: Vec<_> = c
+        .xmpp
+        .servers
+        .iter()
+        .map(|s| (s.host.as_str(), s.port))
+        .collect();
+    assert_eq!(hosts, [("a", Some(5223)), ("b", None), ("::1", Some(5224))]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    let (c, _) = parse("\tlist xmpp_server 'a'\n\tlist xmpp_server 'b:1'\n");
+    assert_eq!(c.xmpp.servers.len(), 2);
+    // The option wins over the default; an unsupported one warns and falls back.
+    let (c, _) = parse("\toption xmpp_server 'a'\n\toption xmpp_server_algorithm 'DNS'\n");
+    assert_eq!(c.xmpp.algorithm, Algorithm::Dns);
+    let (c, w) = parse("\toption xmpp_server_algorithm 'WebSocket'\n");
+    assert_eq!(c.xmpp.algorithm, Algorithm::DnsSrv);
+    assert!(w[0].contains("WebSocket"), "{w:?}");
+}

@@ -1,4 +1,5 @@
-//! A sans-IO DNS codec for NSLookupDiagnostics: A/AAAA queries out, replies in.
+//! A sans-IO DNS codec for NSLookupDiagnostics (A/AAAA) and the XMPP client's server
+//! lookup (SRV, RFC 2782): queries out, replies in.
 //!
 //! Parsing is bounded whatever a server sends: names follow at most [`MAX_JUMPS`]
 //! compression pointers and only backwards (no loops), are at most 255 bytes, and at most
@@ -12,6 +13,8 @@ pub(crate) const TYPE_A: u16 = 1;
 pub(crate) const TYPE_CNAME: u16 = 5;
 /// IPv6 address record.
 pub(crate) const TYPE_AAAA: u16 = 28;
+/// Service location record (RFC 2782).
+pub(crate) const TYPE_SRV: u16 = 33;
 const CLASS_IN: u16 = 1;
 /// Compression pointers followed per name.
 pub(crate) const MAX_JUMPS: usize = 16;
@@ -51,6 +54,18 @@ pub(crate) enum Data {
     Ip(IpAddr),
     /// CNAME target.
     Name(String),
+    /// SRV: where a service is offered (RFC 2782); `target` without the trailing dot, empty
+    /// for "." (the service is not offered).
+    Srv {
+        /// Lower is tried first.
+        priority: u16,
+        /// Relative share among the records of the same priority.
+        weight: u16,
+        /// The port of the service on `target`.
+        port: u16,
+        /// The host offering it.
+        target: String,
+    },
     /// Any other type.
     Other,
 }
@@ -82,6 +97,19 @@ impl Reply {
     pub(crate) fn addresses(&self) -> impl Iterator<Item = (&str, IpAddr)> {
         self.answers.iter().filter_map(|a| match a.data {
             Data::Ip(ip) => Some((a.name.as_str(), ip)),
+            _ => None,
+        })
+    }
+
+    /// The SRV records answered: (priority, weight, port, target).
+    pub(crate) fn srv(&self) -> impl Iterator<Item = (u16, u16, u16, &str)> {
+        self.answers.iter().filter_map(|a| match &a.data {
+            Data::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => Some((*priority, *weight, *port, target.as_str())),
             _ => None,
         })
     }
@@ -184,6 +212,19 @@ pub(crate) fn parse_reply(b: &[u8], id: u16, name: &str, qtype: u16) -> Result<R
                 Data::Ip(IpAddr::V6(Ipv6Addr::from(o)))
             }
             (TYPE_CNAME, CLASS_IN, _) => Data::Name(read_name(b, start)?.0),
+            (TYPE_SRV, CLASS_IN, 7..) => {
+                let (target, end) = read_name(b, start + 6)?;
+                // The target must lie inside the record (a compressed one may point back).
+                if end > start + rdlen {
+                    return Err(DnsError::Truncated);
+                }
+                Data::Srv {
+                    priority: u16_at(rdata, 0)?,
+                    weight: u16_at(rdata, 2)?,
+                    port: u16_at(rdata, 4)?,
+                    target,
+                }
+            }
             _ => Data::Other,
         };
         answers.push(Answer { name: owner, data });
@@ -275,6 +316,69 @@ mod tests {
             parse_reply(&nx, 7, "host.test", TYPE_A).unwrap().rcode,
             RCODE_NXDOMAIN
         );
+    }
+
+    /// SRV rdata: priority, weight, port, then the target's encoded name.
+    fn srv(prio: u16, weight: u16, port: u16, target: &[u8]) -> Vec<u8> {
+        let mut d = Vec::new();
+        for v in [prio, weight, port] {
+            d.extend_from_slice(&v.to_be_bytes());
+        }
+        d.extend_from_slice(target);
+        d
+    }
+
+    #[test]
+    fn replies_with_srv_records() {
+        const NAME: &str = "_xmpp-client._tcp.x.test";
+        let q = query(9, NAME, TYPE_SRV).unwrap();
+        assert_eq!(&q[q.len() - 4..], &[0, 33, 0, 1]);
+        // Offsets in the question: 12 "_xmpp-client", 25 "_tcp", 30 "x", 32 "test".
+        let r = reply(
+            &q,
+            0x8580,
+            &[
+                rr(TYPE_SRV, &srv(10, 60, 5222, b"\x04srv1\x01x\x04test\x00")),
+                // Compressed: "srv2" + pointer to "x.test" in the question.
+                rr(TYPE_SRV, &srv(20, 0, 5223, b"\x04srv2\xc0\x1e")),
+                // "." : the service is not offered there.
+                rr(TYPE_SRV, &srv(0, 0, 0, b"\x00")),
+                // Too short to be SRV: skipped, not an error.
+                rr(TYPE_SRV, &[0, 1, 0]),
+            ],
+        );
+        let p = parse_reply(&r, 9, NAME, TYPE_SRV).unwrap();
+        assert_eq!(
+            p.srv().collect::<Vec<_>>(),
+            vec![
+                (10, 60, 5222, "srv1.x.test"),
+                (20, 0, 5223, "srv2.x.test"),
+                (0, 0, 0, ""),
+            ]
+        );
+        assert_eq!(p.answers[3].data, Data::Other);
+        assert_eq!(p.addresses().count(), 0);
+    }
+
+    #[test]
+    fn hostile_srv_records_are_errors() {
+        const NAME: &str = "_xmpp-client._tcp.x.test";
+        let q = query(9, NAME, TYPE_SRV).unwrap();
+        let good = reply(&q, 0x8180, &[rr(TYPE_SRV, &srv(1, 2, 3, b"\x01a\xc0\x1e"))]);
+        assert!(parse_reply(&good, 9, NAME, TYPE_SRV).is_ok());
+        // Every cut of the record: an error, never a panic.
+        for n in q.len()..good.len() {
+            assert!(parse_reply(&good[..n], 9, NAME, TYPE_SRV).is_err(), "{n}");
+        }
+        // A target name running past its rdata (into the next record) is refused.
+        let mut long = rr(TYPE_SRV, &srv(1, 2, 3, b"\x01a\xc0\x1e"));
+        let l = long.len();
+        long[l - 12..l - 10].copy_from_slice(&8u16.to_be_bytes());
+        let r = reply(&q, 0x8180, &[long]);
+        assert_eq!(parse_reply(&r, 9, NAME, TYPE_SRV), Err(DnsError::Truncated));
+        // A looping or forward pointer in the target.
+        let fwd = reply(&q, 0x8180, &[rr(TYPE_SRV, &srv(1, 2, 3, b"\xc0\xff"))]);
+        assert_eq!(parse_reply(&fwd, 9, NAME, TYPE_SRV), Err(DnsError::BadName));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! timings) and an I/O part (sockets), so the pure part is unit-tested without a network.
 
 pub mod bbfdm;
-mod dns;
+pub(crate) mod dns;
 pub mod download;
 mod ftp;
 mod hop;

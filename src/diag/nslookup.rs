@@ -42,15 +42,66 @@ pub fn check(name: &str, value: &str) -> Result<(), Fault> {
 
 /// The first `nameserver` of a resolv.conf text, with port 53.
 pub(crate) fn first_nameserver(conf: &str) -> Option<SocketAddr> {
-    conf.lines().find_map(|l| {
+    nameservers(conf).next()
+}
+
+/// The `nameserver`s of a resolv.conf text in order, with port 53. An address with a port
+/// (`127.0.0.1:5353`, `[::1]:5353`; not something the C library reads) keeps it: tests
+/// point the daemon at a DNS server on an unprivileged port that way.
+pub(crate) fn nameservers(conf: &str) -> impl Iterator<Item = SocketAddr> + '_ {
+    conf.lines().filter_map(|l| {
         let mut w = l.split_whitespace();
         if w.next()? != "nameserver" {
             return None;
         }
+        let a = w.next()?;
+        if let Ok(sa) = a.parse::<SocketAddr>() {
+            return Some(sa);
+        }
         // A scoped v6 address (fe80::1%eth0) loses its scope: std cannot parse it.
-        let ip: IpAddr = w.next()?.split('%').next()?.parse().ok()?;
+        let ip: IpAddr = a.split('%').next()?.parse().ok()?;
         Some(SocketAddr::new(ip, 53))
     })
+}
+
+/// One query for `name`/`qtype` to `server` over UDP, with query id `id`: its reply, or
+/// `None` when the server is unreachable or nothing that is ours came back within `timeout`.
+/// (For other users of the codec, e.g. the XMPP client's SRV lookup.)
+pub(crate) fn ask(
+    server: SocketAddr,
+    name: &str,
+    qtype: u16,
+    id: u16,
+    timeout: Duration,
+) -> Option<Reply> {
+    let q = dns::query(id, name, qtype)?;
+    let any: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = UdpSocket::bind(any).ok()?;
+    s.connect(server).ok()?;
+    s.send(&q).ok()?;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        s.set_read_timeout(Some(left)).ok()?;
+        match s.recv(&mut buf) {
+            Ok(n) => {
+                if let Ok(r) = dns::parse_reply(&buf[..n], id, name, qtype) {
+                    return Some(r);
+                }
+            }
+            // Timed out, or ICMP unreachable: no answer from this server.
+            Err(e) if e.kind() != ErrorKind::Interrupted => return None,
+            Err(_) => {}
+        }
+    }
 }
 
 /// One lookup's result row.

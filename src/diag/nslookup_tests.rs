@@ -242,3 +242,32 @@ fn cancel_ends_a_lookup_waiting_on_a_silent_server() {
     assert_eq!(run(&i, &cancel).state, "Canceled");
     assert!(t.elapsed() < Duration::from_millis(1200));
 }
+
+#[test]
+fn ask_gets_one_reply_or_none() {
+    fn silent(_: &[u8]) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+    let conf = "nameserver 192.0.2.53\nnameserver bad\nnameserver ::1\nnameserver [::1]:5353\n";
+    assert_eq!(
+        nameservers(conf).collect::<Vec<_>>(),
+        vec![
+            "192.0.2.53:53".parse::<SocketAddr>().unwrap(),
+            "[::1]:53".parse().unwrap(),
+            "[::1]:5353".parse().unwrap()
+        ]
+    );
+    let (a, seen) = server(good);
+    let t = Duration::from_secs(2);
+    let r = ask(a, "host.test", dns::TYPE_A, 77, t).expect("a reply");
+    assert_eq!(r.addresses().count(), 2, "the spoof was skipped");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    let (a, _) = server(silent);
+    let start = Instant::now();
+    assert!(ask(a, "host.test", dns::TYPE_A, 78, Duration::from_millis(200)).is_none());
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert!(
+        ask(a, "a..b", dns::TYPE_A, 79, t).is_none(),
+        "not a DNS name"
+    );
+}

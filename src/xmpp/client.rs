@@ -4,13 +4,19 @@
 //! back-off (ServerRetryInitialInterval × ServerRetryIntervalMultiplier^n, capped at
 //! ServerRetryMaxInterval, randomised up to one multiplier step).
 //!
+//! The servers tried, and their order, follow ServerConnectAlgorithm ([`super::servers`]):
+//! every candidate (and each of its addresses) is tried in turn, and only when all fail does
+//! the attempt count as one failure for the back-off; each new attempt starts again from
+//! the top of the list. The TLS certificate is always checked against the Domain (RFC 6120
+//! §13.7.2.1, RFC 6125), never against an SRV target or a table entry.
+//!
 //! Like the STUN thread it follows the config file itself (when nudged by the agent, and once
 //! a minute), so the connection follows SPV and UCI changes without plumbing through the agent. The bound JID
 //! (ManagementServer.ConnReqJabberID) is published in `<state_dir>/xmpp_jid`.
 
 use crate::config::follow::ConfigFollower;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -19,6 +25,7 @@ use std::time::{Duration, Instant};
 use openssl::ssl::SslStream;
 
 use super::connreq::ConnReqPolicy;
+use super::servers::{self, Algorithm, ServerEntry};
 use super::session::{Account, Action, Session};
 use crate::config::Config;
 use crate::conn_req::ConnReqEvent;
@@ -48,7 +55,8 @@ pub fn read_jid(state_dir: &Path) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Link {
     account: Account,
-    server: String,
+    algorithm: Algorithm,
+    servers: Vec<ServerEntry>,
     port: u16,
     keepalive: u32,
     retry: (u32, u32, u32),
@@ -69,11 +77,8 @@ fn link_of(c: &Config) -> Option<Link> {
             resource: x.resource.clone(),
             use_tls: x.use_tls,
         },
-        server: if x.server.is_empty() {
-            x.domain.clone()
-        } else {
-            x.server.clone()
-        },
+        algorithm: x.algorithm,
+        servers: x.servers.clone(),
         port: x.port,
         keepalive: x.keepalive,
         retry: (x.retry_initial, x.retry_multiplier, x.retry_max),
@@ -312,16 +317,77 @@ impl Worker {
         }
     }
 
+    /// The servers to try now, in order (an SRV lookup first with DNS-SRV).
+    fn candidates(l: &Link) -> Vec<(String, u16)> {
+        let srv = match l.algorithm {
+            Algorithm::DnsSrv => servers::lookup_srv(&l.account.domain, &servers::resolv_conf()),
+            _ => None,
+        };
+        if l.algorithm == Algorithm::DnsSrv {
+            match &srv {
+                Some(r) => log::info!("XMPP: {} SRV records for {}", r.len(), l.account.domain),
+                None => log::info!(
+                    "XMPP: no SRV record for {}, using the domain",
+                    l.account.domain
+                ),
+            }
+        }
+        let mut rand = |n: u32| {
+            let mut r = [0u8; 4];
+            let _ = crate::crypto::random_bytes(&mut r);
+            let r = u32::from_ne_bytes(r);
+            n.checked_add(1).map_or(r, |m| r % m)
+        };
+        servers::candidates(
+            l.algorithm,
+            &l.account.domain,
+            &l.servers,
+            l.port,
+            srv.as_deref(),
+            &mut rand,
+        )
+    }
+
+    /// Tries the candidates in order; the first TCP connection made, and the server's name.
+    fn open(&mut self, list: &[(String, u16)]) -> Result<(TcpStream, SocketAddr, String), String> {
+        let mut errors = Vec::new();
+        for (host, port) in list {
+            let addrs = match (host.as_str(), *port).to_socket_addrs() {
+                Ok(a) => a,
+                Err(e) => {
+                    log::info!("XMPP: {host}: {e}");
+                    errors.push(format!("{host}: {e}"));
+                    continue;
+                }
+            };
+            for addr in addrs {
+                if self.stopped() {
+                    return Err("stopping".into());
+                }
+                match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                    Ok(tcp) => return Ok((tcp, addr, format!("{host}:{port}"))),
+                    Err(e) => {
+                        log::info!("XMPP: {host}:{port} ({addr}): {e}");
+                        errors.push(format!("{addr}: {e}"));
+                    }
+                }
+            }
+        }
+        // The first few say enough; the list is bounded anyway (16 entries, 64 SRV records).
+        errors.truncate(4);
+        Err(match (list.len(), errors.is_empty()) {
+            (0, _) => "the domain offers no XMPP service (SRV target \".\")".into(),
+            (_, true) => "no address for any server".into(),
+            (n, false) => format!("none of {n} servers reachable ({})", errors.join("; ")),
+        })
+    }
+
     fn connect(&mut self) -> Result<(), String> {
-        let Some(l) = &self.link else {
+        let Some(l) = self.link.clone() else {
             return Ok(());
         };
-        let addr = (l.server.as_str(), l.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("{}: {e}", l.server))?
-            .next()
-            .ok_or_else(|| format!("{}: no address", l.server))?;
-        let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+        let list = Self::candidates(&l);
+        let (tcp, addr, server) = self.open(&list)?;
         tcp.set_read_timeout(Some(IO_TIMEOUT))
             .and_then(|_| tcp.set_write_timeout(Some(IO_TIMEOUT)))
             .map_err(|e| e.to_string())?;
@@ -329,7 +395,8 @@ impl Worker {
         crate::crypto::random_bytes(&mut nonce).map_err(|e| e.to_string())?;
         let cnonce = crate::crypto::base64_encode(&nonce);
         log::info!(
-            "XMPP: connected to {addr}, logging in as {}@{}",
+            "XMPP: connected to {addr} ({server}, {}), logging in as {}@{}",
+            l.algorithm.as_str(),
             l.account.username,
             l.account.domain
         );
@@ -460,11 +527,15 @@ mod tests {
         c.xmpp.domain = "x.example".into();
         c.xmpp.username = "cpe".into();
         let l = link_of(&c).unwrap();
-        assert_eq!((l.server.as_str(), l.port), ("x.example", 5222));
+        assert_eq!((l.algorithm, l.port), (Algorithm::DnsSrv, 5222));
+        assert!(l.servers.is_empty());
         assert!(l.account.use_tls);
         assert_eq!(l.account.resource, "cwmp");
-        c.xmpp.server = "10.0.0.1".into();
-        assert_eq!(link_of(&c).unwrap().server, "10.0.0.1");
+        c.xmpp.servers = servers::parse_servers("10.0.0.1").0;
+        c.xmpp.algorithm = Algorithm::ServerTable;
+        let l = link_of(&c).unwrap();
+        assert_eq!(l.servers[0].host, "10.0.0.1");
+        assert_eq!(l.algorithm, Algorithm::ServerTable);
         c.cpe.userid = "u".into();
         c.xmpp.allowed_jids = vec!["acs@x.example".into()];
         let p = policy_of(&c);

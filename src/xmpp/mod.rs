@@ -4,5 +4,6 @@
 pub mod client;
 pub mod connreq;
 pub mod sasl;
+pub mod servers;
 pub mod session;
 pub mod xml;

@@ -9,6 +9,7 @@ mod schema;
 mod schema_gen;
 mod sources;
 mod view;
+mod xmpp_rows;
 
 #[cfg(test)]
 mod tests;
@@ -27,7 +28,7 @@ use crate::diag::store::DiagStore;
 use crate::fault::{Fault, FaultCode, ParamFault};
 use persist::Persisted;
 use schema::{At, Kind, Loc, Tree, SCHEMA};
-use sources::{Host, Src};
+use sources::{Host, Src, XmppCol};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use view::View;
@@ -191,15 +192,19 @@ impl EmbeddedDataModel {
             return Err((FaultCode::INVALID_PARAMETER_NAME, "not a parameter".into()));
         }
         let e = self.tree.entry(loc.node);
-        let settable = matches!(
-            self.src[loc.node],
-            Src::Cfg(..)
-                | Src::Stored
-                | Src::Kept(_)
-                | Src::Host(Host::TimeZone)
-                | Src::DiagState
-                | Src::DiagInput
-        );
+        let row = loc.inst.last().copied().unwrap_or(0);
+        let settable = match self.src[loc.node] {
+            Src::XmppServer(col) => xmpp_rows::settable(col, row),
+            s => matches!(
+                s,
+                Src::Cfg(..)
+                    | Src::Stored
+                    | Src::Kept(_)
+                    | Src::Host(Host::TimeZone | Host::XmppAlgorithm)
+                    | Src::DiagState
+                    | Src::DiagInput
+            ),
+        };
         if !e.writable || !settable {
             return Err((
                 FaultCode::NON_WRITABLE_PARAMETER,
@@ -250,6 +255,7 @@ impl EmbeddedDataModel {
                 return Err(bad(format!("'{value}' is not supported")));
             }
         }
+        xmpp_rows::check(self.src[loc.node], &value).map_err(bad)?;
         if e.path == "Device.ManagementServer.URL" && !value.is_empty() {
             let l = value.to_ascii_lowercase();
             if !(l.starts_with("http://") || l.starts_with("https://")) || l.len() < 9 {
@@ -335,8 +341,13 @@ impl EmbeddedDataModel {
         let mut cfg = Vec::new();
         let mut undo = Vec::new();
         let mut diag = Vec::new();
+        let mut xmpp = Vec::new();
         for c in changes {
             match self.src[c.node] {
+                s @ (Src::XmppServer(XmppCol::Address | XmppCol::Port)
+                | Src::Host(Host::XmppAlgorithm)) => {
+                    xmpp.push((s, c.inst.last().copied().unwrap_or(1), c.value));
+                }
                 Src::DiagState | Src::DiagInput => {
                     let path = SCHEMA[c.node].path;
                     if let Some(kind) = crate::diag::Kind::of_path(path) {
@@ -370,6 +381,7 @@ impl EmbeddedDataModel {
                 }
             }
         }
+        cfg.extend(xmpp_rows::writes(self.config.as_ref(), &xmpp));
         let diag_before = (!diag.is_empty()).then(|| self.diag.clone());
         if diag_before.is_some() {
             self.diag.apply(&diag);

@@ -51,7 +51,8 @@ pub(crate) enum Host {
     XmppStatus,
     /// XMPP.Connection.1.TLSEstablished: bound with UseTLS on.
     XmppTls,
-    /// XMPP.Connection.1.ServerConnectAlgorithm: ServerTable with a server set, else DNS.
+    /// XMPP.Connection.1.ServerConnectAlgorithm: `cpe.xmpp_server_algorithm`, else
+    /// ServerTable with a server set and DNS-SRV without (writable: see xmpp_rows.rs).
     XmppAlgorithm,
     LocalTime,
     TimeZone,
@@ -88,6 +89,20 @@ pub(crate) enum Md {
     Host,
 }
 
+/// A column of `Device.XMPP.Connection.1.Server.{i}.`, one row per `cpe.xmpp_server` entry
+/// (see xmpp_rows.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum XmppCol {
+    /// `cpe-<i>`; row 1's is writable (kept in dm.json).
+    Alias,
+    /// The position, from 0.
+    Priority,
+    /// The entry's host.
+    Address,
+    /// The entry's port, else `cpe.xmpp_port`.
+    Port,
+}
+
 /// The value source of one schema entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Src {
@@ -97,8 +112,12 @@ pub(crate) enum Src {
     StoredTable,
     /// Tables mirrored from the host (interfaces, their IPv4 and IPv6 addresses).
     IfaceTable,
-    /// A table of exactly one row, instance 1 (the XMPP connection and its server).
+    /// A table of exactly one row, instance 1 (the XMPP connection).
     OneRow,
+    /// The XMPP connection's servers: a row per `cpe.xmpp_server` entry (at least one).
+    XmppServerTable,
+    /// A column of [`Src::XmppServerTable`].
+    XmppServer(XmppCol),
     V4Table,
     V6Table,
     /// A fixed value.
@@ -142,9 +161,11 @@ fn xmpp_source(path: &str) -> Option<Src> {
     const CONN: &str = "Device.XMPP.Connection.{i}.";
     if let Some(p) = path.strip_prefix(CONN) {
         return Some(match p {
-            "" | "Server.{i}." => OneRow,
+            "" => OneRow,
+            "Server.{i}." => XmppServerTable,
             "Enable" => Cfg("cpe", "xmpp_enable", "0", Bool),
-            "Alias" | "Server.{i}.Alias" => Kept("cpe-1"),
+            "Alias" => Kept("cpe-1"),
+            "Server.{i}.Alias" => XmppServer(XmppCol::Alias),
             "Username" => Cfg("cpe", "xmpp_username", "", Plain),
             "Password" => Cfg("cpe", "xmpp_password", "", Plain),
             "Domain" => Cfg("cpe", "xmpp_domain", "", Plain),
@@ -161,17 +182,17 @@ fn xmpp_source(path: &str) -> Option<Src> {
             "TLSEstablished" => Host(self::Host::XmppTls),
             "ServerNumberOfEntries" => Count,
             "Server.{i}.Enable" => Const("true"),
-            "Server.{i}.Priority" => Const("0"),
+            "Server.{i}.Priority" => XmppServer(XmppCol::Priority),
             "Server.{i}.Weight" => Const("-1"),
-            "Server.{i}.ServerAddress" => Cfg("cpe", "xmpp_server", "", Plain),
-            "Server.{i}.Port" => Cfg("cpe", "xmpp_port", "5222", Plain),
+            "Server.{i}.ServerAddress" => XmppServer(XmppCol::Address),
+            "Server.{i}.Port" => XmppServer(XmppCol::Port),
             _ => return None,
         });
     }
     Some(match path.strip_prefix("Device.XMPP.")? {
         "" => Object,
         "ConnectionNumberOfEntries" => Count,
-        "SupportedServerConnectAlgorithms" => Const("DNS,ServerTable"),
+        "SupportedServerConnectAlgorithms" => Const(crate::xmpp::servers::SUPPORTED),
         _ => return None,
     })
 }

@@ -262,3 +262,99 @@ fn the_xmpp_connection_is_one_row_on_the_xmpp_options() {
     assert!(dm.get_values("Device.XMPP.Connection.2.").is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn xmpp_servers_are_rows_of_the_server_option_and_the_algorithm_is_writable() {
+    const C: &str = "Device.XMPP.Connection.1.";
+    let dir = tmpdir();
+    let mut cfg = MemConfigStore::default();
+    for (k, v) in [
+        ("xmpp_server", "a.example 10.0.0.2:5223"),
+        ("xmpp_port", "5300"),
+    ] {
+        cfg.values.insert(("cpe".into(), k.into()), v.into());
+    }
+    let mut dm = EmbeddedDataModel::new(&dir, Box::new(cfg));
+    let get = |dm: &mut EmbeddedDataModel, p: &str| get1(dm, &format!("{C}{p}"));
+    let opt = |dm: &EmbeddedDataModel, o: &str| dm.config().get("cpe", o).unwrap_or_default();
+    let code = |dm: &mut EmbeddedDataModel, p: &str, v: &str| {
+        dm.set_values(&[sv(&format!("{C}{p}"), v)])
+            .unwrap_err()
+            .param_faults[0]
+            .code
+            .0
+    };
+    assert_eq!(
+        get1(&mut dm, "Device.XMPP.SupportedServerConnectAlgorithms"),
+        "DNS-SRV,DNS,ServerTable"
+    );
+    assert_eq!(get(&mut dm, "ServerNumberOfEntries"), "2");
+    assert_eq!(get(&mut dm, "ServerConnectAlgorithm"), "ServerTable");
+    let row = |dm: &mut EmbeddedDataModel, i: u32| -> Vec<String> {
+        ["Alias", "Priority", "ServerAddress", "Port"]
+            .iter()
+            .map(|c| get(dm, &format!("Server.{i}.{c}")))
+            .collect()
+    };
+    assert_eq!(row(&mut dm, 1), ["cpe-1", "0", "a.example", "5300"]);
+    assert_eq!(row(&mut dm, 2), ["cpe-2", "1", "10.0.0.2", "5223"]);
+    assert!(dm.get_values(&format!("{C}Server.3.")).is_err());
+    // The algorithm: supported ones are stored, others are 9007 (WebSocket is in TR-181's
+    // enumeration but not implemented).
+    for bad in ["WebSocket", "dns", "", "DNS-SRV,DNS"] {
+        assert_eq!(code(&mut dm, "ServerConnectAlgorithm", bad), 9007, "{bad}");
+    }
+    assert_eq!(opt(&dm, "xmpp_server_algorithm"), "");
+    dm.set_values(&[sv(&format!("{C}ServerConnectAlgorithm"), "DNS-SRV")])
+        .unwrap();
+    assert_eq!(opt(&dm, "xmpp_server_algorithm"), "DNS-SRV");
+    assert_eq!(get(&mut dm, "ServerConnectAlgorithm"), "DNS-SRV");
+    // Rows edit their entry; the others are kept.
+    dm.set_values(&[
+        sv(&format!("{C}Server.2.Port"), "5224"),
+        sv(&format!("{C}Server.1.ServerAddress"), "b.example"),
+    ])
+    .unwrap();
+    assert_eq!(opt(&dm, "xmpp_server"), "b.example 10.0.0.2:5224");
+    assert_eq!(opt(&dm, "xmpp_port"), "5300");
+    // Read-only: Priority (the position), the Alias of rows after the first; bad values.
+    assert_eq!(code(&mut dm, "Server.1.Priority", "5"), 9008);
+    assert_eq!(code(&mut dm, "Server.2.Alias", "x"), 9008);
+    assert_eq!(code(&mut dm, "Server.1.ServerAddress", "h:5222"), 9007);
+    assert_eq!(code(&mut dm, "Server.1.ServerAddress", "a b"), 9007);
+    assert_eq!(code(&mut dm, "Server.1.Port", "0"), 9007);
+    assert_eq!(code(&mut dm, "Server.3.Port", "1"), 9005);
+    assert!(dm.add_object(&format!("{C}Server.")).is_err());
+    // An empty address removes its entry: the rows renumber.
+    dm.set_values(&[sv(&format!("{C}Server.1.ServerAddress"), "")])
+        .unwrap();
+    assert_eq!(opt(&dm, "xmpp_server"), "10.0.0.2:5224");
+    assert_eq!(get(&mut dm, "ServerNumberOfEntries"), "1");
+    dm.set_values(&[sv(&format!("{C}Server.1.ServerAddress"), "")])
+        .unwrap();
+    // None left: one empty row, as before; writing it is the single-server option.
+    assert_eq!(get(&mut dm, "ServerNumberOfEntries"), "1");
+    assert_eq!(row(&mut dm, 1), ["cpe-1", "0", "", "5300"]);
+    dm.set_values(&[
+        sv(&format!("{C}Server.1.ServerAddress"), "2001:db8::7"),
+        sv(&format!("{C}Server.1.Port"), "5333"),
+    ])
+    .unwrap();
+    assert_eq!(opt(&dm, "xmpp_server"), "2001:db8::7");
+    assert_eq!(opt(&dm, "xmpp_port"), "5333");
+    assert_eq!(row(&mut dm, 1), ["cpe-1", "0", "2001:db8::7", "5333"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn xmpp_algorithm_defaults_to_dns_srv_without_servers() {
+    let dir = tmpdir();
+    let mut dm = mk(&dir);
+    const C: &str = "Device.XMPP.Connection.1.";
+    assert_eq!(
+        get1(&mut dm, &format!("{C}ServerConnectAlgorithm")),
+        "DNS-SRV"
+    );
+    assert_eq!(get1(&mut dm, &format!("{C}ServerNumberOfEntries")), "1");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

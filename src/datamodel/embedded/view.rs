@@ -245,6 +245,11 @@ impl<'a> View<'a> {
             }
             Src::Net(n) => self.net_value(n, inst),
             Src::Md(md) => self.md_value(md, inst),
+            Src::XmppServer(col) => {
+                let row = inst.last().copied().unwrap_or(1);
+                let alias1 = self.data.values.get(e.path);
+                super::xmpp_rows::value(self.config, col, row, alias1)
+            }
             Src::DiagState | Src::DiagInput | Src::DiagResult => {
                 let found = diag_name(e.path, inst).and_then(|(obj, rel)| {
                     let d = self.diag.get(obj)?;
@@ -267,6 +272,7 @@ impl<'a> View<'a> {
             | Src::V6Table
             | Src::MdTable
             | Src::OneRow
+            | Src::XmppServerTable
             | Src::DiagTable => String::new(),
         }
     }
@@ -345,15 +351,7 @@ impl<'a> View<'a> {
                     self.xmpp_on() && !crate::xmpp::client::read_jid(self.state_dir).is_empty();
                 (bound && sources::from_config(&tls, sources::Conv::Bool) != "false").to_string()
             }
-            Host::XmppAlgorithm => {
-                let server = self.config.get("cpe", "xmpp_server").unwrap_or_default();
-                if server.trim().is_empty() {
-                    "DNS"
-                } else {
-                    "ServerTable"
-                }
-                .into()
-            }
+            Host::XmppAlgorithm => super::xmpp_rows::algorithm(self.config).into(),
             Host::LocalTime => crate::time::format_datetime(crate::time::now_unix()),
             Host::TimeZone => self
                 .data
@@ -604,6 +602,7 @@ impl Instances for View<'_> {
                 .unwrap_or_default(),
             Src::IfaceTable => self.ifaces().iter().map(|i| i.index).collect(),
             Src::OneRow => vec![1],
+            Src::XmppServerTable => super::xmpp_rows::rows(self.config),
             Src::MdTable => (1..=self.manageable_devices().len() as u32).collect(),
             Src::DiagTable => {
                 let Some((obj, rel)) = diag_name(self.tree.entry(node).path, inst) else {

@@ -4,6 +4,12 @@
 //!
 //! The context is built on first use: a daemon that talks plain http to its ACS never
 //! initialises OpenSSL, which saves about 2 MB of resident libcrypto pages on a router.
+//!
+//! The context is built from a bare `SSL_CTX` with the settings of the openssl crate's
+//! `SslConnector` (options, ciphers, peer verification, SNI and host name checks per
+//! connection, see [`TlsClient::connect`]) but without its `set_default_verify_paths`: that
+//! parses OpenSSL's whole default CA bundle into every context, about 900 KB of heap each,
+//! only for [`add_roots`] to throw the store away.
 
 use std::fmt;
 use std::fs;
@@ -11,11 +17,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use openssl::error::ErrorStack;
 use openssl::pkey::PKey;
 use openssl::ssl::{
-    HandshakeError, SslConnector, SslConnectorBuilder, SslMethod, SslStream, SslVerifyMode,
+    HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream,
+    SslVerifyMode,
 };
 use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::X509;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
@@ -82,9 +91,8 @@ pub(crate) fn has_hash_links(dir: &Path) -> bool {
 /// and 3 MB); any other directory is read whole, every PEM file in it. With neither set,
 /// [`DEFAULT_CA_PATH`] is used and its absence is not an error (verification then fails, as
 /// it should).
-fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpError> {
-    // `SslConnector::builder` trusts OpenSSL's compiled-in default locations too; only what
-    // the configuration names is trusted.
+fn add_roots(b: &mut SslContextBuilder, s: &TlsSettings) -> Result<(), HttpError> {
+    // Only what the configuration names is trusted, never OpenSSL's compiled-in locations.
     let empty = X509StoreBuilder::new().map_err(|e| HttpError::Tls(format!("OpenSSL: {e}")))?;
     b.set_cert_store(empty.build());
     let mut roots = Vec::new();
@@ -120,7 +128,7 @@ fn add_roots(b: &mut SslConnectorBuilder, s: &TlsSettings) -> Result<(), HttpErr
 }
 
 /// Client certificate chain and its key (any PEM key form).
-fn add_identity(b: &mut SslConnectorBuilder, cert: &Path, key: &Path) -> Result<(), HttpError> {
+fn add_identity(b: &mut SslContextBuilder, cert: &Path, key: &Path) -> Result<(), HttpError> {
     let chain = pem_certs(cert)?;
     let (leaf, rest) = chain
         .split_first()
@@ -138,13 +146,76 @@ fn add_identity(b: &mut SslConnectorBuilder, cert: &Path, key: &Path) -> Result<
         .map_err(|e| tls_err("key does not match the certificate", key, e))
 }
 
+/// A client TLS context: trust and identity from [`TlsSettings`], and what each connection
+/// checks (the server's name, unless `insecure`).
+#[derive(Clone)]
+pub struct TlsClient {
+    ctx: SslContext,
+    verify_name: bool,
+}
+
+impl TlsClient {
+    /// A session for `host`: SNI for a name (not an address), and the certificate checked
+    /// against the name or address (no partial wildcards), as `SslConnector` does.
+    ///
+    /// # Errors
+    /// OpenSSL's, for a host it cannot take (e.g. a NUL byte).
+    pub fn ssl(&self, host: &str) -> Result<Ssl, ErrorStack> {
+        let mut ssl = Ssl::new(&self.ctx)?;
+        let ip = host.parse::<std::net::IpAddr>();
+        if ip.is_err() {
+            ssl.set_hostname(host)?;
+        }
+        if self.verify_name {
+            let param = ssl.param_mut();
+            param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+            match ip {
+                Ok(ip) => param.set_ip(ip)?,
+                Err(_) => param.set_host(host)?,
+            }
+        }
+        Ok(ssl)
+    }
+
+    /// The TLS handshake with `host` over `stream`.
+    ///
+    /// # Errors
+    /// The handshake's: refused certificate, protocol error, I/O.
+    pub fn connect<S: Read + Write>(
+        &self,
+        host: &str,
+        stream: S,
+    ) -> Result<SslStream<S>, HandshakeError<S>> {
+        self.ssl(host)?.connect(stream)
+    }
+}
+
 /// Builds the OpenSSL client context of `s`.
 ///
 /// # Errors
 /// `Tls` for unreadable or malformed certificate and key files.
-pub fn connector(s: &TlsSettings) -> Result<SslConnector, HttpError> {
-    let mut b = SslConnector::builder(SslMethod::tls_client())
-        .map_err(|e| HttpError::Tls(format!("OpenSSL: {e}")))?;
+pub fn connector(s: &TlsSettings) -> Result<TlsClient, HttpError> {
+    let openssl = |e: ErrorStack| HttpError::Tls(format!("OpenSSL: {e}"));
+    let mut b = SslContextBuilder::new(SslMethod::tls_client()).map_err(openssl)?;
+    // The openssl crate's `SslConnector` settings (from Python's): no compression, no SSLv2/3,
+    // the ALL workarounds but empty fragments; buffers released while a connection is idle
+    // (an XMPP connection is idle nearly always).
+    let options = (SslOptions::ALL
+        | SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::NO_SSLV3
+        | SslOptions::SINGLE_DH_USE
+        | SslOptions::SINGLE_ECDH_USE)
+        & !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    b.set_options(options);
+    b.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    b.set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")
+        .map_err(openssl)?;
     match (&s.client_cert, &s.client_key) {
         (Some(c), Some(k)) => add_identity(&mut b, c, k)?,
         (Some(c), None) => add_identity(&mut b, c, c)?, // key in the same PEM file
@@ -158,9 +229,13 @@ pub fn connector(s: &TlsSettings) -> Result<SslConnector, HttpError> {
     if s.insecure {
         b.set_verify(SslVerifyMode::NONE);
     } else {
+        b.set_verify(SslVerifyMode::PEER);
         add_roots(&mut b, s)?;
     }
-    Ok(b.build())
+    Ok(TlsClient {
+        ctx: b.build(),
+        verify_name: !s.insecure,
+    })
 }
 
 /// A TLS failure (handshake, verification) carried through ureq's `Error::Other`.
@@ -187,7 +262,7 @@ pub fn failure_of(e: &ureq::Error) -> Option<String> {
 /// The context of one client, built on the first https connection (or on [`Tls::prepare`]).
 #[derive(Clone)]
 pub struct Tls {
-    inner: Arc<(TlsSettings, OnceLock<Result<SslConnector, HttpError>>)>,
+    inner: Arc<(TlsSettings, OnceLock<Result<TlsClient, HttpError>>)>,
 }
 
 impl fmt::Debug for Tls {
@@ -208,7 +283,7 @@ impl Tls {
     ///
     /// # Errors
     /// As [`connector`].
-    pub fn prepare(&self) -> Result<&SslConnector, HttpError> {
+    pub fn prepare(&self) -> Result<&TlsClient, HttpError> {
         let (settings, ctx) = &*self.inner;
         ctx.get_or_init(|| connector(settings))
             .as_ref()
@@ -230,11 +305,7 @@ impl Tls {
         let ctx = self
             .prepare()
             .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(e.to_string()))))?;
-        let mut cfg = ctx
-            .configure()
-            .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(e.to_string()))))?;
-        cfg.set_verify_hostname(!self.inner.0.insecure);
-        let stream = cfg.connect(host, io).map_err(|e| match e {
+        let stream = ctx.connect(host, io).map_err(|e| match e {
             HandshakeError::Failure(mid) => {
                 let verify = mid.ssl().verify_result();
                 match mid.into_error().into_io_error() {

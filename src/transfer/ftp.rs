@@ -10,7 +10,9 @@
 use super::http::{copy_limited, write_failure, NetOptions, SizeLimit};
 use super::Failure;
 use crate::fault::FaultCode;
-use openssl::ssl::{SslConnector, SslStream};
+use openssl::ssl::SslStream;
+
+use crate::http::tls::TlsClient;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -226,7 +228,7 @@ struct Session {
     buf: Vec<u8>,
     peer: IpAddr,
     url: FtpUrl,
-    tls: Option<SslConnector>,
+    tls: Option<TlsClient>,
     opts: NetOptions,
 }
 
@@ -388,8 +390,7 @@ impl Session {
             return Ok(Stream::Plain(tcp));
         };
         let mut ssl = conn
-            .configure()
-            .and_then(|c| c.into_ssl(&self.url.host))
+            .ssl(&self.url.host)
             .map_err(|e| contact(format!("TLS: {e}")))?;
         if let Some(Stream::Tls(ctl)) = &self.ctl {
             if let Some(sess) = ctl.ssl().session() {

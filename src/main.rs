@@ -22,7 +22,7 @@ Usage: icwmpd [options]
 
 CLI commands: get <path> | get_names <path> <next-level> | set <path> <value> [key] |
 add <object> [key] | del <object> [key] | get_notif <path> | set_notif <path> <0-6> |
-metrics (the running daemon's counters, JSON)
+metrics (the running daemon's counters, JSON) | help (each command in detail)
 
 Options:
     -b, --boot-event        report 1 BOOT in the first session

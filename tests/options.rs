@@ -397,6 +397,13 @@ fn cli_help_lists_every_command() {
             "{cmd} missing:\n{text}"
         );
     }
+    // And -h points at it.
+    let out = std::process::Command::new(common::daemon::bin())
+        .arg("-h")
+        .output()
+        .expect("run icwmpd -h");
+    let usage = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(usage.contains("| help ("), "{usage}");
 }
 
 #[test]

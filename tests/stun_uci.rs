@@ -248,7 +248,11 @@ fn acs_writes_of_stun_parameters_reach_cwmp_and_stunc() {
     other.set_read_timeout(Some(WAIT)).unwrap();
     let other_port = other.local_addr().unwrap().port().to_string();
     let msgs = rig.session(&[spv(
-        &[(&format!("{MS}STUNServerPort"), &other_port, "xsd:unsignedInt")],
+        &[(
+            &format!("{MS}STUNServerPort"),
+            &other_port,
+            "xsd:unsignedInt",
+        )],
         "k1",
     )]);
     let answer = rig.answer(&msgs, "SetParameterValues").body;
@@ -287,5 +291,105 @@ fn acs_writes_of_stun_parameters_reach_cwmp_and_stunc() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), other_port);
+    // `icwmpd -c set` goes the same way.
+    let out = rig
+        .cpe
+        .cli(&["set", &format!("{MS}STUNUsername"), "stun-user"]);
+    assert!(out.status.success(), "{out:?}");
+    let stunc_text = std::fs::read_to_string(rig.cpe.dir.join("stunc")).unwrap();
+    assert!(
+        stunc_text.contains("option username 'stun-user'"),
+        "{stunc_text}"
+    );
+    assert!(rig
+        .cpe
+        .config_text()
+        .contains("option stun_username 'stun-user'"));
     drop(turn);
+}
+
+/// The state file format against the real `uci -P`, for both C-era configs: a named
+/// section, an anonymous one (the state then creates the named section), quoting, and the
+/// lines of others kept.
+#[test]
+fn the_uci_state_reads_back_through_the_real_uci() {
+    use icwmp::config::stun_legacy::Legacy;
+    use icwmp::stun::status::StunStatus;
+    use icwmp::stun::varstate;
+    let Some(uci) = real_uci() else {
+        eprintln!("SKIPPED: OpenWrt's uci is not built (make test-deps builds it)");
+        return;
+    };
+    let dir = common::temp_dir("varstate");
+    let (conf, state) = (dir.join("config"), dir.join("state"));
+    std::fs::create_dir_all(&conf).unwrap();
+    let cwmp = conf.join("cwmp");
+    let get = |key: &str| {
+        let out = Command::new(&uci)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-P")
+            .arg(&state)
+            .args(["get", key])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let st = |address: &str, nat_detected: bool| StunStatus {
+        address: address.into(),
+        nat_detected,
+    };
+    for (legacy, file) in [
+        (
+            Legacy::CwmpStun,
+            "config stun 'stun'\n\toption server_port '3478'\n",
+        ),
+        (Legacy::Stunc, "config stunc\n\toption enabled '1'\n"),
+    ] {
+        let cfg = legacy.config();
+        std::fs::write(conf.join(cfg), file).unwrap();
+        // Someone else's state, kept.
+        std::fs::create_dir_all(&state).unwrap();
+        // (uci writes them with section names, as it resolves `@type[n]`; only the named
+        // section can have any before us.)
+        let named = legacy == Legacy::CwmpStun;
+        let theirs = if named {
+            format!("{cfg}.{}.log_level='3'\n", legacy.section())
+        } else {
+            String::new()
+        };
+        let log_level = named.then(|| "3".to_string());
+        std::fs::write(state.join(cfg), format!("network.wan.up='1'\n{theirs}")).unwrap();
+        let key = |o: &str| format!("{cfg}.{}.{o}", legacy.section());
+        varstate::write(&state, &cwmp, legacy, Some(&st("198.51.100.7:4000", true))).unwrap();
+        assert_eq!(
+            get(&key("crudp_address")).as_deref(),
+            Some("198.51.100.7:4000"),
+            "{cfg}"
+        );
+        assert_eq!(get(&key("nat_detected")).as_deref(), Some("1"), "{cfg}");
+        assert_eq!(get(&key("log_level")), log_level, "{cfg}");
+        varstate::write(&state, &cwmp, legacy, Some(&st("it's:1", false))).unwrap();
+        assert_eq!(
+            get(&key("crudp_address")).as_deref(),
+            Some("it's:1"),
+            "{cfg}"
+        );
+        assert_eq!(get(&key("nat_detected")), None, "{cfg}");
+        varstate::write(&state, &cwmp, legacy, None).unwrap();
+        assert_eq!(get(&key("crudp_address")), None, "{cfg}");
+        assert_eq!(get(&key("log_level")), log_level, "{cfg}");
+        assert_eq!(
+            get("network.wan.up"),
+            None,
+            "no network config: uci ignores it"
+        );
+        let left = std::fs::read_to_string(state.join(cfg)).unwrap();
+        assert!(
+            left.starts_with(&format!("network.wan.up='1'\n{theirs}")),
+            "{left}"
+        );
+    }
 }

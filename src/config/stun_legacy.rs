@@ -40,6 +40,15 @@ const STUNC: [(&str, &str); 8] = [
     ("stun_client_port", "client_port"),
 ];
 
+/// The `cpe.stun_*` values of the shipped `/etc/config/cwmp` (the defaults).
+const SHIPPED: [(&str, &str); 5] = [
+    ("stun_enable", "0"),
+    ("stun_server_port", "3478"),
+    ("stun_min_keepalive", "0"),
+    ("stun_max_keepalive", "-1"),
+    ("stun_client_port", "0"),
+];
+
 impl Legacy {
     /// Both kinds, the preferred one first.
     pub const ALL: [Legacy; 2] = [Legacy::Stunc, Legacy::CwmpStun];
@@ -129,7 +138,10 @@ pub fn overlay(cwmp: &mut Document, legacy: Legacy, doc: &Document) -> Vec<Strin
     };
     for (opt, v) in found {
         let old = cwmp.get(&cpe, opt).map(|o| o.joined(","));
-        if let Some(old) = old.filter(|o| !o.is_empty() && *o != v) {
+        // The package's `cwmp` sets every option to its default: only a value someone chose
+        // is worth a warning.
+        let chosen = |o: &String| !o.is_empty() && *o != v && !SHIPPED.contains(&(opt, o));
+        if let Some(old) = old.filter(chosen) {
             let shown = if opt == "stun_password" { "***" } else { &v };
             let was = if opt == "stun_password" { "***" } else { &old };
             warnings.push(format!(

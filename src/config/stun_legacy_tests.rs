@@ -34,8 +34,11 @@ fn option_names_both_ways() {
 fn stunc_feeds_the_stun_config_and_wins_over_cwmp() {
     let d = dir("load");
     let cwmp = d.join("cwmp");
-    let text =
-        format!("{CWMP}\toption stun_server_address 'cwmp.example'\n\toption stun_username 'cu'\n");
+    let text = format!(
+        "{CWMP}\toption stun_server_address 'cwmp.example'\n\toption stun_username 'cu'\n\
+         \toption stun_enable '0'\n\toption stun_server_port '3478'\n\
+         \toption stun_max_keepalive '90'\n"
+    );
     std::fs::write(&cwmp, text).unwrap();
     let (c, _) = Config::load(&cwmp).unwrap();
     assert_eq!(c.stun.legacy, None);
@@ -65,11 +68,14 @@ fn stunc_feeds_the_stun_config_and_wins_over_cwmp() {
     );
     assert_eq!((c.stun.password.as_str(), c.stun.client_port), ("lp", 7601));
     assert_eq!(c.cpe.port, 7600, "the rest of cwmp untouched");
-    assert_eq!(w.len(), 1, "{w:?}");
+    // Warned: the values someone chose in cwmp, not the shipped defaults.
+    assert_eq!(w.len(), 2, "{w:?}");
     assert!(
         w[0].contains("stunc.server_address 'stun.example' overrides"),
         "{w:?}"
     );
+    let max = "stunc.max_keepalive '60' overrides cwmp cpe.stun_max_keepalive '90'";
+    assert!(w[1].contains(max), "{w:?}");
     // stunc disabled: off whatever cwmp says.
     let text = format!("{CWMP}\toption stun_enable '1'\n");
     std::fs::write(&cwmp, text).unwrap();

@@ -86,6 +86,15 @@ fn rig_with_stunc(stunc: &str) -> Rig {
     ));
     std::fs::write(&cpe.config, text).unwrap();
     std::fs::write(cpe.dir.join("stunc"), stunc).unwrap();
+    // What an earlier run (or the C client) left: a stale address, and a line of another
+    // writer that must be kept.
+    std::fs::create_dir_all(&varstate).unwrap();
+    std::fs::write(
+        varstate.join("stunc"),
+        "stunc.stunc.crudp_address='203.0.113.1:1'\nstunc.stunc.nat_detected='1'\n\
+         stunc.stunc.other='kept'\n",
+    )
+    .unwrap();
     cpe.spawn();
     Rig { acs, cpe }
 }
@@ -182,6 +191,10 @@ fn the_stunc_file_alone_drives_stun_and_gets_its_uci_state() {
         uci_state_get(&uci, &rig.cpe, "stunc.stunc.enabled").as_deref(),
         Some("1"),
         "the state overlays the config, which is kept"
+    );
+    assert_eq!(
+        uci_state_get(&uci, &rig.cpe, "stunc.stunc.other").as_deref(),
+        Some("kept")
     );
 
     // LuCI disables stunc: the port is released, the address and its state withdrawn.

@@ -273,7 +273,6 @@ impl Worker {
         let new = Settings::from_config(&config);
         let old_link = self.settings.as_ref().and_then(|s| s.link.clone());
         let old_varstate = self.settings.as_ref().and_then(|s| s.varstate.clone());
-        let first = self.settings.is_none();
         if new.varstate != old_varstate && old_varstate.is_some() {
             // The C-era config went away or the state moved: withdraw what the old one holds.
             self.publish(None);
@@ -283,14 +282,11 @@ impl Worker {
                 log::info!("STUN: settings changed, rebinding");
             }
             self.settings = Some(new);
+            // Also what an earlier run left in a C-era config's state: nothing is known yet.
             self.publish(None);
             self.next_open = Instant::now();
         } else {
             self.settings = Some(new);
-        }
-        if first {
-            // Left by an earlier run: nothing is known yet.
-            self.publish(None);
         }
     }
 

@@ -221,6 +221,17 @@ fn the_stunc_file_alone_drives_stun_and_gets_its_uci_state() {
             == Some(expected.as_str())
     });
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    // The package removed: STUN off (cwmp does not enable it), its state withdrawn, the
+    // other writer's line kept.
+    std::fs::remove_file(rig.cpe.dir.join("stunc")).unwrap();
+    wait_for(&rig, "port kept", || {
+        UdpSocket::bind(("0.0.0.0", port)).is_ok()
+    });
+    let state = rig.cpe.dir.join("varstate/stunc");
+    wait_for(&rig, "UCI state kept", || {
+        std::fs::read_to_string(&state).unwrap_or_default() == "stunc.stunc.other='kept'\n"
+    });
     rig.assert_xsd_valid();
     drop(turn);
 }

@@ -329,6 +329,17 @@ fn acs_writes_of_stun_parameters_reach_cwmp_and_stunc() {
         .cpe
         .config_text()
         .contains("option stun_username 'stun-user'"));
+    // The daemon stops: what it published is withdrawn.
+    let mut rig = rig;
+    rig.cpe.stop();
+    assert_eq!(
+        uci_state_get(&uci, &rig.cpe, "stunc.stunc.crudp_address"),
+        None
+    );
+    assert_eq!(
+        uci_state_get(&uci, &rig.cpe, "stunc.stunc.nat_detected"),
+        None
+    );
     drop(turn);
 }
 

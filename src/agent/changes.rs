@@ -74,6 +74,10 @@ impl Agent {
     pub(super) fn start_watch(&mut self) {
         let mut sources = self.dm.change_sources();
         sources.files.push(self.opts.config_path.clone());
+        // The C-era STUN configs merged into it (LuCI edits them): STUN follows them too.
+        sources
+            .files
+            .extend(crate::config::stun_legacy::files(&self.opts.config_path));
         sources
             .files
             .push(self.opts.state_dir.join(crate::notify::FILE_NAME));

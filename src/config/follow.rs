@@ -1,5 +1,6 @@
 //! Following the config file from a thread of its own (the STUN and XMPP clients): the file
-//! is re-read only when it changed on disk.
+//! is re-read only when it, or a C-era STUN config next to it (merged in by
+//! [`Config::load`]), changed on disk.
 
 use super::Config;
 use std::path::{Path, PathBuf};
@@ -20,14 +21,19 @@ pub fn stamp(path: &Path) -> Option<Stamp> {
 #[derive(Debug)]
 pub struct ConfigFollower {
     path: PathBuf,
-    seen: Option<Stamp>,
+    /// The files read: the config, then the C-era STUN configs next to it.
+    files: Vec<PathBuf>,
+    seen: Option<Vec<Option<Stamp>>>,
 }
 
 impl ConfigFollower {
     /// Follows the file at `path`; the first [`ConfigFollower::changed`] reads it.
     pub fn new(path: &Path) -> ConfigFollower {
+        let mut files = vec![path.to_path_buf()];
+        files.extend(super::stun_legacy::files(path));
         ConfigFollower {
             path: path.to_path_buf(),
+            files,
             seen: None,
         }
     }
@@ -35,11 +41,11 @@ impl ConfigFollower {
     /// The config when the file changed since the last call and parses; `None` otherwise (a
     /// broken file keeps what runs, as the agent does).
     pub fn changed(&mut self) -> Option<Config> {
-        let now = stamp(&self.path);
-        if now.is_some() && now == self.seen {
+        let now: Vec<Option<Stamp>> = self.files.iter().map(|f| stamp(f)).collect();
+        if now[0].is_some() && self.seen.as_ref() == Some(&now) {
             return None;
         }
-        self.seen = now;
+        self.seen = Some(now);
         Config::load(&self.path).ok().map(|(c, _)| c)
     }
 }
@@ -62,6 +68,14 @@ mod tests {
         std::fs::write(&tmp, "config cpe 'cpe'\n\toption port '7001'\n").unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         assert_eq!(f.changed().map(|c| c.cpe.port), Some(7001));
+        // A C-era STUN config appearing next to it is a change, and is merged in.
+        std::fs::write(
+            dir.join("stunc"),
+            "config stunc 'stunc'\n\toption enabled '1'\n",
+        )
+        .unwrap();
+        assert_eq!(f.changed().map(|c| c.stun.enable), Some(true));
+        assert!(f.changed().is_none(), "unchanged files read again");
         std::fs::write(&path, "config cpe 'cpe'\n\toption port 'abc'\n").unwrap();
         assert!(f.changed().is_none(), "a broken file is not handed out");
         let _ = std::fs::remove_dir_all(&dir);

@@ -483,6 +483,8 @@ impl Reader<'_> {
             min_keepalive: self.ranged(s, "stun_min_keepalive", 0, 0, u32::MAX, 0)?,
             client_port: u16::try_from(self.ranged(s, "stun_client_port", 0, 0, 65535, 0)?)
                 .unwrap_or(0),
+            legacy: None,
+            varstate_dir: self.string(s, "stun_varstate_dir", &d.varstate_dir)?,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod follow;
 mod load;
 mod reach;
 pub mod store;
+pub mod stun_legacy;
 pub mod uci;
 pub mod userid;
 mod write;
@@ -543,12 +544,37 @@ impl Default for OpsConfig {
 
 impl Config {
     /// Reads and types a config file; warnings (values replaced by defaults) are returned
-    /// for the caller to log.
+    /// for the caller to log. A C-era STUN config next to it (`stunc`, `cwmp_stun`) is
+    /// merged in (see [`stun_legacy`]); when it is unusable it is ignored with a warning.
     pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(&name, 0, format!("cannot read {name}: {e}")))?;
-        Config::from_str(&text, &name)
+        let doc = Document::parse(&text, &name)?;
+        let Some((legacy, ldoc)) = stun_legacy::load(path) else {
+            return load::from_document(&doc);
+        };
+        let file = legacy.path(path).display().to_string();
+        let mut extra = Vec::new();
+        match ldoc {
+            Ok(ldoc) => {
+                let mut merged = doc.clone();
+                extra = stun_legacy::overlay(&mut merged, legacy, &ldoc);
+                match load::from_document(&merged) {
+                    Ok((mut c, mut w)) => {
+                        c.stun.legacy = Some(legacy);
+                        w.append(&mut extra);
+                        return Ok((c, w));
+                    }
+                    Err(e) => extra = vec![format!("{file}: STUN options not used: {e}")],
+                }
+            }
+            Err(e) => extra.push(format!("{e}: STUN options not used")),
+        }
+        let (mut c, mut w) = load::from_document(&doc)?;
+        c.stun.legacy = Some(legacy);
+        w.append(&mut extra);
+        Ok((c, w))
     }
 
     /// Types UCI text; `file_name` is used in messages.

@@ -21,6 +21,12 @@ pub struct StunConfig {
     pub min_keepalive: u32,
     /// `stun_client_port`: the local UDP port (0 or unset: `cpe.port`).
     pub client_port: u16,
+    /// The C-era STUN config found next to `cwmp` (its options are merged in, see
+    /// [`super::stun_legacy`]); the client's results go to its UCI state.
+    pub legacy: Option<super::stun_legacy::Legacy>,
+    /// `stun_varstate_dir` (default `/var/state`): the UCI state directory (`uci -P`) where
+    /// the results are written for the C-era data-model plugins.
+    pub varstate_dir: String,
 }
 
 impl Default for StunConfig {
@@ -34,6 +40,8 @@ impl Default for StunConfig {
             max_keepalive: -1,
             min_keepalive: 0,
             client_port: 0,
+            legacy: None,
+            varstate_dir: "/var/state".into(),
         }
     }
 }

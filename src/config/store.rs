@@ -8,49 +8,41 @@ use super::uci::Document;
 use crate::datamodel::ConfigStore;
 
 use super::follow::Stamp;
+use super::stun_legacy::Legacy;
 
 /// A [`ConfigStore`] backed by a UCI file (normally `/etc/config/cwmp`).
 ///
 /// `get` re-reads the file when its mtime, size or inode changed (so edits by `uci` or
-/// other tools are seen); `set` goes through [`super::set_options`] (atomic rewrite).
+/// other tools are seen); `set` goes through [`super::set_options`] (atomic rewrite). The
+/// `cpe.stun_*` options also read and write a C-era STUN config next to the file (`stunc`,
+/// `cwmp_stun`; see [`super::stun_legacy`]), whose values win when set.
 #[derive(Debug)]
 pub struct UciConfigStore {
     path: PathBuf,
-    // Interior mutability: `get` takes `&self`; a Mutex keeps the store `Sync`.
-    cache: Mutex<Option<(Stamp, Document)>>,
+    cache: Cached,
+    /// One cache per C-era STUN config, in [`Legacy::ALL`] order.
+    legacy: [Cached; 2],
 }
 
-impl UciConfigStore {
-    /// A store over the file at `path` (it need not exist yet).
-    pub fn new(path: impl Into<PathBuf>) -> UciConfigStore {
-        UciConfigStore {
-            path: path.into(),
-            cache: Mutex::new(None),
-        }
-    }
+/// A parsed file, re-read when its stamp changes.
+// Interior mutability: `get` takes `&self`; a Mutex keeps the store `Sync`.
+#[derive(Debug, Default)]
+struct Cached(Mutex<Option<(Stamp, Document)>>);
 
-    /// The file this store reads and writes.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn stamp(&self) -> Option<Stamp> {
-        super::follow::stamp(&self.path)
-    }
-
-    /// Runs `f` on the current document (re-read if the file changed); `None` when the
+impl Cached {
+    /// Runs `f` on the document of `path` (re-read if the file changed); `None` when the
     /// file is missing or unreadable (logged).
-    fn with_doc<T>(&self, f: impl FnOnce(&Document) -> Option<T>) -> Option<T> {
+    fn with_doc<T>(&self, path: &Path, f: impl FnOnce(&Document) -> Option<T>) -> Option<T> {
         // A poisoned lock only means another thread panicked mid-update: the cache is
         // then rebuilt from the file.
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(stamp) = self.stamp() else {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(stamp) = super::follow::stamp(path) else {
             *cache = None;
             return None;
         };
         if cache.as_ref().map(|(s, _)| *s) != Some(stamp) {
-            let name = self.path.display().to_string();
-            let doc = match std::fs::read_to_string(&self.path) {
+            let name = path.display().to_string();
+            let doc = match std::fs::read_to_string(path) {
                 Ok(text) => Document::parse(&text, &name),
                 Err(e) => {
                     log::warn!("cannot read {name}: {e}");
@@ -69,22 +61,64 @@ impl UciConfigStore {
         }
         cache.as_ref().and_then(|(_, d)| f(d))
     }
+
+    fn drop_cache(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl UciConfigStore {
+    /// A store over the file at `path` (it need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> UciConfigStore {
+        UciConfigStore {
+            path: path.into(),
+            cache: Cached::default(),
+            legacy: Default::default(),
+        }
+    }
+
+    /// The file this store reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The value of `cpe.<option>` a C-era STUN config gives, when one exists and sets it.
+    fn legacy_get(&self, option: &str) -> Option<String> {
+        let legacy = Legacy::find(&self.path)?;
+        legacy.option_for(option)?;
+        let i = Legacy::ALL.iter().position(|l| *l == legacy)?;
+        self.legacy[i].with_doc(&legacy.path(&self.path), |doc| {
+            super::stun_legacy::value(legacy, doc, option)
+        })
+    }
 }
 
 impl ConfigStore for UciConfigStore {
     /// The option's value; the section is found by name, else the last one of that type.
     /// List options are returned comma-joined.
     fn get(&self, section: &str, option: &str) -> Option<String> {
-        self.with_doc(|doc| {
+        if section == "cpe" {
+            if let Some(v) = self.legacy_get(option) {
+                return Some(v);
+            }
+        }
+        self.cache.with_doc(&self.path, |doc| {
             let name = super::write::find_section(doc, section)?;
             doc.get(&name, option).map(|v| v.joined(","))
         })
     }
 
     fn set(&mut self, changes: &[(String, String, String)]) -> Result<(), String> {
-        let r = super::set_options(&self.path, changes).map_err(|e| e.to_string());
-        // Drop the cache even on error: the file may or may not have changed.
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // cwmp first: the C-era file, whose values win, changes only once cwmp holds the
+        // same (a failure between the two leaves the old value in force, and the SPV fails).
+        let r = super::set_options(&self.path, changes)
+            .and_then(|()| super::stun_legacy::mirror(&self.path, changes))
+            .map_err(|e| e.to_string());
+        // Drop the caches even on error: the files may or may not have changed.
+        self.cache.drop_cache();
+        for c in &self.legacy {
+            c.drop_cache();
+        }
         r
     }
 }

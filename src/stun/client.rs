@@ -21,6 +21,8 @@ use super::keepalive::{interval, Keepalive, Outcome};
 use super::message::{self, Response, TxId};
 use super::status::{self, StunStatus};
 use super::udp_cr::{Refusal, UdpCrAuth, MAX_MESSAGE};
+use super::varstate;
+use crate::config::stun_legacy::Legacy;
 use crate::config::Config;
 use crate::conn_req::ratelimit::{Limits, SharedLimiter};
 use crate::conn_req::ConnReqEvent;
@@ -50,6 +52,9 @@ struct Settings {
     link: Option<Link>,
     cr_username: String,
     cr_password: String,
+    /// Where the results also go as UCI state: the state directory and the C-era config
+    /// whose plugins read them (`None`: no such config next to `cwmp`).
+    varstate: Option<(PathBuf, Legacy)>,
 }
 
 impl Settings {
@@ -78,6 +83,7 @@ impl Settings {
             }),
             cr_username: c.cpe.userid.clone(),
             cr_password: c.cpe.passwd.clone(),
+            varstate: s.legacy.map(|l| (PathBuf::from(&s.varstate_dir), l)),
         }
     }
 }
@@ -106,6 +112,8 @@ impl StunClient {
         let (control, control_rx) = crate::wake::control()?;
         let mut worker = Worker {
             config: ConfigFollower::new(config_path),
+            config_path: config_path.to_path_buf(),
+            published: None,
             state_dir: state_dir.to_path_buf(),
             events,
             control: control_rx,
@@ -164,6 +172,10 @@ struct Bound {
 
 struct Worker {
     config: ConfigFollower,
+    /// The `cwmp` file (the C-era STUN configs are next to it).
+    config_path: PathBuf,
+    /// What the UCI state holds now, to write it only when it changes.
+    published: Option<StunStatus>,
     state_dir: PathBuf,
     events: Inbox<ConnReqEvent>,
     control: Control,
@@ -217,7 +229,29 @@ impl Worker {
             }
             self.receive(wake);
         }
-        status::clear(&self.state_dir);
+        self.publish(None);
+    }
+
+    /// Publishes what was learnt (`None`: withdraws it): the status file the data model
+    /// reads, and the UCI state the C-era plugins read when a C-era config is in use.
+    fn publish(&mut self, st: Option<StunStatus>) {
+        match &st {
+            Some(st) => {
+                if let Err(e) = status::write(&self.state_dir, st) {
+                    log::warn!("STUN: status not saved: {e}");
+                }
+            }
+            None => status::clear(&self.state_dir),
+        }
+        let target = self.settings.as_ref().and_then(|s| s.varstate.clone());
+        if let Some((dir, legacy)) = target {
+            if st != self.published || st.is_none() {
+                if let Err(e) = varstate::write(&dir, &self.config_path, legacy, st.as_ref()) {
+                    log::warn!("STUN: UCI state not saved in {}: {e}", dir.display());
+                }
+            }
+        }
+        self.published = st;
     }
 
     fn stopped(&mut self) -> bool {
@@ -238,14 +272,22 @@ impl Worker {
         };
         let new = Settings::from_config(&config);
         let old_link = self.settings.as_ref().and_then(|s| s.link.clone());
-        if new.link != old_link {
+        let old_varstate = self.settings.as_ref().and_then(|s| s.varstate.clone());
+        if new.varstate != old_varstate && old_varstate.is_some() {
+            // The C-era config went away or the state moved: withdraw what the old one holds.
+            self.publish(None);
+        }
+        if new.link != old_link || new.varstate != old_varstate {
             if self.bound.take().is_some() {
                 log::info!("STUN: settings changed, rebinding");
             }
-            status::clear(&self.state_dir);
+            self.settings = Some(new);
+            // Also what an earlier run left in a C-era config's state: nothing is known yet.
+            self.publish(None);
             self.next_open = Instant::now();
+        } else {
+            self.settings = Some(new);
         }
-        self.settings = Some(new);
     }
 
     fn open(&mut self, now: Instant) {
@@ -313,9 +355,7 @@ impl Worker {
                             st.address,
                             st.nat_detected
                         );
-                        if let Err(e) = status::write(&self.state_dir, &st) {
-                            log::warn!("STUN: status not saved: {e}");
-                        }
+                        self.publish(Some(st));
                     }
                 }
                 Err(e) => log::debug!("STUN: unusable message from {from}: {e:?}"),

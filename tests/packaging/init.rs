@@ -207,4 +207,23 @@ fn init_script_opens_the_udp_connection_request_port_when_stun_is_on() {
     assert_eq!(rules.len(), 2, "{rules:?}");
     assert_eq!(rules[1]["dest_port"], "7600");
     assert_eq!(rules[1]["src_ip"], "198.51.100.7");
+    // The C-era stunc config wins for what it sets, as in the daemon: on with cwmp's
+    // `stun_enable '0'` (the shipped default), on its own client port.
+    let rules = firewall_rules(
+        "fw-stunc",
+        &[
+            ("cwmp.cpe.stun_enable", "0"),
+            ("stunc.stunc.enabled", "1"),
+            ("stunc.stunc.client_port", "7601"),
+        ],
+    );
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules[1]["proto"], "udp");
+    assert_eq!(rules[1]["dest_port"], "7601");
+    // And off when it says so.
+    let rules = firewall_rules(
+        "fw-stunc-off",
+        &[("cwmp.cpe.stun_enable", "1"), ("stunc.stunc.enabled", "0")],
+    );
+    assert_eq!(rules.len(), 1, "{rules:?}");
 }

@@ -161,11 +161,13 @@ impl Router {
         std::fs::create_dir_all(dir.join("delta")).unwrap();
         let mut cwmp = String::from("config acs 'acs'\nconfig cpe 'cpe'\n");
         let mut network = String::from("config interface 'wan'\n");
+        let mut stunc = String::new();
         for (k, v) in db {
             let parts: Vec<&str> = k.splitn(3, '.').collect();
             let line = format!("config {0} '{0}'\n\toption {1} '{v}'\n", parts[1], parts[2]);
             match parts[0] {
                 "cwmp" => cwmp.push_str(&line),
+                "stunc" => stunc.push_str(&line),
                 _ => network.push_str(&line.replace(
                     &format!("config {0} '{0}'", parts[1]),
                     &format!("config interface '{}'", parts[1]),
@@ -174,6 +176,9 @@ impl Router {
         }
         std::fs::write(dir.join("config/cwmp"), fix_sections(&cwmp)).unwrap();
         std::fs::write(dir.join("config/network"), fix_sections(&network)).unwrap();
+        if !stunc.is_empty() {
+            std::fs::write(dir.join("config/stunc"), fix_sections(&stunc)).unwrap();
+        }
         Router {
             dir,
             bus,

@@ -244,7 +244,11 @@ fn the_inform_reads_its_parameters_and_the_device_id_in_one_get() {
     let mut r = rig(Api::Transaction);
     let before = r.fake.calls_to("bbfdm.get").len();
     let extra = ["Device.DeviceInfo.UpTime".to_string()];
-    let inform = crate::agent::inform::build(&mut r.dm, &[], &extra, &[], &[], 0, 0);
+    let input = crate::agent::inform::InformInput {
+        extra_forced: &extra,
+        ..Default::default()
+    };
+    let inform = crate::agent::inform::build(&mut r.dm, &input);
     assert_eq!(r.fake.calls_to("bbfdm.get").len() - before, 1);
     assert_eq!(inform.device_id.serial_number, "SN-BBF-1");
     assert_eq!(inform.device_id.oui, "002207");

@@ -1,6 +1,6 @@
-//! The bbfdm backend on the real ubusd for the other API generations of the in-tree fake
-//! (the current `bbf.config` one is `bbfdm_backend_end_to_end`): the daemon tells them apart
-//! by the signatures the real ubusd relays, and the ACS sees the same answers.
+//! The bbfdm backend on the real ubusd for every API generation of the in-tree fake (the
+//! current `bbf.config` one, 7.x transactions, and neither): the daemon tells them apart by
+//! the signatures the real ubusd relays, and the ACS sees the same answers.
 
 use super::*;
 
@@ -12,7 +12,10 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
     let _server = bus.client(fake.objects());
     bus.wait_object("bbfdm");
     let script = [
-        soap::gpv(&["Device.Users.User.[admin].Username"]),
+        soap::gpv(&[
+            "Device.DeviceInfo.UpTime",
+            "Device.Users.User.[admin].Username",
+        ]),
         soap::spv(
             &[
                 (
@@ -34,9 +37,13 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
     let inform = rig.wait_inform("1 BOOT", 1);
     assert!(inform.body.contains("SN-BBF-1"), "{}", inform.body);
     let msgs = rig.wait_idle();
-    let gpv = rig.answer(&msgs, "GetParameterValues");
+    let values = rig.answer(&msgs, "GetParameterValues").values();
     assert_eq!(
-        soap::value_of(&gpv.values(), "Device.Users.User.1.Username"),
+        soap::value_of(&values, "Device.DeviceInfo.UpTime"),
+        Some("120")
+    );
+    assert_eq!(
+        soap::value_of(&values, "Device.Users.User.1.Username"),
         Some("root")
     );
     let (code, list) = rig
@@ -66,6 +73,18 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
     let logs = rig.cpe.logs();
     assert!(logs.contains(&format!("({api:?} API)")), "{logs}");
     (fake, logs)
+}
+
+#[test]
+fn bbfdm_backend_end_to_end() {
+    let (fake, _) = session_on(Api::BbfConfig);
+    // The half-bad SPV was reverted, the good one and AddObject committed.
+    assert_eq!(
+        fake.state().committed["Device.ManagementServer.PeriodicInformInterval"].0,
+        "600"
+    );
+    assert_eq!(fake.calls_to("bbf.config.revert").len(), 1);
+    assert_eq!(fake.calls_to("bbf.config.commit").len(), 2);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! engine's time budgets can be shortened ([`Limits`]).
 
 use super::http1::{self, Body, Framing};
-use super::testing::{get, inputs};
+use super::testing::{assert_cancel_ends, get, inputs};
 use super::tr143::{run, Limits};
 use super::tr143_results::Dir;
 use super::{Cancel, Inputs, Outcome};
@@ -88,22 +88,10 @@ fn assert_quick(t: Instant, limit: Duration) {
 /// Downloads from `addr` with `limits`, cancelled 150 ms in by another thread: the test must
 /// end `Canceled` within 1.2 s.
 fn assert_cancel_is_prompt(addr: &str, limits: Limits) {
-    let cancel = Cancel::new();
-    let c2 = cancel.clone();
-    thread::spawn(move || {
-        thread::sleep(Duration::from_millis(150));
-        c2.cancel();
+    let url = format!("http://{addr}/");
+    assert_cancel_ends(Duration::from_millis(150), |c| {
+        run(Dir::Download, &url, &inputs(&[]), c, limits)
     });
-    let t = Instant::now();
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &inputs(&[]),
-        &cancel,
-        limits,
-    );
-    assert_eq!(o.state, "Canceled");
-    assert_quick(t, Duration::from_millis(1200));
 }
 
 #[test]

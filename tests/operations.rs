@@ -34,11 +34,9 @@ fn state_json(rig: &Rig) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-/// An SPV moves the device to a dead URL: after `fallback_attempts` failed sessions the old,
-/// live ACS gets an Inform again (without the new URL's BOOTSTRAP), and once the new URL comes
-/// alive the slow retry takes it, with its BOOTSTRAP, and it becomes the last good one.
-#[test]
-fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive() {
+/// A rig with `extra_acs` options whose ACS moves the device (SPV of ManagementServer.URL) to
+/// a new ACS that is closed: the new ACS (`open` brings it alive), its URL and the rig.
+fn moved_to_a_dead_acs(extra_acs: &str) -> (Acs, String, Rig) {
     let new = Acs::start(AcsOpts::default());
     new.close();
     let new_url = new.url();
@@ -48,11 +46,30 @@ fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive()
             &[("Device.ManagementServer.URL", &new_url, "xsd:string")],
             "typo",
         )],
-        |o| {
-            o.extra_acs = "\toption fallback_attempts '3'\n\toption fallback_time '0'\n\
-                           \toption fallback_retry_interval '4'\n"
-                .into();
-        },
+        |o| o.extra_acs = extra_acs.into(),
+    );
+    (new, new_url, rig)
+}
+
+/// Waits for the old ACS's second Inform (the device came back to it) and returns it.
+fn inform_back(rig: &Rig) -> common::acs::Msg {
+    let back = rig.wait("an Inform back at the old ACS", |m| {
+        m.iter().filter(|x| x.method() == "Inform").count() >= 2
+    });
+    back.into_iter()
+        .filter(|x| x.method() == "Inform")
+        .nth(1)
+        .unwrap()
+}
+
+/// An SPV moves the device to a dead URL: after `fallback_attempts` failed sessions the old,
+/// live ACS gets an Inform again (without the new URL's BOOTSTRAP), and once the new URL comes
+/// alive the slow retry takes it, with its BOOTSTRAP, and it becomes the last good one.
+#[test]
+fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive() {
+    let (new, new_url, rig) = moved_to_a_dead_acs(
+        "\toption fallback_attempts '3'\n\toption fallback_time '0'\n\
+         \toption fallback_retry_interval '4'\n",
     );
     rig.wait_answer("SetParameterValues", 1);
     rig.wait_idle();
@@ -62,14 +79,7 @@ fn a_dead_new_acs_url_falls_back_to_the_last_good_one_then_is_taken_when_alive()
         || state_json(&rig)["last_good_acs_url"] == old_url.as_str()
     ));
     // The old ACS hears from the device again, after exactly three failures.
-    let back = rig.wait("an Inform back at the old ACS", |m| {
-        m.iter().filter(|x| x.method() == "Inform").count() >= 2
-    });
-    let inform = back
-        .iter()
-        .filter(|x| x.method() == "Inform")
-        .nth(1)
-        .unwrap();
+    let inform = inform_back(&rig);
     assert!(
         !inform.has_event("0 BOOTSTRAP"),
         "the new URL's BOOTSTRAP went to the old ACS: {}",
@@ -146,15 +156,7 @@ fn a_config_edit_to_a_dead_url_falls_back_after_the_fallback_time() {
     unsafe {
         libc::kill(rig.cpe.pid().unwrap() as libc::pid_t, libc::SIGHUP);
     }
-    let back = rig.wait("an Inform back at the old ACS", |m| {
-        m.iter().filter(|x| x.method() == "Inform").count() >= 2
-    });
-    let at = back
-        .iter()
-        .filter(|x| x.method() == "Inform")
-        .nth(1)
-        .unwrap()
-        .at;
+    let at = inform_back(&rig).at;
     let after = at.duration_since(edited);
     assert!(
         after >= Duration::from_secs(3) && after <= Duration::from_secs(12),
@@ -172,19 +174,8 @@ fn a_config_edit_to_a_dead_url_falls_back_after_the_fallback_time() {
 /// `fallback_enable 0`: a dead new URL is retried for ever, the old ACS never hears again.
 #[test]
 fn without_the_fallback_a_dead_url_is_retried_and_the_old_acs_left_alone() {
-    let new = Acs::start(AcsOpts::default());
-    new.close();
-    let new_url = new.url();
-    let rig = Rig::with(
-        AcsOpts::default(),
-        &[soap::spv(
-            &[("Device.ManagementServer.URL", &new_url, "xsd:string")],
-            "typo",
-        )],
-        |o| {
-            o.extra_acs = "\toption fallback_enable '0'\n\toption fallback_attempts '1'\n".into();
-        },
-    );
+    let (_new, _, rig) =
+        moved_to_a_dead_acs("\toption fallback_enable '0'\n\toption fallback_attempts '1'\n");
     rig.wait_idle();
     assert!(
         poll(|| rig.cpe.logs().matches("session failed").count() >= 3),

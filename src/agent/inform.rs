@@ -114,48 +114,48 @@ fn table_rows(values: Vec<ParamValue>) -> Vec<InformParameter> {
         .collect()
 }
 
-/// Builds the Inform for `events`, adding the forced parameters, `extra_forced` names
-/// (`forced_inform_json`), the InformParameter entries that apply, and `changed` values
-/// (value-change notifications). Names are never listed twice; unknown ones are skipped.
-pub fn build(
-    dm: &mut dyn DataModel,
-    events: &[PendingEvent],
-    extra_forced: &[String],
-    inform_params: &[InformParameter],
-    changed: &[ParamValue],
-    now: i64,
-    retry_count: u32,
-) -> Inform {
-    let ctx = (events, extra_forced, changed, now, retry_count);
-    build_from(dm, ctx, inform_params, false)
+/// What an Inform is built from besides the data model: the `events` being delivered,
+/// `extra_forced` names (`forced_inform_json`), the InformParameter entries, the `changed`
+/// values (value-change notifications), the time and the retry count.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InformInput<'a> {
+    /// The events the Inform delivers.
+    pub events: &'a [PendingEvent],
+    /// Names forced in besides [`FORCED_INFORM`].
+    pub extra_forced: &'a [String],
+    /// InformParameter entries (added when one of their events is delivered).
+    pub inform_params: &'a [InformParameter],
+    /// Changed values to report.
+    pub changed: &'a [ParamValue],
+    /// CurrentTime (Unix seconds).
+    pub now: i64,
+    /// RetryCount.
+    pub retry_count: u32,
+}
+
+/// Builds the Inform for `input`: the forced parameters, the extra forced names, the
+/// InformParameter entries that apply, and the changed values. Names are never listed twice;
+/// unknown ones are skipped.
+pub fn build(dm: &mut dyn DataModel, input: &InformInput<'_>) -> Inform {
+    build_from(dm, input, false)
 }
 
 /// [`build`] with the data model's InformParameter table ([`inform_parameter_table`]) added
-/// to `inform_params`, read in the same data-model request as the values (a second one only
-/// for table entries that apply).
-pub fn build_with_table(
-    dm: &mut dyn DataModel,
-    events: &[PendingEvent],
-    extra_forced: &[String],
-    inform_params: &[InformParameter],
-    changed: &[ParamValue],
-    now: i64,
-    retry_count: u32,
-) -> Inform {
-    let ctx = (events, extra_forced, changed, now, retry_count);
-    build_from(dm, ctx, inform_params, true)
+/// to `input.inform_params`, read in the same data-model request as the values (a second one
+/// only for table entries that apply).
+pub fn build_with_table(dm: &mut dyn DataModel, input: &InformInput<'_>) -> Inform {
+    build_from(dm, input, true)
 }
 
-/// What an Inform is built from besides the data model and the InformParameter entries:
-/// events, extra forced names, changed values, time, retry count.
-type InformCtx<'a> = (&'a [PendingEvent], &'a [String], &'a [ParamValue], i64, u32);
-
-fn build_from(
-    dm: &mut dyn DataModel,
-    (events, extra_forced, changed, now, retry_count): InformCtx<'_>,
-    inform_params: &[InformParameter],
-    read_table: bool,
-) -> Inform {
+fn build_from(dm: &mut dyn DataModel, input: &InformInput<'_>, read_table: bool) -> Inform {
+    let InformInput {
+        events,
+        extra_forced,
+        inform_params,
+        changed,
+        now,
+        retry_count,
+    } = *input;
     let mut params: Vec<ParamValue> = Vec::new();
     let push = |params: &mut Vec<ParamValue>, v: ParamValue| {
         if !params.iter().any(|p| p.name == v.name) {
@@ -263,6 +263,14 @@ mod tests {
         }
     }
 
+    /// An Inform delivering `events` and nothing else asked.
+    fn only(events: &[PendingEvent]) -> InformInput<'_> {
+        InformInput {
+            events,
+            ..InformInput::default()
+        }
+    }
+
     #[test]
     fn the_inform_parameter_table_is_read_with_the_values() {
         use crate::datamodel::embedded::EmbeddedDataModel;
@@ -289,16 +297,16 @@ mod tests {
                 .any(|p| p.name == "Device.DeviceInfo.UpTime")
         };
         let boot = [ev(EventCode::Boot)];
-        let with = build_with_table(&mut dm, &boot, &[], &[], &[], 0, 0);
+        let with = build_with_table(&mut dm, &only(&boot));
         assert!(has_uptime(&with), "{:?}", with.parameters);
         assert_eq!(
             with.parameters.last().map(|p| p.name.as_str()),
             Some("Device.DeviceInfo.UpTime"),
             "table entries come after the forced ones"
         );
-        assert!(!has_uptime(&build(&mut dm, &boot, &[], &[], &[], 0, 0)));
+        assert!(!has_uptime(&build(&mut dm, &only(&boot))));
         let periodic = [ev(EventCode::Periodic)];
-        let other = build_with_table(&mut dm, &periodic, &[], &[], &[], 0, 0);
+        let other = build_with_table(&mut dm, &only(&periodic));
         assert!(!has_uptime(&other), "the entry's events only");
         assert_eq!(
             with.parameters.len(),

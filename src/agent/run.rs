@@ -106,15 +106,15 @@ impl Agent {
             })
             .collect();
         // The InformParameter table is read with the Inform's values (one data-model request).
-        let msg = inform::build_with_table(
-            self.dm.as_mut(),
-            &sent,
-            &forced,
-            &params,
-            &changed,
+        let input = inform::InformInput {
+            events: &sent,
+            extra_forced: &forced,
+            inform_params: &params,
+            changed: &changed,
             now,
-            self.retry_count,
-        );
+            retry_count: self.retry_count,
+        };
+        let msg = inform::build_with_table(self.dm.as_mut(), &input);
         (sent, changed, msg)
     }
 
@@ -190,15 +190,14 @@ impl Agent {
             };
             let forced = inform::parse_forced_inform_json(&self.config.cpe.forced_inform_json);
             let sent = vec![hb];
-            let msg = inform::build(
-                self.dm.as_mut(),
-                &sent,
-                &forced,
-                &[],
-                &[],
+            let input = inform::InformInput {
+                events: &sent,
+                extra_forced: &forced,
                 now,
-                self.retry_count,
-            );
+                retry_count: self.retry_count,
+                ..Default::default()
+            };
+            let msg = inform::build(self.dm.as_mut(), &input);
             (sent, Vec::new(), msg)
         } else {
             self.regular_inform(now)

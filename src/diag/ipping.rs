@@ -15,7 +15,7 @@
 //! cancelled.
 
 use super::icmp::{self, Answer, EchoSocket};
-use super::target::{self, Family};
+use super::target::{self, Target};
 use super::{sock, Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 use std::io;
@@ -116,24 +116,15 @@ pub fn results(stats: &Stats, used: IpAddr) -> Vec<(String, String)> {
 /// The test's inputs after defaults and limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Plan {
-    family: Family,
-    host: String,
-    device: Option<String>,
+    to: Target,
     repetitions: u32,
     timeout: Duration,
     size: usize,
-    dscp: u8,
 }
 
 fn plan(inputs: &Inputs) -> Option<Plan> {
-    let get = |k: &str| inputs.get(k).map(String::as_str).unwrap_or("");
-    let (host, zone) = target::split_zone(get("Host"));
     Some(Plan {
-        family: Family::parse(get("ProtocolVersion"))?,
-        host,
-        device: target::interface(get("Interface"))
-            .map(str::to_string)
-            .or(zone),
+        to: Target::from_inputs(inputs)?,
         repetitions: target::uint(
             inputs,
             "NumberOfRepetitions",
@@ -145,7 +136,6 @@ fn plan(inputs: &Inputs) -> Option<Plan> {
             target::uint(inputs, "Timeout", DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS).into(),
         ),
         size: target::uint(inputs, "DataBlockSize", DEFAULT_SIZE, 1, 65535) as usize,
-        dscp: target::dscp(inputs),
     })
 }
 
@@ -155,14 +145,13 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
     let Some(plan) = plan(inputs) else {
         return Outcome::error("Error_Other");
     };
-    let device = plan.device.as_deref();
-    let (addr, used) = match target::locate("IPPing", &plan.host, plan.family, device, cancel) {
+    let (addr, used) = match plan.to.locate("IPPing", cancel) {
         Ok(found) => found,
         Err(end) => return end,
     };
     let opts = icmp::Options {
-        dscp: plan.dscp,
-        device: plan.device.clone(),
+        dscp: plan.to.dscp,
+        device: plan.to.device.clone(),
         only: None,
     };
     let mut socket = match EchoSocket::open(addr, &opts) {
@@ -232,6 +221,7 @@ pub fn probe(addr: IpAddr, size: usize, timeout: Duration) -> io::Result<Duratio
 
 #[cfg(test)]
 mod tests {
+    use super::target::Family;
     use super::*;
     use crate::fault::FaultCode;
 
@@ -320,14 +310,14 @@ mod tests {
         assert_eq!(p.repetitions, DEFAULT_REPETITIONS);
         assert_eq!(p.timeout, Duration::from_millis(1000));
         assert_eq!(
-            (p.size, p.dscp, p.family, p.device),
+            (p.size, p.to.dscp, p.to.family, p.to.device),
             (64, 0, Family::Any, None)
         );
         i.insert("NumberOfRepetitions".into(), "1000000000".into());
         i.insert("Interface".into(), "eth1".into());
         let p = plan(&i).unwrap();
         assert_eq!(p.repetitions, MAX_REPETITIONS);
-        assert_eq!(p.device.as_deref(), Some("eth1"));
+        assert_eq!(p.to.device.as_deref(), Some("eth1"));
         i.insert("ProtocolVersion".into(), "IPv7".into());
         assert_eq!(plan(&i), None);
     }

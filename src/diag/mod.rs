@@ -27,6 +27,8 @@ mod sock;
 pub mod store;
 mod target;
 mod tcp_connect;
+#[cfg(test)]
+pub(crate) mod testing;
 mod tr143;
 #[cfg(test)]
 mod tr143_ftp_tests;
@@ -177,25 +179,5 @@ pub fn run(kind: Kind, inputs: &Inputs, cancel: &Cancel) -> Outcome {
         Kind::UDPEcho => udpecho::run(inputs, cancel),
         Kind::ServerSelection => server_selection::run(inputs, cancel),
         Kind::NSLookup => nslookup::run(inputs, cancel),
-    }
-}
-
-/// Helpers of the engines' unit tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    use super::{Inputs, Outcome};
-
-    /// Inputs from (name, value) pairs.
-    pub fn inputs(pairs: &[(&str, &str)]) -> Inputs {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    /// Result `k` of `o`; panics naming what is there when it is missing.
-    pub fn get<'a>(o: &'a Outcome, k: &str) -> &'a str {
-        o.get(k)
-            .unwrap_or_else(|| panic!("{k} missing in {:?}", o.values))
     }
 }

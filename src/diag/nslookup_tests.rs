@@ -1,7 +1,7 @@
 //! NSLookup: the pure parts, then a tiny DNS server on loopback.
 
 use super::*;
-use crate::diag::testing::{get, inputs};
+use crate::diag::testing::{assert_cancel_ends, get, inputs, udp_server};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -30,23 +30,10 @@ fn qtype(q: &[u8]) -> u16 {
     u16::from_be_bytes([q[at], q[at + 1]])
 }
 
-/// A DNS server answering each query with `respond` (nothing for `None`); returns its
-/// address and how many queries it saw.
+/// A DNS server answering each query with what `respond` gives (nothing for an empty
+/// list); returns its address and how many queries it saw.
 fn server(respond: fn(&[u8]) -> Vec<Vec<u8>>) -> (SocketAddr, Arc<AtomicUsize>) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let a = s.local_addr().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let seen2 = seen.clone();
-    std::thread::spawn(move || {
-        let mut b = [0u8; 512];
-        while let Ok((n, from)) = s.recv_from(&mut b) {
-            seen2.fetch_add(1, Ordering::SeqCst);
-            for r in respond(&b[..n]) {
-                let _ = s.send_to(&r, from);
-            }
-        }
-    });
-    (a, seen)
+    udp_server(move |_, q| respond(q))
 }
 
 fn good(q: &[u8]) -> Vec<Vec<u8>> {
@@ -232,15 +219,7 @@ fn cancel_ends_a_lookup_waiting_on_a_silent_server() {
         ("Timeout", "60000"),
         ("NumberOfRepetitions", "100"),
     ]);
-    let cancel = Cancel::new();
-    let c2 = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        c2.cancel();
-    });
-    let t = Instant::now();
-    assert_eq!(run(&i, &cancel).state, "Canceled");
-    assert!(t.elapsed() < Duration::from_millis(1200));
+    assert_cancel_ends(Duration::from_millis(100), |c| run(&i, c));
 }
 
 #[test]

@@ -155,22 +155,17 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::testing::{get, inputs};
+    use crate::diag::testing::{assert_cancel_ends, get, inputs, udp_server};
     use std::net::UdpSocket;
     use std::time::Instant;
 
     /// An echo server that answers after `delay`.
     fn echo(delay: Duration) -> SocketAddr {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let a = s.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut b = [0u8; 2048];
-            while let Ok((n, from)) = s.recv_from(&mut b) {
-                std::thread::sleep(delay);
-                let _ = s.send_to(&b[..n], from);
-            }
-        });
-        a
+        udp_server(move |_, d| {
+            std::thread::sleep(delay);
+            vec![d.to_vec()]
+        })
+        .0
     }
 
     #[test]
@@ -258,14 +253,6 @@ mod tests {
             ("NumberOfRepetitions", "5"),
             ("Timeout", "60000"),
         ]);
-        let cancel = Cancel::new();
-        let c2 = cancel.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            c2.cancel();
-        });
-        let t = Instant::now();
-        assert_eq!(run(&i, &cancel).state, "Canceled");
-        assert!(t.elapsed() < Duration::from_millis(1200));
+        assert_cancel_ends(Duration::from_millis(100), |c| run(&i, c));
     }
 }

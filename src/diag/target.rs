@@ -57,27 +57,51 @@ pub enum ResolveError {
     Cancelled,
 }
 
-/// The target's address and the source address towards it (through `device` when given),
-/// or the [`super::Outcome`] the `test` ends with when either cannot be had.
-pub fn locate(
-    test: &str,
-    host: &str,
-    family: Family,
-    device: Option<&str>,
-    cancel: &Cancel,
-) -> Result<(IpAddr, IpAddr), super::Outcome> {
-    use super::Outcome;
-    let addr = match resolve(host, family, RESOLVE_LIMIT, cancel) {
-        Ok(a) => a,
-        Err(ResolveError::NotFound) => return Err(Outcome::error("Error_CannotResolveHostName")),
-        Err(ResolveError::Cancelled) => return Err(Outcome::error("Canceled")),
-    };
-    match source_for(addr, device) {
-        Ok(used) => Ok((addr, used)),
-        Err(e) if sock::is_no_route(&e) => Err(Outcome::error("Error_NoRouteToHost")),
-        Err(e) => {
-            log::warn!("{test}: no source address towards {addr}: {e}");
-            Err(Outcome::error("Error_Other"))
+/// Where a test goes, read alike by IPPing and TraceRoute from `Host` (with an IPv6 zone),
+/// `ProtocolVersion`, `Interface` and `DSCP`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Which address family `host` may resolve to.
+    pub family: Family,
+    /// `Host` without its zone.
+    pub host: String,
+    /// The device to bind to: `Interface`, else the zone of a link-local `Host`.
+    pub device: Option<String>,
+    /// `DSCP` (0-63).
+    pub dscp: u8,
+}
+
+impl Target {
+    /// The target the inputs name; `None` for a `ProtocolVersion` TR-181 does not list.
+    pub fn from_inputs(inputs: &Inputs) -> Option<Target> {
+        let get = |k: &str| inputs.get(k).map(String::as_str).unwrap_or("");
+        let (host, zone) = split_zone(get("Host"));
+        Some(Target {
+            family: Family::parse(get("ProtocolVersion"))?,
+            host,
+            device: interface(get("Interface")).map(str::to_string).or(zone),
+            dscp: dscp(inputs),
+        })
+    }
+
+    /// The target's address and the source address towards it (through `device` when
+    /// given), or the [`super::Outcome`] the `test` ends with when either cannot be had.
+    pub fn locate(&self, test: &str, cancel: &Cancel) -> Result<(IpAddr, IpAddr), super::Outcome> {
+        use super::Outcome;
+        let addr = match resolve(&self.host, self.family, RESOLVE_LIMIT, cancel) {
+            Ok(a) => a,
+            Err(ResolveError::NotFound) => {
+                return Err(Outcome::error("Error_CannotResolveHostName"))
+            }
+            Err(ResolveError::Cancelled) => return Err(Outcome::error("Canceled")),
+        };
+        match source_for(addr, self.device.as_deref()) {
+            Ok(used) => Ok((addr, used)),
+            Err(e) if sock::is_no_route(&e) => Err(Outcome::error("Error_NoRouteToHost")),
+            Err(e) => {
+                log::warn!("{test}: no source address towards {addr}: {e}");
+                Err(Outcome::error("Error_Other"))
+            }
         }
     }
 }

@@ -345,13 +345,7 @@ impl Job<'_> {
         l.send(http1::put_request(self.url, length).as_bytes(), false)?;
         let zeros = vec![0u8; BUF];
         match length {
-            Some(mut left) => {
-                while left > 0 {
-                    let k = left.min(BUF as u64) as usize;
-                    l.send(&zeros[..k], true)?;
-                    left -= k as u64;
-                }
-            }
+            Some(len) => l.send_zeros(&zeros, len)?,
             None => {
                 let size = format!("{BUF:x}\r\n");
                 while self.deadline.is_none_or(|d| Instant::now() < d) {
@@ -404,6 +398,16 @@ impl Link<'_> {
             } else {
                 Fail::NoResponse
             });
+        }
+        Ok(())
+    }
+
+    /// Sends `len` bytes of upload body from `zeros`, one buffer at a time.
+    fn send_zeros(&mut self, zeros: &[u8], mut len: u64) -> Result<(), Fail> {
+        while len > 0 {
+            let k = len.min(zeros.len() as u64) as usize;
+            self.send(&zeros[..k], true)?;
+            len -= k as u64;
         }
         Ok(())
     }

@@ -170,13 +170,7 @@ impl Job<'_> {
         }
         let zeros = vec![0u8; BUF];
         match length {
-            Some(mut left) => {
-                while left > 0 {
-                    let k = left.min(BUF as u64) as usize;
-                    l.send(&zeros[..k], true)?;
-                    left -= k as u64;
-                }
-            }
+            Some(len) => l.send_zeros(&zeros, len)?,
             None => {
                 while self.deadline.is_none_or(|d| Instant::now() < d) {
                     l.send(&zeros, true)?;

@@ -2,10 +2,10 @@
 //! engine's time budgets can be shortened ([`Limits`]).
 
 use super::http1::{self, Body, Framing};
-use super::testing::{get, inputs};
+use super::testing::{assert_cancel_ends, get, inputs};
 use super::tr143::{run, Limits};
 use super::tr143_results::Dir;
-use super::Cancel;
+use super::{Cancel, Inputs, Outcome};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -69,12 +69,34 @@ fn send_body(s: &mut TcpStream, len: usize) {
 const CHUNKED_HEAD: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 const OK_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n";
 
+/// Answers with a 1 MiB body of known length.
+fn send_mib(s: &mut TcpStream) {
+    s.write_all(OK_HEAD.as_bytes()).unwrap();
+    send_body(s, 1 << 20);
+}
+
+/// Runs a test of `dir` against `http://{addr}/` with the fast limits, not cancelled.
+fn run_at(dir: Dir, addr: impl std::fmt::Display, i: &Inputs) -> Outcome {
+    run(dir, &format!("http://{addr}/"), i, &Cancel::new(), FAST)
+}
+
+/// Fails unless less than `limit` has passed since `t`.
+fn assert_quick(t: Instant, limit: Duration) {
+    assert!(t.elapsed() < limit, "{:?}", t.elapsed());
+}
+
+/// Downloads from `addr` with `limits`, cancelled 150 ms in by another thread: the test must
+/// end `Canceled` within 1.2 s.
+fn assert_cancel_is_prompt(addr: &str, limits: Limits) {
+    let url = format!("http://{addr}/");
+    assert_cancel_ends(Duration::from_millis(150), |c| {
+        run(Dir::Download, &url, &inputs(&[]), c, limits)
+    });
+}
+
 #[test]
 fn download_counts_bytes_exactly_and_orders_its_timestamps() {
-    let (addr, heads) = server(1, |s, _| {
-        s.write_all(OK_HEAD.as_bytes()).unwrap();
-        send_body(s, 1 << 20);
-    });
+    let (addr, heads) = server(1, |s, _| send_mib(s));
     let url = format!("http://{addr}/file");
     let o = run(Dir::Download, &url, &inputs(&[]), &Cancel::new(), FAST);
     assert_eq!(o.state, "Complete", "{o:?}");
@@ -156,13 +178,7 @@ fn download_error_states() {
     ];
     for (want, respond) in cases {
         let (addr, _h) = server(1, move |s, _| respond(s));
-        let o = run(
-            Dir::Download,
-            &format!("http://{addr}/"),
-            &inputs(&[]),
-            &Cancel::new(),
-            FAST,
-        );
+        let o = run_at(Dir::Download, addr, &inputs(&[]));
         assert_eq!(o.state, want);
         assert!(o.values.is_empty());
     }
@@ -170,13 +186,7 @@ fn download_error_states() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let o = run(
-        Dir::Download,
-        &format!("http://{closed}/"),
-        &inputs(&[]),
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Download, closed, &inputs(&[]));
     assert_eq!(o.state, "Error_InitConnectionFailed");
     let o = run(
         Dir::Download,
@@ -205,19 +215,9 @@ fn stalls_end_in_timeout_or_no_response_within_the_idle_budget() {
     for (body, want) in [(true, "Error_Timeout"), (false, "Error_NoResponse")] {
         let (addr, _h) = server(1, stall(body));
         let t = Instant::now();
-        let o = run(
-            Dir::Download,
-            &format!("http://{addr}/"),
-            &inputs(&[]),
-            &Cancel::new(),
-            FAST,
-        );
+        let o = run_at(Dir::Download, addr, &inputs(&[]));
         assert_eq!(o.state, want);
-        assert!(
-            t.elapsed() < FAST.idle + Duration::from_millis(1500),
-            "{:?}",
-            t.elapsed()
-        );
+        assert_quick(t, FAST.idle + Duration::from_millis(1500));
         assert!(t.elapsed() >= FAST.idle);
     }
 }
@@ -229,30 +229,11 @@ fn cancel_stops_a_download_promptly() {
         send_body(s, 10);
         thread::sleep(Duration::from_secs(3));
     });
-    let cancel = Cancel::new();
-    let c2 = cancel.clone();
-    thread::spawn(move || {
-        thread::sleep(Duration::from_millis(150));
-        c2.cancel();
-    });
     let slow = Limits {
         idle: Duration::from_secs(5),
         ..FAST
     };
-    let t = Instant::now();
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &inputs(&[]),
-        &cancel,
-        slow,
-    );
-    assert_eq!(o.state, "Canceled");
-    assert!(
-        t.elapsed() < Duration::from_millis(1200),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_cancel_is_prompt(&addr, slow);
 }
 
 #[test]
@@ -270,13 +251,7 @@ fn time_based_download_stops_at_its_duration_with_incremental_results() {
         ("TimeBasedTestMeasurementInterval", "1"),
     ]);
     let t = Instant::now();
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &i,
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Download, addr, &i);
     let took = t.elapsed();
     assert_eq!(o.state, "Complete", "{o:?}");
     assert!(
@@ -368,24 +343,12 @@ fn upload_sends_exactly_the_test_file_length_on_each_connection() {
 fn refused_upload_and_time_based_chunked_upload() {
     let (addr, _seen) = sink(1, "403 Forbidden");
     let i = inputs(&[("TestFileLength", "1000")]);
-    let o = run(
-        Dir::Upload,
-        &format!("http://{addr}/"),
-        &i,
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Upload, addr, &i);
     assert_eq!(o.state, "Error_NoTransferComplete");
 
     let (addr, seen) = sink(1, "200 OK");
     let i = inputs(&[("TimeBasedTestDuration", "1")]);
-    let o = run(
-        Dir::Upload,
-        &format!("http://{addr}/"),
-        &i,
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Upload, addr, &i);
     assert_eq!(o.state, "Complete", "{o:?}");
     let payload = seen.recv().unwrap();
     let sent: u64 = get(&o, "TestBytesSent").parse().unwrap();
@@ -405,26 +368,7 @@ fn endless(s: &mut TcpStream) {
 #[test]
 fn cancel_and_a_failing_connection_stop_flowing_transfers() {
     let (addr, _h) = server(1, |s, _| endless(s));
-    let cancel = Cancel::new();
-    let c2 = cancel.clone();
-    thread::spawn(move || {
-        thread::sleep(Duration::from_millis(150));
-        c2.cancel();
-    });
-    let t = Instant::now();
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &inputs(&[]),
-        &cancel,
-        FAST,
-    );
-    assert_eq!(o.state, "Canceled");
-    assert!(
-        t.elapsed() < Duration::from_millis(1200),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_cancel_is_prompt(&addr, FAST);
 
     let nth = std::sync::atomic::AtomicUsize::new(0);
     let (addr, _h) = server(2, move |s, _| {
@@ -436,19 +380,9 @@ fn cancel_and_a_failing_connection_stop_flowing_transfers() {
     });
     let t = Instant::now();
     let i = inputs(&[("NumberOfConnections", "2")]);
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &i,
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Download, addr, &i);
     assert_eq!(o.state, "Error_TransferFailed");
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_quick(t, Duration::from_millis(1500));
 }
 
 #[test]
@@ -458,26 +392,13 @@ fn ipv6_download_and_an_upload_nobody_answers() {
         thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
             read_head(&mut s);
-            s.write_all(OK_HEAD.as_bytes()).unwrap();
-            send_body(&mut s, 1 << 20);
+            send_mib(&mut s);
         });
         let i = inputs(&[("ProtocolVersion", "IPv6")]);
-        let o = run(
-            Dir::Download,
-            &format!("http://{addr}/"),
-            &i,
-            &Cancel::new(),
-            FAST,
-        );
+        let o = run_at(Dir::Download, addr, &i);
         assert_eq!(o.state, "Complete", "{o:?}");
         assert_eq!(get(&o, "IPAddressUsed"), "::1");
-        let o = run(
-            Dir::Download,
-            &format!("http://{addr}/"),
-            &inputs(&[("ProtocolVersion", "IPv4")]),
-            &Cancel::new(),
-            FAST,
-        );
+        let o = run_at(Dir::Download, addr, &inputs(&[("ProtocolVersion", "IPv4")]));
         assert_eq!(o.state, "Error_CannotResolveHostName");
     }
     // The server takes the body, then never answers: no response within the idle budget.
@@ -491,15 +412,9 @@ fn ipv6_download_and_an_upload_nobody_answers() {
         }
     });
     let t = Instant::now();
-    let o = run(
-        Dir::Upload,
-        &format!("http://{addr}/"),
-        &inputs(&[("TestFileLength", "1000")]),
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Upload, addr, &inputs(&[("TestFileLength", "1000")]));
     assert_eq!(o.state, "Error_NoResponse");
-    assert!(t.elapsed() < FAST.idle + Duration::from_millis(1500));
+    assert_quick(t, FAST.idle + Duration::from_millis(1500));
 }
 
 #[test]
@@ -528,35 +443,20 @@ fn endless_or_broken_heads_and_bodies_end_in_transfer_failed() {
     ];
     for respond in cases {
         let (addr, _h) = server(1, move |s, _| respond(s));
-        let o = run(
-            Dir::Download,
-            &format!("http://{addr}/"),
-            &inputs(&[]),
-            &Cancel::new(),
-            FAST,
-        );
+        let o = run_at(Dir::Download, addr, &inputs(&[]));
         assert_eq!(o.state, "Error_TransferFailed");
     }
 }
 
 #[test]
 fn a_linux_interface_gives_its_counters_and_dscp_is_accepted() {
-    let (addr, _h) = server(1, |s, _| {
-        s.write_all(OK_HEAD.as_bytes()).unwrap();
-        send_body(s, 1 << 20);
-    });
+    let (addr, _h) = server(1, |s, _| send_mib(s));
     let i = inputs(&[
         ("Interface", "lo"),
         ("DSCP", "46"),
         ("EthernetPriority", "5"),
     ]);
-    let o = run(
-        Dir::Download,
-        &format!("http://{addr}/"),
-        &i,
-        &Cancel::new(),
-        FAST,
-    );
+    let o = run_at(Dir::Download, addr, &i);
     assert_eq!(o.state, "Complete", "{o:?}");
     let n = |k| get(&o, k).parse::<u64>().unwrap();
     // lo counts the IP layer (headers too) of everything on loopback: at least our bytes.

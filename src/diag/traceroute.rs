@@ -21,7 +21,7 @@
 //! (ours); 9007 outside them.
 
 use super::hop::{self, Kind, Probe};
-use super::target::{self, Family};
+use super::target::{self, Target};
 use super::{sock, Cancel, Inputs, Outcome};
 use crate::fault::Fault;
 use std::net::{IpAddr, SocketAddr};
@@ -134,32 +134,22 @@ pub fn results(hops: &[Hop], reached: bool, used: IpAddr) -> Vec<(String, String
 /// The test's inputs after defaults and limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Plan {
-    family: Family,
-    host: String,
-    device: Option<String>,
+    to: Target,
     tries: u32,
     timeout: Duration,
     size: usize,
-    dscp: u8,
     max_hops: u32,
 }
 
 fn plan(inputs: &Inputs) -> Option<Plan> {
-    let get = |k: &str| inputs.get(k).map(String::as_str).unwrap_or("");
-    let (host, zone) = target::split_zone(get("Host"));
     // Defaults are the ones TR-181 says the CPE SHOULD use.
     Some(Plan {
-        family: Family::parse(get("ProtocolVersion"))?,
-        host,
-        device: target::interface(get("Interface"))
-            .map(str::to_string)
-            .or(zone),
+        to: Target::from_inputs(inputs)?,
         tries: target::uint(inputs, "NumberOfTries", 3, 1, MAX_TRIES),
         timeout: Duration::from_millis(
             target::uint(inputs, "Timeout", 5000, 1, MAX_TIMEOUT_MS).into(),
         ),
         size: target::uint(inputs, "DataBlockSize", 38, 1, 65535) as usize,
-        dscp: target::dscp(inputs),
         max_hops: target::uint(inputs, "MaxHopCount", 30, 1, MAX_HOPS),
     })
 }
@@ -170,14 +160,13 @@ pub fn run(inputs: &Inputs, cancel: &Cancel) -> Outcome {
     let Some(plan) = plan(inputs) else {
         return Outcome::error("Error_Other");
     };
-    let device = plan.device.as_deref();
-    let (addr, used) = match target::locate("TraceRoute", &plan.host, plan.family, device, cancel) {
+    let (addr, used) = match plan.to.locate("TraceRoute", cancel) {
         Ok(found) => found,
         Err(end) => return end,
     };
     let opts = hop::Options {
-        dscp: plan.dscp,
-        device: plan.device.clone(),
+        dscp: plan.to.dscp,
+        device: plan.to.device.clone(),
         size: plan.size.min(target::max_payload(addr)),
     };
     let mut hops: Vec<Hop> = Vec::new();

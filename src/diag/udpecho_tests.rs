@@ -1,28 +1,21 @@
 //! UDPEcho: the pure parts, then real echo servers on loopback.
 
 use super::*;
-use crate::diag::testing::{get, inputs};
+use crate::diag::testing::{assert_cancel_ends, get, inputs, udp_server};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// An echo server answering datagrams for which `answer(index)` holds, through `reply`;
 /// returns its address and the count of datagrams it saw.
 fn server(answer: fn(usize) -> bool, reply: fn(&mut [u8])) -> (SocketAddr, Arc<AtomicUsize>) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let seen2 = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 70000];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let i = seen2.fetch_add(1, Ordering::SeqCst);
-            if answer(i) {
-                reply(&mut buf[..n]);
-                let _ = s.send_to(&buf[..n], from);
-            }
+    udp_server(move |i, d| {
+        if !answer(i) {
+            return Vec::new();
         }
-    });
-    (addr, seen)
+        let mut d = d.to_vec();
+        reply(&mut d);
+        vec![d]
+    })
 }
 
 fn plain(_: &mut [u8]) {}
@@ -189,15 +182,7 @@ fn unreachable_targets_and_cancel() {
         ("NumberOfRepetitions", "100"),
         ("Timeout", "60000"),
     ]);
-    let cancel = Cancel::new();
-    let c2 = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        c2.cancel();
-    });
-    let t = Instant::now();
-    assert_eq!(run(&i, &cancel).state, "Canceled");
-    assert!(t.elapsed() < Duration::from_millis(1200));
+    assert_cancel_ends(Duration::from_millis(100), |c| run(&i, c));
 }
 
 #[test]

@@ -232,16 +232,32 @@ fn object_actions(parameter_key: &str, attrs_changed: bool, path: &str) -> Vec<A
     actions
 }
 
-pub(super) fn add_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply, Fault> {
-    let AcsRequest::AddObject {
+/// AddObject and DeleteObject: the ParameterKey and object path checked alike, then the
+/// instance added or deleted, and the same actions after.
+pub(super) fn add_or_delete_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply, Fault> {
+    let (AcsRequest::AddObject {
         object_name,
         parameter_key,
-    } = req
+    }
+    | AcsRequest::DeleteObject {
+        object_name,
+        parameter_key,
+    }) = req
     else {
         return Err(wrong_request(req));
     };
     check_key("ParameterKey", parameter_key)?;
     let path = parse_object_path(object_name)?;
+    let (response, attrs_changed) = match req {
+        AcsRequest::AddObject { .. } => add_object(&path, ctx)?,
+        _ => delete_object(&path, ctx)?,
+    };
+    let actions = object_actions(parameter_key, attrs_changed, path.as_str());
+    Ok((response, actions))
+}
+
+/// Adds an instance to the table `path` names; the response and whether attributes changed.
+fn add_object(path: &ParamPath, ctx: &mut RpcContext) -> Result<(CpeResponse, bool), Fault> {
     let (instance, status) = ctx.dm.add_object(path.as_str())?;
     // `Table.[alias].` names the new instance itself; `Table.` is its table.
     let table = match path
@@ -256,26 +272,16 @@ pub(super) fn add_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply
     if table != path.as_str() {
         attrs_changed |= ctx.attrs.remove_under(path.as_str());
     }
-    let actions = object_actions(parameter_key, attrs_changed, path.as_str());
     let status = status.as_status();
-    Ok((CpeResponse::AddObject { instance, status }, actions))
+    Ok((CpeResponse::AddObject { instance, status }, attrs_changed))
 }
 
-pub(super) fn delete_object(req: &AcsRequest, ctx: &mut RpcContext) -> Result<Reply, Fault> {
-    let AcsRequest::DeleteObject {
-        object_name,
-        parameter_key,
-    } = req
-    else {
-        return Err(wrong_request(req));
-    };
-    check_key("ParameterKey", parameter_key)?;
-    let path = parse_object_path(object_name)?;
+/// Deletes the instance `path` names; the response and whether attributes changed.
+fn delete_object(path: &ParamPath, ctx: &mut RpcContext) -> Result<(CpeResponse, bool), Fault> {
     let status = ctx.dm.delete_object(path.as_str())?;
     let attrs_changed = ctx.attrs.remove_under(path.as_str());
-    let actions = object_actions(parameter_key, attrs_changed, path.as_str());
     let status = status.as_status();
-    Ok((CpeResponse::DeleteObject { status }, actions))
+    Ok((CpeResponse::DeleteObject { status }, attrs_changed))
 }
 
 #[cfg(test)]

@@ -60,14 +60,10 @@ pub fn encode_request(req: &CpeRequest, id: &str, ns: CwmpNs, hdr: &HeaderOpts) 
         }
         CpeRequest::RequestDownload { file_type, args } => {
             w.leaf("FileType", file_type);
-            w.array_open("FileTypeArg", "cwmp:ArgStruct", args.len());
-            for (name, value) in args {
-                w.open("ArgStruct");
+            w.struct_array("FileTypeArg", "ArgStruct", args, |w, (name, value)| {
                 w.leaf("Name", name);
                 w.leaf("Value", value);
-                w.close("ArgStruct");
-            }
-            w.close("FileTypeArg");
+            });
         }
     }
     w.method_close(method);
@@ -164,14 +160,10 @@ fn inform(w: &mut Writer, inf: &Inform) {
     w.leaf("ProductClass", &d.product_class);
     w.leaf("SerialNumber", &d.serial_number);
     w.close("DeviceId");
-    w.array_open("Event", "cwmp:EventStruct", inf.events.len());
-    for e in &inf.events {
-        w.open("EventStruct");
+    w.struct_array("Event", "EventStruct", &inf.events, |w, e| {
         w.leaf("EventCode", &e.code);
         w.leaf("CommandKey", &e.command_key);
-        w.close("EventStruct");
-    }
-    w.close("Event");
+    });
     // Multi-envelope messages are dead: always 1 (digest 2.2).
     w.num("MaxEnvelopes", 1u32);
     w.time("CurrentTime", Some(inf.current_time));
@@ -366,6 +358,24 @@ impl Writer {
             self.out.push_str("</Value></ParameterValueStruct>");
         }
         self.close("ParameterList");
+    }
+
+    /// A `cwmp:<item>[N]` SOAP array `name` of `<item>` structs, `fields` writing the
+    /// children of each.
+    pub(super) fn struct_array<T>(
+        &mut self,
+        name: &str,
+        item: &str,
+        items: &[T],
+        mut fields: impl FnMut(&mut Writer, &T),
+    ) {
+        self.array_open(name, &format!("cwmp:{item}"), items.len());
+        for it in items {
+            self.open(item);
+            fields(self, it);
+            self.close(item);
+        }
+        self.close(name);
     }
 
     /// An `xsd:string[N]` array of `<string>` items.

@@ -13,29 +13,22 @@ pub(super) fn response_body(w: &mut Writer, resp: &CpeResponse) {
         }
         CpeResponse::GetParameterValues { values } => w.param_values(values),
         CpeResponse::GetParameterNames { names } => {
-            w.array_open("ParameterList", "cwmp:ParameterInfoStruct", names.len());
-            for n in names {
-                w.open("ParameterInfoStruct");
+            w.struct_array("ParameterList", "ParameterInfoStruct", names, |w, n| {
                 w.leaf("Name", &n.name);
                 w.boolean("Writable", n.writable);
-                w.close("ParameterInfoStruct");
-            }
-            w.close("ParameterList");
+            });
         }
         CpeResponse::GetParameterAttributes { attributes } => {
-            w.array_open(
+            w.struct_array(
                 "ParameterList",
-                "cwmp:ParameterAttributeStruct",
-                attributes.len(),
+                "ParameterAttributeStruct",
+                attributes,
+                |w, a| {
+                    w.leaf("Name", &a.name);
+                    w.num("Notification", a.notification);
+                    w.string_array("AccessList", &a.access_list);
+                },
             );
-            for a in attributes {
-                w.open("ParameterAttributeStruct");
-                w.leaf("Name", &a.name);
-                w.num("Notification", a.notification);
-                w.string_array("AccessList", &a.access_list);
-                w.close("ParameterAttributeStruct");
-            }
-            w.close("ParameterList");
         }
         CpeResponse::AddObject { instance, status } => {
             w.num("InstanceNumber", *instance);
@@ -56,32 +49,25 @@ pub(super) fn response_body(w: &mut Writer, resp: &CpeResponse) {
             w.time("CompleteTime", *complete_time);
         }
         CpeResponse::GetQueuedTransfers { transfers } => {
-            w.array_open("TransferList", "cwmp:QueuedTransferStruct", transfers.len());
-            for t in transfers {
-                w.open("QueuedTransferStruct");
+            w.struct_array("TransferList", "QueuedTransferStruct", transfers, |w, t| {
                 w.leaf("CommandKey", &t.command_key);
                 w.num("State", t.state);
-                w.close("QueuedTransferStruct");
-            }
-            w.close("TransferList");
+            });
         }
         CpeResponse::GetAllQueuedTransfers { transfers } => {
-            w.array_open(
+            w.struct_array(
                 "TransferList",
-                "cwmp:AllQueuedTransferStruct",
-                transfers.len(),
+                "AllQueuedTransferStruct",
+                transfers,
+                |w, t| {
+                    w.leaf("CommandKey", &t.command_key);
+                    w.num("State", t.state);
+                    w.boolean("IsDownload", t.is_download);
+                    w.leaf("FileType", &t.file_type);
+                    w.file_size(t.file_size);
+                    w.leaf("TargetFileName", &t.target_file_name);
+                },
             );
-            for t in transfers {
-                w.open("AllQueuedTransferStruct");
-                w.leaf("CommandKey", &t.command_key);
-                w.num("State", t.state);
-                w.boolean("IsDownload", t.is_download);
-                w.leaf("FileType", &t.file_type);
-                w.file_size(t.file_size);
-                w.leaf("TargetFileName", &t.target_file_name);
-                w.close("AllQueuedTransferStruct");
-            }
-            w.close("TransferList");
         }
         // We hold no options (digest 7.1, Annex C).
         CpeResponse::GetOptions => {

@@ -7,7 +7,7 @@
 //! PASV reply names is ignored (NAT'd servers get it wrong, and it would let a hostile server
 //! point us elsewhere).
 
-use super::http::{copy_limited, write_failure, NetOptions, SizeLimit};
+use super::http::{save_limited, NetOptions, SizeLimit};
 use super::Failure;
 use crate::fault::FaultCode;
 use openssl::ssl::SslStream;
@@ -449,19 +449,11 @@ pub fn download(
             limit.check(n)?;
         }
     }
-    let mut data = s.transfer("RETR", FaultCode::DOWNLOAD_FAILURE)?;
-    let mut file = File::create(dest).map_err(|e| write_failure(&e))?;
-    let n = copy_limited(
-        &mut data,
-        &mut file,
-        &limit,
-        FaultCode::COMPLETE_DOWNLOAD_FAILURE,
-    )?;
-    drop(data);
-    s.finish(FaultCode::COMPLETE_DOWNLOAD_FAILURE)?;
-    file.sync_all().map_err(|e| write_failure(&e))?;
-    limit.check_end(n)?;
-    Ok(n)
+    let data = s.transfer("RETR", FaultCode::DOWNLOAD_FAILURE)?;
+    save_limited(data, dest, &limit, |data| {
+        drop(data);
+        s.finish(FaultCode::COMPLETE_DOWNLOAD_FAILURE)
+    })
 }
 
 /// Uploads `src` to an `ftp://` / `ftps://` URL with STOR.

@@ -144,6 +144,28 @@ pub fn write_failure(e: &io::Error) -> Failure {
     }
 }
 
+/// Saves a download's `body` into `dest` within `limit`, durably: creates the file, copies,
+/// lets `finish` end the transfer (FTP reads the server's end-of-transfer reply there, before
+/// the fsync), syncs and checks the final length. The bytes written, or why not.
+pub fn save_limited<R: Read>(
+    mut body: R,
+    dest: &Path,
+    limit: &SizeLimit,
+    finish: impl FnOnce(R) -> Result<(), Failure>,
+) -> Result<u64, Failure> {
+    let mut file = File::create(dest).map_err(|e| write_failure(&e))?;
+    let n = copy_limited(
+        &mut body,
+        &mut file,
+        limit,
+        FaultCode::COMPLETE_DOWNLOAD_FAILURE,
+    )?;
+    finish(body)?;
+    file.sync_all().map_err(|e| write_failure(&e))?;
+    limit.check_end(n)?;
+    Ok(n)
+}
+
 struct Client<'a> {
     agent: Agent,
     base: Url,
@@ -298,17 +320,8 @@ pub fn download(
     if let Some(len) = resp.body().content_length() {
         limit.check(len)?;
     }
-    let mut file = File::create(dest).map_err(|e| write_failure(&e))?;
     let mut reader = resp.body_mut().as_reader();
-    let n = copy_limited(
-        &mut reader,
-        &mut file,
-        &limit,
-        FaultCode::COMPLETE_DOWNLOAD_FAILURE,
-    )?;
-    file.sync_all().map_err(|e| write_failure(&e))?;
-    limit.check_end(n)?;
-    Ok(n)
+    save_limited(&mut reader, dest, &limit, |_| Ok(()))
 }
 
 /// Uploads `src` to `url` with PUT.

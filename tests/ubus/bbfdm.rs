@@ -1,18 +1,22 @@
-//! The bbfdm backend on the real ubusd for the other API generations of the in-tree fake
-//! (the current `bbf.config` one is `bbfdm_backend_end_to_end`): the daemon tells them apart
-//! by the signatures the real ubusd relays, and the ACS sees the same answers.
+//! The bbfdm backend on the real ubusd for every API generation of the in-tree fake (the
+//! current `bbf.config` one, 7.x transactions, and neither): the daemon tells them apart by
+//! the signatures the real ubusd relays, and the ACS sees the same answers.
 
 use super::*;
 
-/// Runs GPV, a half-bad SPV, a good SPV and AddObject against a fake of generation `api`;
-/// returns the fake and the daemon's logs for generation-specific checks.
+/// Runs GPV, a half-bad SPV, a good SPV and AddObject against a fake of generation `api`,
+/// checking the ACS's answers and what the fake holds after; returns the fake and the
+/// daemon's logs for generation-specific checks.
 fn session_on(api: Api) -> (FakeBbfdm, String) {
     let bus = Bus::start("ubus-bbfdm-api");
     let fake = FakeBbfdm::new(api);
     let _server = bus.client(fake.objects());
     bus.wait_object("bbfdm");
     let script = [
-        soap::gpv(&["Device.Users.User.[admin].Username"]),
+        soap::gpv(&[
+            "Device.DeviceInfo.UpTime",
+            "Device.Users.User.[admin].Username",
+        ]),
         soap::spv(
             &[
                 (
@@ -34,9 +38,13 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
     let inform = rig.wait_inform("1 BOOT", 1);
     assert!(inform.body.contains("SN-BBF-1"), "{}", inform.body);
     let msgs = rig.wait_idle();
-    let gpv = rig.answer(&msgs, "GetParameterValues");
+    let values = rig.answer(&msgs, "GetParameterValues").values();
     assert_eq!(
-        soap::value_of(&gpv.values(), "Device.Users.User.1.Username"),
+        soap::value_of(&values, "Device.DeviceInfo.UpTime"),
+        Some("120")
+    );
+    assert_eq!(
+        soap::value_of(&values, "Device.Users.User.1.Username"),
         Some("root")
     );
     let (code, list) = rig
@@ -61,6 +69,13 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
         };
         assert_eq!(values["Device.Users.User.1.Username"].0, "alice");
         assert!(values.contains_key("Device.Users.User.2.Username"));
+        if api != Api::Direct {
+            // The half-bad SPV was undone, the good one and AddObject committed.
+            assert_eq!(
+                st.committed["Device.ManagementServer.PeriodicInformInterval"].0,
+                "600"
+            );
+        }
     }
     rig.assert_xsd_valid();
     let logs = rig.cpe.logs();
@@ -69,13 +84,15 @@ fn session_on(api: Api) -> (FakeBbfdm, String) {
 }
 
 #[test]
+fn bbfdm_backend_end_to_end() {
+    let (fake, _) = session_on(Api::BbfConfig);
+    assert_eq!(fake.calls_to("bbf.config.revert").len(), 1);
+    assert_eq!(fake.calls_to("bbf.config.commit").len(), 2);
+}
+
+#[test]
 fn bbfdm_7x_transactions_on_the_real_ubusd() {
     let (fake, _) = session_on(Api::Transaction);
-    // The half-bad SPV was undone, the good one and AddObject committed.
-    assert_eq!(
-        fake.state().committed["Device.ManagementServer.PeriodicInformInterval"].0,
-        "600"
-    );
     let cmds: Vec<String> = fake
         .calls_to("bbfdm.transaction")
         .iter()

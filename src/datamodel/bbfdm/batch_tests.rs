@@ -123,61 +123,44 @@ fn several_values_are_one_set_call_and_commit() {
 #[test]
 fn a_batched_set_with_bad_values_lists_each_parameter_fault_from_one_call() {
     for api in APIS {
-        let mut r = rig(api);
-        let vals = [
-            sv("Device.ManagementServer.PeriodicInformInterval", "60"),
-            sv("Device.DeviceInfo.UpTime", "5"),
-            sv("Device.Users.User.1.Enable", "maybe"),
-        ];
-        let f = r.dm.set_values(&vals).unwrap_err();
-        assert_eq!(r.fake.calls_to("bbfdm.set").len(), 1, "{api:?}");
-        let codes: Vec<(String, u32)> = f
-            .param_faults
-            .iter()
-            .map(|p| (p.name.clone(), p.code.0))
-            .collect();
-        assert_eq!(
-            codes,
-            vec![
-                ("Device.DeviceInfo.UpTime".into(), 9008),
-                ("Device.Users.User.1.Enable".into(), 9007),
-            ]
+        let r = refused_set(
+            api,
+            &[
+                sv("Device.ManagementServer.PeriodicInformInterval", "60"),
+                sv("Device.DeviceInfo.UpTime", "5"),
+                sv("Device.Users.User.1.Enable", "maybe"),
+            ],
+            &[
+                ("Device.DeviceInfo.UpTime", 9008),
+                ("Device.Users.User.1.Enable", 9007),
+            ],
         );
-        let st = r.fake.state();
-        assert_eq!(st.params, st.committed, "{api:?}: nothing staged");
+        assert_eq!(r.fake.calls_to("bbfdm.set").len(), 1, "{api:?}");
+        assert_nothing_staged(&r, api);
     }
 }
 
 #[test]
 fn a_batched_set_with_an_unknown_name_still_names_each_faulty_parameter() {
     for api in APIS {
-        let mut r = rig(api);
         // bbfdm refuses the whole obj_path at the unknown name, under the common path: the
         // backend asks again one by one to say which parameter is at fault.
-        let vals = [
-            sv("Device.ManagementServer.PeriodicInformInterval", "60"),
-            sv("Device.ManagementServer.Nope", "1"),
-            sv("Device.ManagementServer.PeriodicInformEnable", "x"),
-        ];
-        let f = r.dm.set_values(&vals).unwrap_err();
-        assert_eq!(f.code, FaultCode::INVALID_ARGUMENTS, "{api:?}");
-        let codes: Vec<(String, u32)> = f
-            .param_faults
-            .iter()
-            .map(|p| (p.name.clone(), p.code.0))
-            .collect();
-        assert_eq!(
-            codes,
-            vec![
-                ("Device.ManagementServer.Nope".into(), 9005),
-                ("Device.ManagementServer.PeriodicInformEnable".into(), 9007),
-            ]
+        let r = refused_set(
+            api,
+            &[
+                sv("Device.ManagementServer.PeriodicInformInterval", "60"),
+                sv("Device.ManagementServer.Nope", "1"),
+                sv("Device.ManagementServer.PeriodicInformEnable", "x"),
+            ],
+            &[
+                ("Device.ManagementServer.Nope", 9005),
+                ("Device.ManagementServer.PeriodicInformEnable", 9007),
+            ],
         );
         let sets = r.fake.calls_to("bbfdm.set");
         assert_eq!(sets[0]["path"], json!("Device.ManagementServer."));
         assert_eq!(sets.len(), 4, "{api:?}: the batch, then one per parameter");
-        let st = r.fake.state();
-        assert_eq!(st.params, st.committed, "{api:?}: nothing staged");
+        assert_nothing_staged(&r, api);
     }
 }
 
@@ -244,7 +227,11 @@ fn the_inform_reads_its_parameters_and_the_device_id_in_one_get() {
     let mut r = rig(Api::Transaction);
     let before = r.fake.calls_to("bbfdm.get").len();
     let extra = ["Device.DeviceInfo.UpTime".to_string()];
-    let inform = crate::agent::inform::build(&mut r.dm, &[], &extra, &[], &[], 0, 0);
+    let input = crate::agent::inform::InformInput {
+        extra_forced: &extra,
+        ..Default::default()
+    };
+    let inform = crate::agent::inform::build(&mut r.dm, &input);
     assert_eq!(r.fake.calls_to("bbfdm.get").len() - before, 1);
     assert_eq!(inform.device_id.serial_number, "SN-BBF-1");
     assert_eq!(inform.device_id.oui, "002207");

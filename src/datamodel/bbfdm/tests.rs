@@ -98,6 +98,27 @@ fn value(dm: &mut BbfdmDataModel, name: &str) -> String {
 
 const APIS: [Api; 2] = [Api::BbfConfig, Api::Transaction];
 
+/// A rig of `api` after setting `vals`, which must fail with 9003 listing `want` (each
+/// parameter at fault and its code) in order.
+fn refused_set(api: Api, vals: &[SetValue], want: &[(&str, u32)]) -> Rig {
+    let mut r = rig(api);
+    let f = r.dm.set_values(vals).unwrap_err();
+    assert_eq!(f.code, FaultCode::INVALID_ARGUMENTS, "{api:?}");
+    let got: Vec<(&str, u32)> = f
+        .param_faults
+        .iter()
+        .map(|p| (p.name.as_str(), p.code.0))
+        .collect();
+    assert_eq!(got, want, "{api:?}");
+    r
+}
+
+/// Fails when the fake holds staged values: its parameters must be the committed ones.
+fn assert_nothing_staged(r: &Rig, api: Api) {
+    let st = r.fake.state();
+    assert_eq!(st.params, st.committed, "{api:?}: nothing staged");
+}
+
 #[test]
 fn get_values_reads_rows_with_types_and_every_call_says_cwmp_raw() {
     let mut r = rig(Api::BbfConfig);
@@ -225,36 +246,26 @@ fn set_values_commits_and_the_change_is_visible() {
 #[test]
 fn set_values_with_one_bad_parameter_reverts_everything() {
     for api in APIS {
-        let mut r = rig(api);
-        let vals = [
-            sv("Device.ManagementServer.PeriodicInformInterval", "60"),
-            sv("Device.DeviceInfo.UpTime", "5"),
-            sv("Device.Users.User.1.Enable", "maybe"),
-            sv("Device.Nope", "1"),
-        ];
-        let f = r.dm.set_values(&vals).unwrap_err();
-        assert_eq!(f.code, FaultCode::INVALID_ARGUMENTS, "{api:?}");
-        let codes: Vec<(String, u32)> = f
-            .param_faults
-            .iter()
-            .map(|p| (p.name.clone(), p.code.0))
-            .collect();
-        assert_eq!(
-            codes,
-            vec![
-                ("Device.DeviceInfo.UpTime".into(), 9008),
-                ("Device.Users.User.1.Enable".into(), 9007),
-                ("Device.Nope".into(), 9005),
-            ]
+        let mut r = refused_set(
+            api,
+            &[
+                sv("Device.ManagementServer.PeriodicInformInterval", "60"),
+                sv("Device.DeviceInfo.UpTime", "5"),
+                sv("Device.Users.User.1.Enable", "maybe"),
+                sv("Device.Nope", "1"),
+            ],
+            &[
+                ("Device.DeviceInfo.UpTime", 9008),
+                ("Device.Users.User.1.Enable", 9007),
+                ("Device.Nope", 9005),
+            ],
         );
         assert_eq!(
             value(&mut r.dm, "Device.ManagementServer.PeriodicInformInterval"),
             "600",
             "{api:?}: the good value was dropped too"
         );
-        let st = r.fake.state();
-        assert_eq!(st.params, st.committed, "{api:?}: nothing staged");
-        drop(st);
+        assert_nothing_staged(&r, api);
         match api {
             Api::BbfConfig => {
                 assert!(r.fake.calls_to("bbf.config.commit").is_empty());

@@ -40,10 +40,10 @@ fn table_name(node: usize) -> String {
 /// type's zero value.
 pub(crate) fn default_value(node: usize) -> String {
     let e = &SCHEMA[node];
-    if let Some(d) = e.default {
+    if let Some(d) = e.default() {
         return d.to_string();
     }
-    if let Some(first) = e.enums.first() {
+    if let Some(first) = e.enums().first() {
         return first.to_string();
     }
     match e.ty {

@@ -87,7 +87,7 @@ impl Persisted {
                 return Persisted::default();
             }
         };
-        match serde_json::from_slice::<Value>(&bytes) {
+        match crate::store::parse_json(&bytes) {
             Ok(v) if v.is_object() => Persisted::from_json(&v, tree, src),
             Ok(_) | Err(_) => {
                 log::warn!("{} is corrupt; starting empty", path.display());

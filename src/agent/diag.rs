@@ -52,7 +52,10 @@ struct Running {
 /// Diagnostics state the agent owns.
 pub(super) struct Diags {
     tx: Inbox<DiagDone>,
-    running: BTreeMap<String, Running>,
+    /// The tests under way, sorted by object (at most one per diagnostics object). A sorted
+    /// Vec, not a BTreeMap: a handful of entries, and no BTreeMap<String, Running> code with
+    /// its node-merging removal in the router binary (about 4 KB).
+    running: Vec<(String, Running)>,
     /// The file as last read here: re-read only when it changed.
     seen: store::Stamp,
     /// The file as last read here asks for a test (running or not).
@@ -68,7 +71,7 @@ impl Diags {
     pub fn new(tx: Inbox<DiagDone>) -> Diags {
         Diags {
             tx,
-            running: BTreeMap::new(),
+            running: Vec::new(),
             seen: None,
             requested: false,
             runner: None,
@@ -78,8 +81,35 @@ impl Diags {
 
     /// Cancels every running test (shutdown).
     pub fn cancel_all(&self) {
-        for r in self.running.values() {
+        for (_, r) in &self.running {
             r.cancel.cancel();
+        }
+    }
+
+    /// Where `object` is in [`Diags::running`] (`Err`: where it would go).
+    fn find(&self, object: &str) -> Result<usize, usize> {
+        self.running
+            .binary_search_by(|(o, _)| o.as_str().cmp(object))
+    }
+
+    /// The running test of `object`.
+    fn get_mut(&mut self, object: &str) -> Option<&mut Running> {
+        let i = self.find(object).ok()?;
+        Some(&mut self.running[i].1)
+    }
+
+    /// Records the test of `object` (replacing any entry there was).
+    fn insert(&mut self, object: String, r: Running) {
+        match self.find(&object) {
+            Ok(i) => self.running[i].1 = r,
+            Err(i) => self.running.insert(i, (object, r)),
+        }
+    }
+
+    /// Forgets the test of `object`.
+    fn remove(&mut self, object: &str) {
+        if let Ok(i) = self.find(object) {
+            self.running.remove(i);
         }
     }
 }
@@ -183,7 +213,7 @@ impl Agent {
             .collect();
         let (cancel, _) = plan(s, &running);
         for o in cancel {
-            if let Some(r) = self.diags.running.get_mut(&o) {
+            if let Some(r) = self.diags.get_mut(&o) {
                 if r.cancelled.is_none() {
                     log::info!("diagnostics {o}: request {} cancelled", r.request);
                     r.cancel.cancel();
@@ -235,7 +265,7 @@ impl Agent {
         }
         for (o, request) in given_up {
             log::error!("diagnostics {o}: the test does not stop; given up");
-            self.diags.running.remove(&o);
+            self.diags.remove(&o);
             if s.finish(&o, request, Outcome::error(store::INTERRUPTED)) {
                 self.save_diags(s);
                 self.raise(EventCode::DiagnosticsComplete, "");
@@ -318,7 +348,7 @@ impl Agent {
                     since: Instant::now(),
                     cancelled: None,
                 };
-                self.diags.running.insert(object, r);
+                self.diags.insert(object, r);
             }
             Err(e) => {
                 log::error!("diagnostics {object}: no worker thread: {e}");
@@ -335,11 +365,10 @@ impl Agent {
     pub(super) fn diag_done(&mut self, done: DiagDone) {
         if self
             .diags
-            .running
-            .get(&done.object)
+            .get_mut(&done.object)
             .is_some_and(|r| r.request == done.request)
         {
-            self.diags.running.remove(&done.object);
+            self.diags.remove(&done.object);
         }
         let mut s = self.load_diags();
         let state = done.outcome.state.clone();
@@ -435,6 +464,35 @@ mod tests {
         let s = store_with(&[(PING, 2)]);
         assert_eq!(plan(&s, &running), (vec![PING.to_string()], vec![]));
         assert_eq!(plan(&s, &BTreeMap::new()).1, vec![(PING.to_string(), 2)]);
+    }
+
+    #[test]
+    fn running_tests_stay_sorted_one_per_object() {
+        let mut d = Diags::new(Inbox::new(|_| true));
+        let run = |request| Running {
+            request,
+            cancel: Cancel::new(),
+            since: Instant::now(),
+            cancelled: None,
+        };
+        for (o, n) in [("b.", 1), ("c.", 2), ("a.", 3), ("b.", 4)] {
+            d.insert(o.to_string(), run(n));
+        }
+        let listed = |d: &Diags| -> Vec<(String, u64)> {
+            d.running
+                .iter()
+                .map(|(o, r)| (o.clone(), r.request))
+                .collect()
+        };
+        let want = [("a.", 3), ("b.", 4), ("c.", 2)].map(|(o, n)| (o.to_string(), n));
+        assert_eq!(listed(&d), want);
+        assert_eq!(d.get_mut("c.").map(|r| r.request), Some(2));
+        assert!(d.get_mut("d.").is_none());
+        d.remove("b.");
+        d.remove("d.");
+        assert_eq!(listed(&d), [want[0].clone(), want[2].clone()]);
+        d.cancel_all();
+        assert!(d.running.iter().all(|(_, r)| r.cancel.is_cancelled()));
     }
 
     #[test]

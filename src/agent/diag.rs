@@ -15,7 +15,6 @@ use crate::diag::store::{self, DiagStore};
 use crate::diag::{Cancel, Kind, Outcome};
 use crate::events::EventCode;
 use crate::inbox::Inbox;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Longest any test may run before the watchdog cancels it (the engines cap their own
@@ -124,18 +123,22 @@ impl Drop for Diags {
 /// must be cancelled (reset, replaced, or gone) and the requests to start now.
 pub(super) fn plan(
     store: &DiagStore,
-    running: &BTreeMap<String, u64>,
+    running: &[(String, u64)],
 ) -> (Vec<String>, Vec<(String, u64)>) {
-    let requested: BTreeMap<String, u64> = store.requested().into_iter().collect();
+    // Sorted by object, one entry each (the store is keyed by object); a few entries, so
+    // slices rather than maps (no BTreeMap<String, u64> code in the router binary).
+    let requested = store.requested();
+    let asked = |o: &str| requested.iter().find(|(r, _)| r == o).map(|(_, n)| *n);
     let cancel = running
         .iter()
-        .filter(|(o, r)| requested.get(*o) != Some(r))
+        .filter(|(o, r)| asked(o) != Some(*r))
         .map(|(o, _)| o.clone())
         .collect();
     // A replaced test must return before its successor starts: one per object.
     let start = requested
-        .into_iter()
-        .filter(|(o, _)| !running.contains_key(o))
+        .iter()
+        .filter(|(o, _)| !running.iter().any(|(r, _)| r == o))
+        .cloned()
         .collect();
     (cancel, start)
 }
@@ -205,7 +208,7 @@ impl Agent {
     }
 
     fn cancel_stale(&mut self, s: &DiagStore) {
-        let running = self
+        let running: Vec<(String, u64)> = self
             .diags
             .running
             .iter()
@@ -233,7 +236,7 @@ impl Agent {
         let mut s = self.load_diags();
         self.cancel_stale(&s);
         self.watchdog(&mut s);
-        let running = self
+        let running: Vec<(String, u64)> = self
             .diags
             .running
             .iter()
@@ -455,15 +458,35 @@ mod tests {
     #[test]
     fn a_request_starts_once_and_a_replaced_one_waits_for_the_first_to_return() {
         let s = store_with(&[(PING, 1)]);
-        let (cancel, start) = plan(&s, &BTreeMap::new());
+        let (cancel, start) = plan(&s, &[]);
         assert!(cancel.is_empty());
         assert_eq!(start, vec![(PING.to_string(), 1)]);
-        let running = BTreeMap::from([(PING.to_string(), 1)]);
+        let running = [(PING.to_string(), 1)];
         assert_eq!(plan(&s, &running), (vec![], vec![]));
         // A second Requested: the first is cancelled, the second not started yet.
         let s = store_with(&[(PING, 2)]);
         assert_eq!(plan(&s, &running), (vec![PING.to_string()], vec![]));
-        assert_eq!(plan(&s, &BTreeMap::new()).1, vec![(PING.to_string(), 2)]);
+        assert_eq!(plan(&s, &[]).1, vec![(PING.to_string(), 2)]);
+    }
+
+    #[test]
+    fn plans_follow_object_order_over_several_tests() {
+        const TRACE: &str = "Device.IP.Diagnostics.TraceRoute.";
+        const DNS: &str = "Device.DNS.Diagnostics.NSLookupDiagnostics.";
+        let s = store_with(&[(TRACE, 2), (DNS, 1)]);
+        let running = [(PING.to_string(), 1), (TRACE.to_string(), 1)];
+        // PING is no longer requested, TRACE was replaced; DNS waits for no one.
+        assert_eq!(
+            plan(&s, &running),
+            (
+                vec![PING.to_string(), TRACE.to_string()],
+                vec![(DNS.to_string(), 1)]
+            )
+        );
+        assert_eq!(
+            plan(&s, &[]).1,
+            vec![(DNS.to_string(), 1), (TRACE.to_string(), 2)]
+        );
     }
 
     #[test]
@@ -499,7 +522,7 @@ mod tests {
     fn a_reset_cancels_and_starts_nothing() {
         let mut s = store_with(&[(PING, 1)]);
         s.apply(&[(PING.into(), "Host".into(), "::1".into())]);
-        let running = BTreeMap::from([(PING.to_string(), 1)]);
+        let running = [(PING.to_string(), 1)];
         assert_eq!(plan(&s, &running), (vec![PING.to_string()], vec![]));
     }
 }

@@ -189,6 +189,15 @@ pub fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Parses a JSON document read from a file. As text, not with `serde_json::from_slice`: the
+/// binary then carries one serde_json reader instead of two (about 6 KB on the router). The
+/// same documents parse: `from_slice` refuses invalid UTF-8 in strings too, and anywhere else
+/// a non-ASCII byte is a syntax error either way.
+pub fn parse_json(data: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(data).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// What [`load_json`] found.
 #[derive(Debug, PartialEq)]
 pub enum Loaded {
@@ -226,7 +235,7 @@ pub fn load_json(path: &Path, what: &str) -> Loaded {
             return Loaded::Unusable;
         }
     };
-    let reason = match serde_json::from_slice::<Value>(&data) {
+    let reason = match parse_json(&data) {
         Ok(v) if v.is_object() => return Loaded::Object(v),
         Ok(v) => format!("a JSON {} where an object was expected", json_type(&v)),
         Err(_) if data.iter().all(u8::is_ascii_whitespace) => "empty".to_string(),
@@ -418,8 +427,18 @@ mod tests {
             assert!(!path.exists(), "{bad:?}");
             assert_eq!(fs::read_to_string(dir.join("s.json.corrupt")).unwrap(), bad);
         }
-        fs::write(&path, "{\"a\":1}").unwrap();
-        assert_eq!(load_json(&path, "x").value()["a"], 1);
+        // Invalid UTF-8 inside a string, or outside one.
+        for bad in [&b"{\"a\":\"\xff\"}"[..], b"{\"a\":1}\xff"] {
+            fs::write(&path, bad).unwrap();
+            assert_eq!(load_json(&path, "x"), Loaded::Unusable, "{bad:?}");
+            assert_eq!(fs::read(dir.join("s.json.corrupt")).unwrap(), bad);
+        }
+        fs::write(&path, "{\"a\":1, \"\u{e9}\":\"\\u00e9\u{e9}\"}").unwrap();
+        let v = load_json(&path, "x").value();
+        assert_eq!(
+            (&v["a"], v["\u{e9}"].as_str()),
+            (&Value::from(1), Some("\u{e9}\u{e9}"))
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

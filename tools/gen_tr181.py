@@ -192,6 +192,13 @@ def rust_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def intern(table, item):
+    """The 1-based index of item in table (0 means none), appending it when new."""
+    if item not in table:
+        table.append(item)
+    return table.index(item) + 1
+
+
 def bound(v, default):
     if v is None:
         return default
@@ -224,6 +231,7 @@ def main():
     out.append("#[rustfmt::skip]")
     out.append("pub(crate) static SCHEMA: &[Entry] = &[")
     seen = set()
+    ranges, strs, enums = [], [], []
     for path, params, force_ro in SUBSET:
         obj = objects.get(path)
         if obj is None:
@@ -240,11 +248,11 @@ def main():
         writable = obj.get("access") == "readWrite" and force_ro is False
         num = obj.get("numEntriesParameter") if table else None
         out.append("    Entry { path: %s, kind: Kind::%s, ty: T::String, writable: %s, notify: N::Normal,"
-                   " forced: false, hidden: false, list: false, max_len: 0, range: None,"
-                   " default: None, enums: &[], num_entries: %s },"
+                   " forced: false, hidden: false, list: false, max_len: 0, range_ix: 0,"
+                   " default_ix: 0, enums_ix: 0, num_entries_ix: %d },"
                    % (rust_str(path), "Table" if table else "Object",
                       "true" if writable else "false",
-                      "Some(%s)" % rust_str(num) if num else "None"))
+                      intern(strs, rust_str(num)) if num else 0))
         by_name = {p.get("name"): p for p in obj.findall("parameter")}
         if params == "*":
             params = [p.get("name") for p in obj.findall("parameter")
@@ -267,22 +275,38 @@ def main():
             default = dflt.get("value") if dflt is not None else None
             if default == "[]":
                 default = ""
-            rng = "None"
+            rng = 0
             if facets.range is not None and facets.ty != "String":
-                rng = "Some((%s, %s))" % (bound(facets.range[0], "i64::MIN"),
-                                          bound(facets.range[1], "i64::MAX"))
+                rng = intern(ranges, "(%s, %s)" % (bound(facets.range[0], "i64::MIN"),
+                                                   bound(facets.range[1], "i64::MAX")))
             w = p.get("access") == "readWrite" and force_ro is not True
             out.append("    Entry { path: %s, kind: Kind::Param, ty: T::%s, writable: %s, notify: N::%s,"
-                       " forced: %s, hidden: %s, list: %s, max_len: %d, range: %s,"
-                       " default: %s, enums: &[%s], num_entries: None },"
+                       " forced: %s, hidden: %s, list: %s, max_len: %d, range_ix: %d,"
+                       " default_ix: %d, enums_ix: %d, num_entries_ix: 0 },"
                        % (rust_str(path + name), facets.ty, "true" if w else "false",
                           NOTIFY[p.get("activeNotify")],
                           "true" if p.get("forcedInform") == "true" else "false",
                           "true" if "true" in (syntax.get("hidden"), syntax.get("secured")) else "false",
                           "true" if facets.list else "false", facets.max_len, rng,
-                          "Some(%s)" % rust_str(default) if default is not None else "None",
-                          ", ".join(rust_str(e) for e in facets.enums)))
+                          intern(strs, rust_str(default)) if default is not None else 0,
+                          intern(enums, "&[%s]" % ", ".join(rust_str(e) for e in facets.enums))
+                          if facets.enums else 0))
     out.append("];")
+    # The optional columns as 1-based indexes into shared tables (0 = none): an entry is 32
+    # bytes instead of 104, and equal values are stored once.
+    for name, ty, doc, items in (
+            ("RANGES", "(i64, i64)", "Inclusive numeric ranges ([`Entry::range`]).", ranges),
+            ("STRS", "&str", "Defaults and NumberOfEntries names ([`Entry::default`],"
+             " [`Entry::num_entries`]).", strs),
+            ("ENUMS", "&[&str]", "Allowed-value lists ([`Entry::enums`]).", enums)):
+        if len(items) > 255:
+            raise SystemExit("more than 255 %s: widen the index in schema.rs" % name)
+        out.append("")
+        out.append("/// %s" % doc)
+        out.append("#[rustfmt::skip]")
+        out.append("pub(crate) static %s: &[%s] = &[" % (name, ty))
+        out.extend("    %s," % item for item in items)
+        out.append("];")
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -15,7 +15,6 @@ use crate::diag::store::{self, DiagStore};
 use crate::diag::{Cancel, Kind, Outcome};
 use crate::events::EventCode;
 use crate::inbox::Inbox;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Longest any test may run before the watchdog cancels it (the engines cap their own
@@ -52,7 +51,10 @@ struct Running {
 /// Diagnostics state the agent owns.
 pub(super) struct Diags {
     tx: Inbox<DiagDone>,
-    running: BTreeMap<String, Running>,
+    /// The tests under way, sorted by object (at most one per diagnostics object). A sorted
+    /// Vec, not a BTreeMap: a handful of entries, and no BTreeMap<String, Running> code with
+    /// its node-merging removal in the router binary (about 4 KB).
+    running: Vec<(String, Running)>,
     /// The file as last read here: re-read only when it changed.
     seen: store::Stamp,
     /// The file as last read here asks for a test (running or not).
@@ -68,7 +70,7 @@ impl Diags {
     pub fn new(tx: Inbox<DiagDone>) -> Diags {
         Diags {
             tx,
-            running: BTreeMap::new(),
+            running: Vec::new(),
             seen: None,
             requested: false,
             runner: None,
@@ -78,8 +80,35 @@ impl Diags {
 
     /// Cancels every running test (shutdown).
     pub fn cancel_all(&self) {
-        for r in self.running.values() {
+        for (_, r) in &self.running {
             r.cancel.cancel();
+        }
+    }
+
+    /// Where `object` is in [`Diags::running`] (`Err`: where it would go).
+    fn find(&self, object: &str) -> Result<usize, usize> {
+        self.running
+            .binary_search_by(|(o, _)| o.as_str().cmp(object))
+    }
+
+    /// The running test of `object`.
+    fn get_mut(&mut self, object: &str) -> Option<&mut Running> {
+        let i = self.find(object).ok()?;
+        Some(&mut self.running[i].1)
+    }
+
+    /// Records the test of `object` (replacing any entry there was).
+    fn insert(&mut self, object: String, r: Running) {
+        match self.find(&object) {
+            Ok(i) => self.running[i].1 = r,
+            Err(i) => self.running.insert(i, (object, r)),
+        }
+    }
+
+    /// Forgets the test of `object`.
+    fn remove(&mut self, object: &str) {
+        if let Ok(i) = self.find(object) {
+            self.running.remove(i);
         }
     }
 }
@@ -94,18 +123,22 @@ impl Drop for Diags {
 /// must be cancelled (reset, replaced, or gone) and the requests to start now.
 pub(super) fn plan(
     store: &DiagStore,
-    running: &BTreeMap<String, u64>,
+    running: &[(String, u64)],
 ) -> (Vec<String>, Vec<(String, u64)>) {
-    let requested: BTreeMap<String, u64> = store.requested().into_iter().collect();
+    // Sorted by object, one entry each (the store is keyed by object); a few entries, so
+    // slices rather than maps (no BTreeMap<String, u64> code in the router binary).
+    let requested = store.requested();
+    let asked = |o: &str| requested.iter().find(|(r, _)| r == o).map(|(_, n)| *n);
     let cancel = running
         .iter()
-        .filter(|(o, r)| requested.get(*o) != Some(r))
+        .filter(|(o, r)| asked(o) != Some(*r))
         .map(|(o, _)| o.clone())
         .collect();
     // A replaced test must return before its successor starts: one per object.
     let start = requested
-        .into_iter()
-        .filter(|(o, _)| !running.contains_key(o))
+        .iter()
+        .filter(|(o, _)| !running.iter().any(|(r, _)| r == o))
+        .cloned()
         .collect();
     (cancel, start)
 }
@@ -175,7 +208,7 @@ impl Agent {
     }
 
     fn cancel_stale(&mut self, s: &DiagStore) {
-        let running = self
+        let running: Vec<(String, u64)> = self
             .diags
             .running
             .iter()
@@ -183,7 +216,7 @@ impl Agent {
             .collect();
         let (cancel, _) = plan(s, &running);
         for o in cancel {
-            if let Some(r) = self.diags.running.get_mut(&o) {
+            if let Some(r) = self.diags.get_mut(&o) {
                 if r.cancelled.is_none() {
                     log::info!("diagnostics {o}: request {} cancelled", r.request);
                     r.cancel.cancel();
@@ -203,7 +236,7 @@ impl Agent {
         let mut s = self.load_diags();
         self.cancel_stale(&s);
         self.watchdog(&mut s);
-        let running = self
+        let running: Vec<(String, u64)> = self
             .diags
             .running
             .iter()
@@ -235,7 +268,7 @@ impl Agent {
         }
         for (o, request) in given_up {
             log::error!("diagnostics {o}: the test does not stop; given up");
-            self.diags.running.remove(&o);
+            self.diags.remove(&o);
             if s.finish(&o, request, Outcome::error(store::INTERRUPTED)) {
                 self.save_diags(s);
                 self.raise(EventCode::DiagnosticsComplete, "");
@@ -318,7 +351,7 @@ impl Agent {
                     since: Instant::now(),
                     cancelled: None,
                 };
-                self.diags.running.insert(object, r);
+                self.diags.insert(object, r);
             }
             Err(e) => {
                 log::error!("diagnostics {object}: no worker thread: {e}");
@@ -335,11 +368,10 @@ impl Agent {
     pub(super) fn diag_done(&mut self, done: DiagDone) {
         if self
             .diags
-            .running
-            .get(&done.object)
+            .get_mut(&done.object)
             .is_some_and(|r| r.request == done.request)
         {
-            self.diags.running.remove(&done.object);
+            self.diags.remove(&done.object);
         }
         let mut s = self.load_diags();
         let state = done.outcome.state.clone();
@@ -426,22 +458,71 @@ mod tests {
     #[test]
     fn a_request_starts_once_and_a_replaced_one_waits_for_the_first_to_return() {
         let s = store_with(&[(PING, 1)]);
-        let (cancel, start) = plan(&s, &BTreeMap::new());
+        let (cancel, start) = plan(&s, &[]);
         assert!(cancel.is_empty());
         assert_eq!(start, vec![(PING.to_string(), 1)]);
-        let running = BTreeMap::from([(PING.to_string(), 1)]);
+        let running = [(PING.to_string(), 1)];
         assert_eq!(plan(&s, &running), (vec![], vec![]));
         // A second Requested: the first is cancelled, the second not started yet.
         let s = store_with(&[(PING, 2)]);
         assert_eq!(plan(&s, &running), (vec![PING.to_string()], vec![]));
-        assert_eq!(plan(&s, &BTreeMap::new()).1, vec![(PING.to_string(), 2)]);
+        assert_eq!(plan(&s, &[]).1, vec![(PING.to_string(), 2)]);
+    }
+
+    #[test]
+    fn plans_follow_object_order_over_several_tests() {
+        const TRACE: &str = "Device.IP.Diagnostics.TraceRoute.";
+        const DNS: &str = "Device.DNS.Diagnostics.NSLookupDiagnostics.";
+        let s = store_with(&[(TRACE, 2), (DNS, 1)]);
+        let running = [(PING.to_string(), 1), (TRACE.to_string(), 1)];
+        // PING is no longer requested, TRACE was replaced; DNS waits for no one.
+        assert_eq!(
+            plan(&s, &running),
+            (
+                vec![PING.to_string(), TRACE.to_string()],
+                vec![(DNS.to_string(), 1)]
+            )
+        );
+        assert_eq!(
+            plan(&s, &[]).1,
+            vec![(DNS.to_string(), 1), (TRACE.to_string(), 2)]
+        );
+    }
+
+    #[test]
+    fn running_tests_stay_sorted_one_per_object() {
+        let mut d = Diags::new(Inbox::new(|_| true));
+        let run = |request| Running {
+            request,
+            cancel: Cancel::new(),
+            since: Instant::now(),
+            cancelled: None,
+        };
+        for (o, n) in [("b.", 1), ("c.", 2), ("a.", 3), ("b.", 4)] {
+            d.insert(o.to_string(), run(n));
+        }
+        let listed = |d: &Diags| -> Vec<(String, u64)> {
+            d.running
+                .iter()
+                .map(|(o, r)| (o.clone(), r.request))
+                .collect()
+        };
+        let want = [("a.", 3), ("b.", 4), ("c.", 2)].map(|(o, n)| (o.to_string(), n));
+        assert_eq!(listed(&d), want);
+        assert_eq!(d.get_mut("c.").map(|r| r.request), Some(2));
+        assert!(d.get_mut("d.").is_none());
+        d.remove("b.");
+        d.remove("d.");
+        assert_eq!(listed(&d), [want[0].clone(), want[2].clone()]);
+        d.cancel_all();
+        assert!(d.running.iter().all(|(_, r)| r.cancel.is_cancelled()));
     }
 
     #[test]
     fn a_reset_cancels_and_starts_nothing() {
         let mut s = store_with(&[(PING, 1)]);
         s.apply(&[(PING.into(), "Host".into(), "::1".into())]);
-        let running = BTreeMap::from([(PING.to_string(), 1)]);
+        let running = [(PING.to_string(), 1)];
         assert_eq!(plan(&s, &running), (vec![PING.to_string()], vec![]));
     }
 }

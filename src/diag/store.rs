@@ -81,8 +81,10 @@ pub type Change = (String, String, String);
 /// Every test object's state, by object path (`"Device.IP.Diagnostics.IPPing."`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiagStore {
-    /// The objects that ever had a value written.
-    pub objects: BTreeMap<String, Entry>,
+    /// The objects that ever had a value written, sorted by path, one entry each. A few
+    /// objects: a sorted Vec, not a BTreeMap (no BTreeMap<String, Entry> code in the router
+    /// binary); see [`DiagStore::get`] and `slot`.
+    pub objects: Vec<(String, Entry)>,
 }
 
 /// What identifies one version of the file (mtime ns, size, inode): someone else (the CLI)
@@ -103,7 +105,32 @@ pub fn stamp(dir: &Path) -> Stamp {
 impl DiagStore {
     /// The object's state (an untouched object: `None`, no inputs).
     pub fn get(&self, object: &str) -> Option<&Entry> {
-        self.objects.get(object)
+        let i = self.find(object).ok()?;
+        Some(&self.objects[i].1)
+    }
+
+    /// Where `object` is in [`DiagStore::objects`] (`Err`: where it would go).
+    fn find(&self, object: &str) -> Result<usize, usize> {
+        self.objects
+            .binary_search_by(|(o, _)| o.as_str().cmp(object))
+    }
+
+    fn get_mut(&mut self, object: &str) -> Option<&mut Entry> {
+        let i = self.find(object).ok()?;
+        Some(&mut self.objects[i].1)
+    }
+
+    /// The entry of `object`, a default one added when it has none.
+    fn slot(&mut self, object: &str) -> &mut Entry {
+        let i = match self.find(object) {
+            Ok(i) => i,
+            Err(i) => {
+                self.objects
+                    .insert(i, (object.to_string(), Entry::default()));
+                i
+            }
+        };
+        &mut self.objects[i].1
     }
 
     /// Applies one SPV's diagnostics changes, inputs first: an input resets its object, and
@@ -112,7 +139,7 @@ impl DiagStore {
     pub fn apply(&mut self, changes: &[Change]) -> Vec<String> {
         for (obj, name, value) in changes {
             if name != "DiagnosticsState" {
-                let e = self.objects.entry(obj.clone()).or_default();
+                let e = self.slot(obj);
                 e.inputs.insert(name.clone(), value.clone());
                 e.reset();
             }
@@ -120,7 +147,7 @@ impl DiagStore {
         let mut requested = Vec::new();
         for (obj, name, value) in changes {
             if name == "DiagnosticsState" && value == REQUESTED {
-                let e = self.objects.entry(obj.clone()).or_default();
+                let e = self.slot(obj);
                 e.reset();
                 e.state = REQUESTED.into();
                 e.request = e.request.wrapping_add(1);
@@ -132,7 +159,7 @@ impl DiagStore {
 
     /// A worker took request `request` of `object`; false when it is no longer current.
     pub fn start(&mut self, object: &str, request: u64) -> bool {
-        match self.objects.get_mut(object) {
+        match self.get_mut(object) {
             Some(e) if e.is_requested() && e.request == request => {
                 e.started = true;
                 true
@@ -144,7 +171,7 @@ impl DiagStore {
     /// Stores the end of request `request` of `object`; false (nothing changed) when that
     /// request was reset or replaced meanwhile.
     pub fn finish(&mut self, object: &str, request: u64, outcome: Outcome) -> bool {
-        match self.objects.get_mut(object) {
+        match self.get_mut(object) {
             Some(e) if e.is_requested() && e.request == request => {
                 e.state = outcome.state;
                 e.results = outcome.values;
@@ -174,13 +201,13 @@ impl DiagStore {
 
     /// Whether an `8 DIAGNOSTICS COMPLETE` is owed.
     pub fn report_owed(&self) -> bool {
-        self.objects.values().any(|e| e.report)
+        self.objects.iter().any(|(_, e)| e.report)
     }
 
     /// The ACS took `8 DIAGNOSTICS COMPLETE`: nothing is owed any more. True if it changed.
     pub fn delivered(&mut self) -> bool {
         let mut changed = false;
-        for e in self.objects.values_mut() {
+        for (_, e) in &mut self.objects {
             changed |= std::mem::take(&mut e.report);
         }
         changed
@@ -203,9 +230,9 @@ impl DiagStore {
     }
 
     fn from_json(v: &Value) -> DiagStore {
-        let mut objects = BTreeMap::new();
+        let mut store = DiagStore::default();
         let Some(map) = v["objects"].as_object() else {
-            return DiagStore { objects };
+            return store;
         };
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
         for (obj, e) in map {
@@ -225,19 +252,16 @@ impl DiagStore {
                 Some(st) if !st.is_empty() => st.to_string(),
                 _ => NONE.into(),
             };
-            objects.insert(
-                obj.clone(),
-                Entry {
-                    state,
-                    request: e["request"].as_u64().unwrap_or(0),
-                    started: e["started"].as_bool().unwrap_or(false),
-                    inputs,
-                    results,
-                    report: e["report"].as_bool().unwrap_or(false),
-                },
-            );
+            *store.slot(obj) = Entry {
+                state,
+                request: e["request"].as_u64().unwrap_or(0),
+                started: e["started"].as_bool().unwrap_or(false),
+                inputs,
+                results,
+                report: e["report"].as_bool().unwrap_or(false),
+            };
         }
-        DiagStore { objects }
+        store
     }
 
     /// The file's content.
@@ -345,6 +369,23 @@ mod tests {
         assert_eq!(s.get(PING).unwrap().state, INTERRUPTED);
         assert!(s.report_owed());
         assert_eq!(s.requested(), vec![(trace.to_string(), 1)]);
+    }
+
+    #[test]
+    fn objects_stay_sorted_and_round_trip_whatever_the_write_order() {
+        const TRACE: &str = "Device.IP.Diagnostics.TraceRoute.";
+        const DNS: &str = "Device.DNS.Diagnostics.NSLookupDiagnostics.";
+        let mut s = DiagStore::default();
+        for obj in [TRACE, PING, DNS, PING] {
+            s.apply(&[(obj.into(), "DiagnosticsState".into(), REQUESTED.into())]);
+        }
+        let order: Vec<&str> = s.objects.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(order, [DNS, PING, TRACE]);
+        assert_eq!(s.get(PING).unwrap().request, 2);
+        assert_eq!(s.get(TRACE).unwrap().request, 1);
+        assert!(s.get("Device.Nope.").is_none());
+        let back = DiagStore::from_json(&serde_json::from_slice(&s.to_json()).unwrap());
+        assert_eq!(back, s);
     }
 
     #[test]

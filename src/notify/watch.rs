@@ -14,7 +14,6 @@
 //! rtnetlink, the rest (uptime, memory, CPU) is left to the poll.
 
 use crate::inbox::Inbox;
-use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -126,10 +125,11 @@ fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
     cvt(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// What the inotify descriptor watches: directory watch -> file names in it.
+/// What the inotify descriptor watches: (directory watch, file name in it) pairs. A few
+/// files: a list, not maps (no BTreeMap/BTreeSet code for these types in the router binary).
 struct FileWatches {
     fd: OwnedFd,
-    dirs: BTreeMap<i32, BTreeSet<Vec<u8>>>,
+    dirs: Vec<(i32, Vec<u8>)>,
 }
 
 const DIR_MASK: u32 = libc::IN_CLOSE_WRITE
@@ -145,7 +145,7 @@ fn watch_files(files: &[PathBuf]) -> io::Result<Option<FileWatches>> {
     }
     // SAFETY: plain syscall.
     let fd = owned(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
-    let mut by_dir: BTreeMap<PathBuf, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    let mut dirs = Vec::new();
     for f in files {
         let (Some(dir), Some(name)) = (f.parent(), f.file_name()) else {
             continue;
@@ -155,16 +155,11 @@ fn watch_files(files: &[PathBuf]) -> io::Result<Option<FileWatches>> {
         } else {
             dir
         };
-        by_dir
-            .entry(dir.to_path_buf())
-            .or_default()
-            .insert(name.as_bytes().to_vec());
-    }
-    let mut dirs = BTreeMap::new();
-    for (dir, names) in by_dir {
         let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
             continue;
         };
+        // The kernel keeps one watch per directory: adding it again for a second file in it
+        // gives the same descriptor back (same mask).
         // SAFETY: `c` is a NUL-terminated path; the descriptor is ours.
         let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), DIR_MASK) };
         if wd < 0 {
@@ -176,13 +171,16 @@ fn watch_files(files: &[PathBuf]) -> io::Result<Option<FileWatches>> {
             );
             continue;
         }
-        dirs.entry(wd).or_insert_with(BTreeSet::new).extend(names);
+        let name = name.as_bytes();
+        if !dirs.iter().any(|(w, n)| *w == wd && n == name) {
+            dirs.push((wd, name.to_vec()));
+        }
     }
     Ok(Some(FileWatches { fd, dirs }))
 }
 
 /// Whether a buffer of inotify events names a watched file (or the queue overflowed).
-pub fn inotify_relevant(buf: &[u8], dirs: &BTreeMap<i32, BTreeSet<Vec<u8>>>) -> bool {
+pub fn inotify_relevant(buf: &[u8], dirs: &[(i32, Vec<u8>)]) -> bool {
     const HDR: usize = std::mem::size_of::<libc::inotify_event>();
     let mut at = 0;
     let mut relevant = false;
@@ -201,8 +199,8 @@ pub fn inotify_relevant(buf: &[u8], dirs: &BTreeMap<i32, BTreeSet<Vec<u8>>>) -> 
         let name = &raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())];
         if mask & libc::IN_Q_OVERFLOW != 0 {
             relevant = true;
-        } else if let Some(names) = dirs.get(&wd) {
-            relevant |= names.contains(name);
+        } else {
+            relevant |= dirs.iter().any(|(w, n)| *w == wd && n == name);
         }
         at = end;
     }
@@ -421,8 +419,7 @@ mod tests {
 
     #[test]
     fn inotify_events_count_only_for_watched_names() {
-        let mut dirs = BTreeMap::new();
-        dirs.insert(1, BTreeSet::from([b"dm.json".to_vec()]));
+        let dirs = [(1, b"dm.json".to_vec()), (3, b"dm.json".to_vec())];
         let other = inotify_event(1, libc::IN_MOVED_TO, "state.json");
         assert!(!inotify_relevant(&other, &dirs));
         let mut both = other.clone();
@@ -471,7 +468,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let watched = dir.join("dm.json");
         let sources = Sources {
-            files: vec![watched.clone(), PathBuf::from("/nonexistent-dir/x")],
+            // Two files in one directory: one watch serves both.
+            files: vec![
+                watched.clone(),
+                PathBuf::from("/nonexistent-dir/x"),
+                dir.join("second.json"),
+            ],
             netlink: false,
         };
         let (inbox, rx) = Inbox::channel();
@@ -491,6 +493,11 @@ mod tests {
         assert!(
             rx.recv_timeout(Duration::from_millis(300)).is_err(),
             "one write, one hint"
+        );
+        crate::store::write_atomic(&dir.join("second.json"), b"{}").unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_secs(2)).is_ok(),
+            "second file"
         );
         drop(w);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,7 +1,6 @@
 //! Live values read from the host (procfs, sysfs, getifaddrs). Every reader degrades to a
 //! neutral value when a file is missing, so the backend works in containers and on routers.
 
-use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -162,7 +161,9 @@ pub(crate) struct Iface {
 
 /// The interfaces of the host, sorted by ifindex.
 pub(crate) fn interfaces() -> Vec<Iface> {
-    let mut by_name: BTreeMap<String, Iface> = BTreeMap::new();
+    // By name, in the order first seen (sorted by ifindex at the end); a list rather than a
+    // map: a router has a few dozen interfaces at most, and no BTreeMap<String, Iface> code.
+    let mut by_name: Vec<Iface> = Vec::new();
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs allocates a list we walk read-only and free exactly once below.
     if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
@@ -181,10 +182,17 @@ pub(crate) fn interfaces() -> Vec<Iface> {
             .to_string_lossy()
             .into_owned();
         let flags = ifa.ifa_flags as libc::c_int;
-        let e = by_name.entry(name.clone()).or_insert_with(|| Iface {
-            name,
-            ..Iface::default()
-        });
+        let k = match by_name.iter().position(|i| i.name == name) {
+            Some(k) => k,
+            None => {
+                by_name.push(Iface {
+                    name,
+                    ..Iface::default()
+                });
+                by_name.len() - 1
+            }
+        };
+        let e = &mut by_name[k];
         e.up = flags & libc::IFF_UP != 0;
         e.running = flags & libc::IFF_RUNNING != 0;
         e.loopback = flags & libc::IFF_LOOPBACK != 0;
@@ -216,7 +224,7 @@ pub(crate) fn interfaces() -> Vec<Iface> {
     unsafe { libc::freeifaddrs(ifap) };
     let inet6 = fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
     let mut out: Vec<Iface> = by_name
-        .into_values()
+        .into_iter()
         .filter_map(|mut i| {
             let c = std::ffi::CString::new(i.name.clone()).ok()?;
             // SAFETY: c is a valid NUL-terminated name.
@@ -412,6 +420,21 @@ mod cr_host_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interfaces_are_one_per_name_sorted_by_index() {
+        let list = interfaces();
+        let mut names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), list.len(), "one entry per name");
+        assert!(list.windows(2).all(|w| w[0].index < w[1].index));
+        // getifaddrs lists lo once per address family: the entries merge into one.
+        if let Some(lo) = list.iter().find(|i| i.name == "lo") {
+            assert!(lo.loopback);
+            assert!(lo.v4.iter().any(|(a, _)| a.is_loopback()));
+        }
+    }
 
     #[test]
     fn cpu_percent_uses_deltas() {

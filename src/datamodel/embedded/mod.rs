@@ -227,27 +227,25 @@ impl EmbeddedDataModel {
         if e.max_len > 0 && value.chars().count() > e.max_len as usize {
             return Err(bad(format!("longer than {} characters", e.max_len)));
         }
-        if let Some((lo, hi)) = e.range {
+        if let Some((lo, hi)) = e.range() {
             let n: i128 = value.parse().unwrap_or(0);
             if n < lo as i128 || n > hi as i128 {
                 return Err(bad(format!("out of range {lo}..{hi}")));
             }
         }
-        if !e.enums.is_empty() {
+        let enums = e.enums();
+        if !enums.is_empty() {
             let ok = if e.list {
                 value
                     .split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .all(|s| e.enums.contains(&s))
+                    .all(|s| enums.contains(&s))
             } else {
-                e.enums.contains(&value.as_str())
+                enums.contains(&value.as_str())
             };
             if !ok {
-                return Err(bad(format!(
-                    "'{value}' is not one of {}",
-                    e.enums.join(",")
-                )));
+                return Err(bad(format!("'{value}' is not one of {}", enums.join(","))));
             }
         }
         if let Src::Cfg(_, _, _, conv) = self.src[loc.node] {

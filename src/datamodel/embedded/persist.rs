@@ -40,10 +40,10 @@ fn table_name(node: usize) -> String {
 /// type's zero value.
 pub(crate) fn default_value(node: usize) -> String {
     let e = &SCHEMA[node];
-    if let Some(d) = e.default {
+    if let Some(d) = e.default() {
         return d.to_string();
     }
-    if let Some(first) = e.enums.first() {
+    if let Some(first) = e.enums().first() {
         return first.to_string();
     }
     match e.ty {
@@ -87,7 +87,7 @@ impl Persisted {
                 return Persisted::default();
             }
         };
-        match serde_json::from_slice::<Value>(&bytes) {
+        match crate::store::parse_json(&bytes) {
             Ok(v) if v.is_object() => Persisted::from_json(&v, tree, src),
             Ok(_) | Err(_) => {
                 log::warn!("{} is corrupt; starting empty", path.display());

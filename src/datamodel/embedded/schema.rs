@@ -2,6 +2,7 @@
 //! wire paths resolved against it. Pure: instance numbers come from an [`Instances`] callback.
 
 pub(crate) use super::schema_gen::SCHEMA;
+use super::schema_gen::{ENUMS, RANGES, STRS};
 use crate::datamodel::{ActiveNotify, ParamType};
 use crate::fault::Fault;
 
@@ -37,14 +38,42 @@ pub(crate) struct Entry {
     pub list: bool,
     /// Maximum length of the string form; 0 = none.
     pub max_len: u32,
+    /// 1 + index into [`RANGES`], 0 = none (see [`Entry::range`]). The optional columns are
+    /// indexes into shared tables so that a row takes 32 bytes rather than 104.
+    pub range_ix: u8,
+    /// 1 + index into [`STRS`], 0 = none (see [`Entry::default`]).
+    pub default_ix: u8,
+    /// 1 + index into [`ENUMS`], 0 = none (see [`Entry::enums`]).
+    pub enums_ix: u8,
+    /// 1 + index into [`STRS`], 0 = none (see [`Entry::num_entries`]).
+    pub num_entries_ix: u8,
+}
+
+/// Element `ix - 1` of `table`; `None` for 0 (or an index the generator never writes).
+fn lookup<T: Copy>(table: &'static [T], ix: u8) -> Option<T> {
+    table.get(usize::from(ix).checked_sub(1)?).copied()
+}
+
+impl Entry {
     /// Inclusive numeric range.
-    pub range: Option<(i64, i64)>,
+    pub(crate) fn range(&self) -> Option<(i64, i64)> {
+        lookup(RANGES, self.range_ix)
+    }
+
     /// The default value from the XML, if any.
-    pub default: Option<&'static str>,
+    pub(crate) fn default(&self) -> Option<&'static str> {
+        lookup(STRS, self.default_ix)
+    }
+
     /// Allowed values (writable ones); empty = any.
-    pub enums: &'static [&'static str],
+    pub(crate) fn enums(&self) -> &'static [&'static str] {
+        lookup(ENUMS, self.enums_ix).unwrap_or(&[])
+    }
+
     /// Table: name of the sibling `...NumberOfEntries` parameter counting it.
-    pub num_entries: Option<&'static str>,
+    pub(crate) fn num_entries(&self) -> Option<&'static str> {
+        lookup(STRS, self.num_entries_ix)
+    }
 }
 
 /// A node of the schema tree (one per [`Entry`]).
@@ -317,5 +346,39 @@ mod tests {
             .map(|&c| t.nodes[c].col)
             .collect();
         assert_eq!(cols, (0..cols.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn packed_columns_resolve_through_the_shared_tables() {
+        let t = Tree::build();
+        let e = |path: &str| t.entry(t.find(path).unwrap());
+        let cpu = e("Device.DeviceInfo.ProcessStatus.CPUUsage");
+        assert_eq!(cpu.range(), Some((i64::MIN, 100)));
+        assert_eq!(
+            (cpu.default(), cpu.enums(), cpu.num_entries()),
+            (None, &[][..], None)
+        );
+        assert_eq!(
+            e("Device.ManagementServer.EnableCWMP").default(),
+            Some("true")
+        );
+        assert_eq!(
+            e("Device.NAT.PortMapping.{i}.Protocol").enums(),
+            ["TCP", "UDP"]
+        );
+        assert_eq!(
+            e("Device.NAT.PortMapping.{i}.").num_entries(),
+            Some("PortMappingNumberOfEntries")
+        );
+        let url = e("Device.ManagementServer.URL");
+        assert_eq!(
+            (url.range(), url.default(), url.num_entries()),
+            (None, None, None)
+        );
+        assert!(url.enums().is_empty());
+        // An index past a table's end reads as absent rather than panicking.
+        assert_eq!(lookup(RANGES, u8::MAX), None);
+        // The point of the packing: the table stays small on the router.
+        assert!(std::mem::size_of::<Entry>() <= 32);
     }
 }

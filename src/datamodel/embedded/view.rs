@@ -166,7 +166,7 @@ impl<'a> View<'a> {
         // Out of range reads as the default, which is what the daemon then runs with (the
         // config loader replaces such values the same way).
         let in_range = |c: &str| {
-            e.range.is_none_or(|(lo, hi)| {
+            e.range().is_none_or(|(lo, hi)| {
                 c.parse::<i128>()
                     .is_ok_and(|n| (lo as i128..=hi as i128).contains(&n))
             })
@@ -221,7 +221,7 @@ impl<'a> View<'a> {
                     .children
                     .iter()
                     .copied()
-                    .find(|&c| tree.entry(c).num_entries == Some(seg));
+                    .find(|&c| tree.entry(c).num_entries() == Some(seg));
                 match table {
                     Some(t) => self.instances(t, inst).len().to_string(),
                     None => "0".into(),

@@ -79,6 +79,24 @@ enum Undo {
     Value(String, Option<String>),
 }
 
+/// Whether a parameter of source `src` (in row `row` of its table, 0 outside one) takes
+/// SetParameterValues: what GetParameterNames reports as writable too, so that an ACS never
+/// sees a parameter offered for writing that SPV then refuses with 9008.
+pub(super) fn settable(src: Src, row: u32) -> bool {
+    match src {
+        Src::XmppServer(col) => xmpp_rows::settable(col, row),
+        s => matches!(
+            s,
+            Src::Cfg(..)
+                | Src::Stored
+                | Src::Kept(_)
+                | Src::Host(Host::TimeZone | Host::XmppAlgorithm)
+                | Src::DiagState
+                | Src::DiagInput
+        ),
+    }
+}
+
 impl EmbeddedDataModel {
     /// Opens the backend, loading `<state_dir>/dm.json` (missing or corrupt: start empty).
     pub fn new(state_dir: &Path, config: Box<dyn ConfigStore>) -> EmbeddedDataModel {
@@ -193,19 +211,7 @@ impl EmbeddedDataModel {
         }
         let e = self.tree.entry(loc.node);
         let row = loc.inst.last().copied().unwrap_or(0);
-        let settable = match self.src[loc.node] {
-            Src::XmppServer(col) => xmpp_rows::settable(col, row),
-            s => matches!(
-                s,
-                Src::Cfg(..)
-                    | Src::Stored
-                    | Src::Kept(_)
-                    | Src::Host(Host::TimeZone | Host::XmppAlgorithm)
-                    | Src::DiagState
-                    | Src::DiagInput
-            ),
-        };
-        if !e.writable || !settable {
+        if !e.writable || !settable(self.src[loc.node], row) {
             return Err((
                 FaultCode::NON_WRITABLE_PARAMETER,
                 "parameter is read-only".into(),

@@ -358,3 +358,42 @@ fn xmpp_algorithm_defaults_to_dns_srv_without_servers() {
     assert_eq!(get1(&mut dm, &format!("{C}ServerNumberOfEntries")), "1");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn get_parameter_names_offers_for_writing_exactly_what_spv_takes() {
+    // Every parameter of the model, with two XMPP servers (rows past the first have fewer
+    // writable columns): a parameter GPN calls writable is not refused by SPV as read-only,
+    // and one it calls read-only is (9008). The value written is the current one, so a
+    // refusal for the value itself (9007: e.g. DiagnosticsState other than Requested) is
+    // not what this checks.
+    let dir = tmpdir();
+    let mut cfg = MemConfigStore::default();
+    cfg.values.insert(
+        ("cpe".into(), "xmpp_server".into()),
+        "a.example 10.0.0.2:5223".into(),
+    );
+    let mut dm = EmbeddedDataModel::new(&dir, Box::new(cfg));
+    let names = dm.get_names("Device.", false).unwrap();
+    let params: Vec<_> = names.iter().filter(|p| !p.name.ends_with('.')).collect();
+    assert!(params.len() > 200, "{}", params.len());
+    assert!(params.iter().any(|p| p.writable) && params.iter().any(|p| !p.writable));
+    for p in params {
+        let value = get1(&mut dm, &p.name);
+        let refused_read_only = match dm.set_values(&[sv(&p.name, &value)]) {
+            Ok(_) => false,
+            Err(f) => f.param_faults.iter().any(|pf| pf.code.0 == 9008),
+        };
+        assert_eq!(
+            refused_read_only,
+            !p.writable,
+            "{}: GPN writable={} but SPV {}",
+            p.name,
+            p.writable,
+            if refused_read_only {
+                "refused it as read-only"
+            } else {
+                "took it"
+            }
+        );
+    }
+}

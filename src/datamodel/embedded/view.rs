@@ -488,7 +488,10 @@ impl<'a> View<'a> {
         let mut inst = loc.inst.clone();
         let mut sink = Sink::Names(out);
         match loc.at {
-            At::Param => sink.name(name, e.writable),
+            At::Param => {
+                let row = inst.last().copied().unwrap_or(0);
+                sink.name(name, e.writable && super::settable(self.src[loc.node], row))
+            }
             At::Object => {
                 if !next_level {
                     // An instance is writable when it may be deleted; a plain object never is.
@@ -529,7 +532,8 @@ impl<'a> View<'a> {
                     }),
                     Sink::Names(out) => out.push(ParamInfo {
                         name: name.clone(),
-                        writable: e.writable,
+                        writable: e.writable
+                            && super::settable(self.src[c], inst.last().copied().unwrap_or(0)),
                     }),
                 },
                 Kind::Object => {

@@ -318,9 +318,13 @@ impl Worker {
     }
 
     /// The servers to try now, in order (an SRV lookup first with DNS-SRV).
-    fn candidates(l: &Link) -> Vec<(String, u16)> {
+    fn candidates(&mut self, l: &Link) -> Vec<(String, u16)> {
         let srv = match l.algorithm {
-            Algorithm::DnsSrv => servers::lookup_srv(&l.account.domain, &servers::resolv_conf()),
+            Algorithm::DnsSrv => {
+                servers::lookup_srv(&l.account.domain, &servers::resolv_conf(), &mut || {
+                    self.stopped()
+                })
+            }
             _ => None,
         };
         if l.algorithm == Algorithm::DnsSrv {
@@ -386,7 +390,7 @@ impl Worker {
         let Some(l) = self.link.clone() else {
             return Ok(());
         };
-        let list = Self::candidates(&l);
+        let list = self.candidates(&l);
         let (tcp, addr, server) = self.open(&list)?;
         tcp.set_read_timeout(Some(IO_TIMEOUT))
             .and_then(|_| tcp.set_write_timeout(Some(IO_TIMEOUT)))

@@ -229,13 +229,22 @@ pub fn resolv_conf() -> PathBuf {
 
 /// Asks the nameservers of `resolv_conf` (in order, the first that answers wins) for the
 /// `_xmpp-client._tcp.<domain>` SRV records; `None` when there is no usable answer.
-pub fn lookup_srv(domain: &str, resolv_conf: &Path) -> Option<Vec<Srv>> {
+pub fn lookup_srv(
+    domain: &str,
+    resolv_conf: &Path,
+    stop: &mut dyn FnMut() -> bool,
+) -> Option<Vec<Srv>> {
     let conf = std::fs::read_to_string(resolv_conf).ok()?;
     let name = format!("{SRV_PREFIX}{domain}");
     let servers: Vec<SocketAddr> = crate::diag::nslookup::nameservers(&conf)
         .take(MAX_NAMESERVERS)
         .collect();
     for server in servers {
+        // Each dead nameserver costs DNS_TIMEOUT: a daemon asked to stop does not wait out
+        // the others.
+        if stop() {
+            return None;
+        }
         let mut id = [0u8; 2];
         let _ = crate::crypto::random_bytes(&mut id);
         let id = u16::from_ne_bytes(id);

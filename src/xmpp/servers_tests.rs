@@ -199,19 +199,52 @@ fn srv_lookup_asks_the_resolv_conf_servers() {
     )
     .unwrap();
     assert_eq!(
-        lookup_srv("d.test", &conf),
+        lookup_srv("d.test", &conf, &mut || false),
         Some(vec![srv(1, 5, 5222, "localhost")])
     );
     // NXDOMAIN, or an answer without records: no SRV (the caller falls back).
     let nx = dns_server(Vec::new(), 3);
     std::fs::write(&conf, format!("nameserver 127.0.0.1:{nx}\n")).unwrap();
-    assert_eq!(lookup_srv("d.test", &conf), None);
+    assert_eq!(lookup_srv("d.test", &conf, &mut || false), None);
     let empty = dns_server(Vec::new(), 0);
     std::fs::write(&conf, format!("nameserver 127.0.0.1:{empty}\n")).unwrap();
-    assert_eq!(lookup_srv("d.test", &conf), None);
+    assert_eq!(lookup_srv("d.test", &conf, &mut || false), None);
     // No resolv.conf, no nameserver in it: no SRV.
-    assert_eq!(lookup_srv("d.test", &dir.join("missing")), None);
+    assert_eq!(
+        lookup_srv("d.test", &dir.join("missing"), &mut || false),
+        None
+    );
     std::fs::write(&conf, "search lan\n").unwrap();
-    assert_eq!(lookup_srv("d.test", &conf), None);
+    assert_eq!(lookup_srv("d.test", &conf, &mut || false), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn srv_lookup_asks_no_further_nameserver_once_stopped() {
+    // Two nameservers that would never answer (3 s each): asked to stop after the first,
+    // the lookup leaves the second alone.
+    let dir = std::env::temp_dir().join(format!("icwmp-srv-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("resolv.conf");
+    let silent: Vec<std::net::UdpSocket> = (0..2)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let lines: String = silent
+        .iter()
+        .map(|s| format!("nameserver {}\n", s.local_addr().unwrap()))
+        .collect();
+    std::fs::write(&conf, lines).unwrap();
+    let mut checks = 0;
+    let mut stop = || {
+        checks += 1;
+        checks > 1
+    };
+    assert_eq!(lookup_srv("d.test", &conf, &mut stop), None);
+    let got = |s: &std::net::UdpSocket| {
+        s.set_nonblocking(true).unwrap();
+        s.recv(&mut [0u8; 512]).is_ok()
+    };
+    assert!(got(&silent[0]), "the first nameserver was asked");
+    assert!(!got(&silent[1]), "the second was asked after the stop");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -207,14 +207,14 @@ impl Agent {
         self.cancel_stale(&s);
     }
 
+    /// The running tests' objects and requests, as [`plan`] takes them.
+    fn running_requests(&self) -> Vec<(String, u64)> {
+        let r = &self.diags.running;
+        r.iter().map(|(o, r)| (o.clone(), r.request)).collect()
+    }
+
     fn cancel_stale(&mut self, s: &DiagStore) {
-        let running: Vec<(String, u64)> = self
-            .diags
-            .running
-            .iter()
-            .map(|(o, r)| (o.clone(), r.request))
-            .collect();
-        let (cancel, _) = plan(s, &running);
+        let (cancel, _) = plan(s, &self.running_requests());
         for o in cancel {
             if let Some(r) = self.diags.get_mut(&o) {
                 if r.cancelled.is_none() {
@@ -236,13 +236,7 @@ impl Agent {
         let mut s = self.load_diags();
         self.cancel_stale(&s);
         self.watchdog(&mut s);
-        let running: Vec<(String, u64)> = self
-            .diags
-            .running
-            .iter()
-            .map(|(o, r)| (o.clone(), r.request))
-            .collect();
-        let (_, start) = plan(&s, &running);
+        let (_, start) = plan(&s, &self.running_requests());
         for (object, request) in start {
             self.spawn_diag(&mut s, object, request);
         }

@@ -4,6 +4,7 @@
 //! `<state_dir>/dm.json`. The default backend off OpenWrt and the one tests use.
 
 mod host;
+mod manageable;
 mod persist;
 mod schema;
 mod schema_gen;
@@ -590,12 +591,7 @@ impl DataModel for EmbeddedDataModel {
         ];
         files.extend(host::WATCHED_FILES.iter().map(PathBuf::from));
         // The LAN's manageable devices (ManageableDeviceNumberOfEntries is often notified).
-        let md = self
-            .config
-            .get("cpe", "manageable_devices_file")
-            .filter(|p| !p.trim().is_empty())
-            .unwrap_or_else(|| view::MANAGEABLE_DEVICES_FILE.into());
-        files.push(PathBuf::from(md.trim()));
+        files.push(manageable::file(self.config.as_ref()));
         crate::notify::watch::Sources {
             files,
             netlink: true,

@@ -181,7 +181,7 @@ fn xmpp_methods_and_jabber_id_follow_xmpp_enable() {
 
 #[test]
 fn manageable_devices_file_lines_are_checked_deduplicated_and_bounded() {
-    use super::view::parse_manageable_devices;
+    use super::manageable::parse_manageable_devices;
     let text = "00d09e\tSN1\tSTB\n\
                 00D09E\tSN1\tagain\n\
                 0011ZZ\tSN2\tbad OUI\n\

@@ -2,6 +2,7 @@
 //! borrows the backend's state and caches the host's interface list for the call.
 
 use super::host::{self, Iface};
+use super::manageable::{self, ManageableDevice};
 use super::persist::Persisted;
 use super::schema::{At, Instances, Kind, Loc, Tree};
 use super::sources::{self, Host, Info, Net, Src};
@@ -22,51 +23,6 @@ pub(crate) struct View<'a> {
     ifaces: Option<Vec<Iface>>,
     /// The manageable devices file, read once per call.
     mds: Option<Vec<ManageableDevice>>,
-}
-
-/// Where the LAN's DHCP hook lists manageable devices unless `cpe.manageable_devices_file`
-/// says otherwise (volatile: the list is rebuilt from the leases after a reboot).
-pub(crate) const MANAGEABLE_DEVICES_FILE: &str = "/var/run/icwmpd/manageable_devices";
-
-/// Most devices read from the file: the table stays bounded whatever the LAN announces.
-const MAX_MANAGEABLE_DEVICES: usize = 1024;
-
-/// One line of the manageable devices file: `OUI<TAB>serial<TAB>product class[<TAB>host]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ManageableDevice {
-    pub oui: String,
-    pub serial: String,
-    pub class: String,
-    pub host: String,
-}
-
-/// The devices listed in `text`, in file order; lines without an OUI and a serial number,
-/// and repeats of an (OUI, serial) pair, are skipped.
-pub(crate) fn parse_manageable_devices(text: &str) -> Vec<ManageableDevice> {
-    let mut out: Vec<ManageableDevice> = Vec::new();
-    for line in text.lines() {
-        let mut f = line.split('\t').map(str::trim);
-        let d = ManageableDevice {
-            oui: f.next().unwrap_or("").to_ascii_uppercase(),
-            serial: f.next().unwrap_or("").to_string(),
-            class: f.next().unwrap_or("").to_string(),
-            host: f.next().unwrap_or("").to_string(),
-        };
-        let fits = |s: &str, max: usize| s.len() <= max && !s.chars().any(char::is_control);
-        let ok = d.oui.len() == 6
-            && d.oui.bytes().all(|b| b.is_ascii_hexdigit())
-            && !d.serial.is_empty()
-            && fits(&d.serial, 64)
-            && fits(&d.class, 64)
-            && fits(&d.host, 1024);
-        if ok && !out.iter().any(|o| o.oui == d.oui && o.serial == d.serial) {
-            out.push(d);
-            if out.len() == MAX_MANAGEABLE_DEVICES {
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// A diagnostics parameter's object and its name relative to it, instance numbers put in
@@ -114,19 +70,7 @@ impl<'a> View<'a> {
 
     fn manageable_devices(&mut self) -> &[ManageableDevice] {
         let config = self.config;
-        self.mds.get_or_insert_with(|| {
-            let path = config
-                .get("cpe", "manageable_devices_file")
-                .filter(|p| !p.trim().is_empty())
-                .unwrap_or_else(|| MANAGEABLE_DEVICES_FILE.into());
-            // Bounded read: the file is written by a hook from what LAN devices send.
-            let mut text = String::new();
-            if let Ok(f) = std::fs::File::open(path.trim()) {
-                use std::io::Read;
-                let _ = f.take(256 * 1024).read_to_string(&mut text);
-            }
-            parse_manageable_devices(&text)
-        })
+        self.mds.get_or_insert_with(|| manageable::read(config))
     }
 
     fn md_value(&mut self, md: sources::Md, inst: &[u32]) -> String {
